@@ -1,0 +1,96 @@
+// Executor: where runs execute. The local executor runs processes on this machine; the Slurm
+// executor (later) submits batch jobs. The controller drives one executor from one thread.
+//
+// Contract:
+// - Submit never blocks on the run itself: a launch that does not fit the free slots is queued
+//   inside the executor and started by a later Poll when slots free up.
+// - Every submitted run is reported by Poll exactly once with a final state.
+// - A run's processes outlive the controller (their own session). After a controller restart,
+//   Reattach(handle) adopts a run started by an earlier executor instance; Poll then reports it
+//   like any other, including a run that ended while nobody watched (exit status read from the
+//   run folder) or that vanished without a trace (kLost).
+// - Cancel asks a run to stop: SIGTERM to its process group, SIGKILL after the grace period.
+//   Poll then reports kCanceled (or the run's own end if it won the race).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace overdrive {
+
+struct LaunchSpec {
+  std::string run_id;
+  std::string command;                       // run by /bin/sh -c
+  std::filesystem::path working_dir;         // exists
+  std::filesystem::path run_dir;             // exists; stdout.log, stderr.log, exit.json go here
+  std::map<std::string, std::string> env;    // added to (and overriding) the inherited env
+  double cpus = 1;
+  double gpus = 0;                           // whole GPUs; CUDA_VISIBLE_DEVICES is set
+  std::int64_t memory_mb = 0;                // 0 = not accounted
+  std::optional<double> timeout_s;           // limits.timeout -> kTimedOut
+  double grace_s = 10;                       // SIGTERM -> SIGKILL delay on cancel/timeout
+};
+
+enum class ExecState {
+  kQueued,     // waiting for slots
+  kRunning,
+  kExited,     // exit_code set (0 = success)
+  kSignaled,   // killed by a signal it did not ask for (signal set)
+  kTimedOut,
+  kCanceled,
+  kLost,       // the process vanished and left no exit record
+};
+
+const char* ExecStateName(ExecState s);
+
+struct ExecUpdate {
+  std::string run_id;
+  ExecState state = ExecState::kQueued;
+  int exit_code = 0;
+  int signal = 0;
+  double started_at = 0;  // wall seconds, when kRunning was reached
+  double ended_at = 0;
+  std::string handle;     // JSON to store for Reattach (set when the run starts)
+  std::string reason;     // human-readable, for failures
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual std::string Name() const = 0;
+  // Validates the request against capacity (a run asking for 4 GPUs on a 2-GPU machine is an
+  // error now, not a run queued forever) and queues or starts it.
+  virtual Result<void> Submit(const LaunchSpec& spec) = 0;
+  // State changes since the last call: kRunning when a run starts, then one final state.
+  virtual std::vector<ExecUpdate> Poll() = 0;
+  virtual Result<void> Cancel(const std::string& run_id) = 0;
+  virtual Result<void> Reattach(const std::string& run_id, const std::string& handle) = 0;
+  // Blocks until something may have changed (a child exited) or `max_wait` passed.
+  virtual void Wait(std::chrono::milliseconds max_wait) = 0;
+  // Runs submitted and not yet reported final.
+  virtual int ActiveCount() const = 0;
+};
+
+struct LocalExecutorOptions {
+  double cpu_slots = 0;             // 0 = number of CPU cores (or OVERDRIVE_CPUS)
+  std::vector<std::string> gpus;    // empty = OVERDRIVE_GPUS, else nvidia-smi -L, else none
+  std::int64_t memory_mb = 0;       // 0 = physical memory
+  std::string shim_path;            // executable that implements `_shim`; "" = /proc/self/exe
+  bool detect = true;               // read OVERDRIVE_CPUS / OVERDRIVE_GPUS / nvidia-smi
+};
+
+Result<std::unique_ptr<Executor>> MakeLocalExecutor(const LocalExecutorOptions& options);
+
+// The `_shim` entry point: the process that owns one run (see local_executor.cpp). Exposed so
+// the CLI's main can dispatch to it; returns the process exit code.
+int RunShim(int argc, char** argv);
+
+}  // namespace overdrive

@@ -1,0 +1,174 @@
+// Typed job specifications parsed from Azure ML CLI v2 job YAML (type: command / type: sweep).
+// Every field a user can get wrong keeps its source position, so later checks (a missing code
+// folder, an unknown compute) can still report file:line:col.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "common/value.hpp"
+#include "space/search_space.hpp"
+
+namespace overdrive {
+
+struct SourcePos {
+  std::string file;  // as given on the command line, or "--set"
+  int line = 0;      // 1-based; 0 = unknown
+  int column = 0;    // 1-based
+  // "file:line:col" (or just "file" when the position is unknown).
+  std::string ToString() const;
+};
+
+// "pos: message" as an InvalidInput error.
+Error InputError(const SourcePos& pos, const std::string& message);
+
+enum class JobType { kCommand, kSweep };
+
+struct InputSpec {
+  enum class Kind { kLiteral, kUriFile, kUriFolder, kOther };
+  Kind kind = Kind::kLiteral;
+  ParamValue literal;                // kLiteral
+  std::string type;                  // "uri_file", "mlflow_model", ...
+  std::string path;                  // as written (local path relative to the YAML's folder)
+  std::filesystem::path local_path;  // resolved absolute local path ("" when remote/azureml:)
+  std::string mode;
+  SourcePos pos;
+};
+
+struct OutputSpec {
+  std::string type = "uri_folder";
+  std::string mode;
+  SourcePos pos;
+};
+
+// Resources: Azure's keys plus Overdrive's extensions cpus / gpus / memory_mb.
+struct ResourcesSpec {
+  int instance_count = 1;
+  std::string instance_type;
+  std::string shm_size;
+  double cpus = 1;              // extension: CPU slots a run takes on the local executor
+  double gpus = 0;              // extension: GPUs a run takes (CUDA_VISIBLE_DEVICES)
+  std::int64_t memory_mb = 0;   // extension: memory a run reserves; 0 = not accounted
+};
+
+struct DistributionSpec {
+  std::string type;  // "" (none), "pytorch", "mpi", "tensorflow"
+  int process_count_per_instance = 1;
+  int worker_count = 0;
+  int parameter_server_count = 0;
+};
+
+// The command part shared by command jobs and sweep trials.
+struct CommandSpec {
+  std::string command;            // with ${{...}} references still in it
+  SourcePos command_pos;
+  std::optional<std::filesystem::path> code;  // absolute, resolved against the YAML's folder
+  SourcePos code_pos;
+  std::string environment;        // as written; informational (runs use this machine's environment)
+  std::map<std::string, std::string> environment_variables;
+  std::map<std::string, InputSpec> inputs;
+  std::map<std::string, OutputSpec> outputs;
+  ResourcesSpec resources;
+  DistributionSpec distribution;
+  std::optional<double> timeout_s;  // limits.timeout (command) / limits.trial_timeout (sweep)
+};
+
+// Overdrive's own extension block (top-level key `overdrive:`).
+struct ExtensionSpec {
+  bool stdout_metrics = true;
+  // Katib's default metric pattern: name=value on stdout.
+  std::string metrics_pattern = R"(([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?))";
+  SourcePos metrics_pattern_pos;
+};
+
+enum class Goal { kMaximize, kMinimize };
+
+struct ObjectiveSpec {
+  std::string primary_metric;
+  Goal goal = Goal::kMaximize;
+};
+
+struct SamplingSpec {
+  std::string type = "random";  // random | grid | bayesian | tpe (extension)
+  std::string rule = "random";  // random | sobol (type random only)
+  std::optional<std::uint64_t> seed;
+  SourcePos pos;
+};
+
+struct EarlyTerminationSpec {
+  std::string type;  // "" none | bandit | median_stopping | truncation_selection | asha (extension)
+  int evaluation_interval = 1;  // 0 in files is read as 1
+  int delay_evaluation = 0;
+  std::optional<double> slack_factor;   // bandit
+  std::optional<double> slack_amount;   // bandit
+  int truncation_percentage = 0;        // truncation_selection
+  // asha (extension): resource = the trial's interval count.
+  int min_resource = 1;
+  int max_resource = 0;                 // 0 = unbounded
+  double reduction_factor = 3;
+  int brackets = 1;
+  SourcePos pos;
+};
+
+struct SweepLimitsSpec {
+  int max_total_trials = 1000;
+  int max_concurrent_trials = 0;  // 0 = not given: same as max_total_trials
+  double timeout_s = 5184000;
+  std::optional<double> trial_timeout_s;
+};
+
+struct SweepSpec {
+  SearchSpace search_space;
+  std::map<std::string, SourcePos> param_pos;  // where each hyperparameter is defined
+  SamplingSpec sampling;
+  ObjectiveSpec objective;
+  SweepLimitsSpec limits;
+  EarlyTerminationSpec early_termination;
+};
+
+struct JobSpec {
+  JobType type = JobType::kCommand;
+  std::string name;
+  std::string display_name;
+  std::string experiment_name;  // default: the name of the folder holding the YAML
+  std::string description;
+  std::map<std::string, std::string> tags;
+  std::string compute = "local";  // "local" or a name ("azureml:" prefix removed)
+  SourcePos compute_pos;
+  CommandSpec command;            // command job, or the sweep's trial template
+  std::optional<SweepSpec> sweep; // type: sweep
+  ExtensionSpec extensions;
+  // Keys that name Azure-only things Overdrive does not act on: "file:line:col: 'identity' is
+  // Azure-only and ignored here". Printed once at submit and kept in the run record.
+  std::vector<std::string> ignored;
+  std::filesystem::path source_file;  // absolute path of the YAML file
+  std::string resolved_yaml;          // the document after --set overrides, for the run record
+};
+
+// Parses and validates a job file. `overrides` are "path.to.key=value" strings from --set,
+// applied before validation (the value is read as a YAML scalar or flow collection).
+// Errors: kInvalidInput with "file:line:col: message" (YAML syntax, schema, unknown keys with a
+// did-you-mean hint, bad values); kNotFound when the file itself cannot be read.
+Result<JobSpec> ParseJobFile(const std::filesystem::path& path,
+                             const std::vector<std::string>& overrides = {});
+// Same, from text; `file_name` is used in messages and `base_dir` resolves relative paths.
+Result<JobSpec> ParseJobText(const std::string& text, const std::string& file_name,
+                             const std::filesystem::path& base_dir,
+                             const std::vector<std::string>& overrides = {});
+
+// Replaces ${{inputs.x}}, ${{outputs.x}} and ${{search_space.x}} in a command. Values are
+// shell-quoted. An unknown reference is an error naming it (with a did-you-mean hint).
+struct SubstitutionContext {
+  std::map<std::string, std::string> inputs;        // name -> value (literal or local path)
+  std::map<std::string, std::string> outputs;       // name -> folder path
+  std::map<std::string, std::string> search_space;  // name -> value
+};
+Result<std::string> SubstituteCommand(const std::string& command, const SubstitutionContext& ctx,
+                                      const SourcePos& pos);
+
+}  // namespace overdrive

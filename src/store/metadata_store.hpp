@@ -1,0 +1,101 @@
+// MetadataStore: experiments, runs, params, metrics, artifacts records, events and compute
+// targets of one workspace.
+//
+// Contract (every backend passes tests/store/metadata_store_conformance.cpp):
+// - Thread-compatible: one instance per thread. Several processes may open the same workspace
+//   (SQLite: WAL + busy timeout); each write method is one short transaction.
+// - A run in a final status (IsFinal) never changes again: TransitionRun refuses, and
+//   IngestBatch into a final run is still accepted only for points read after the run ended
+//   (the last lines of its files), which the controller ingests before finalising.
+// - IngestBatch is atomic: the points, params and cursors of a batch are all stored or none are.
+//   Collectors store their read offsets as cursors in the same batch, so re-reading a file after
+//   a crash never duplicates a point (exactly-once ingestion).
+// - Errors: kNotFound for unknown ids, kAlreadyExists for duplicate run ids, kStorage for
+//   database failures (message says what failed and the database path).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "store/records.hpp"
+
+namespace overdrive {
+
+struct RunFilter {
+  std::optional<std::string> experiment;  // by name
+  std::optional<std::string> parent_id;   // "" = top-level runs only
+  std::optional<RunStatus> status;
+  int limit = 0;                          // 0 = no limit; newest first
+};
+
+// Fields set together with a status change; unset fields are left as they are.
+struct RunUpdate {
+  std::optional<std::string> status_reason;
+  std::optional<std::string> command;
+  std::optional<std::string> executor_handle;
+  std::optional<int> exit_code;
+  std::optional<double> started_at;
+  std::optional<double> ended_at;
+};
+
+struct IngestBatch {
+  std::string run_id;
+  std::vector<MetricPoint> points;
+  std::vector<Param> params;                          // upserted by name
+  std::map<std::string, std::int64_t> cursors;        // source -> offset, upserted
+};
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // Experiments.
+  virtual Result<std::int64_t> GetOrCreateExperiment(const std::string& name) = 0;
+  virtual Result<std::vector<Experiment>> ListExperiments() = 0;
+
+  // Runs. CreateRun stores the run, its params and its events in one transaction
+  // (kAlreadyExists if the id is taken).
+  virtual Result<void> CreateRun(const RunRecord& run, const std::vector<Param>& params,
+                                 const std::vector<RunEvent>& events) = 0;
+  virtual Result<RunRecord> GetRun(const std::string& id) = 0;
+  virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
+  // The one run whose id starts with `prefix`; kNotFound / kInvalidInput (ambiguous) otherwise.
+  virtual Result<std::string> ResolveRunId(const std::string& prefix) = 0;
+  // Compare-and-set on status: moves the run to `to` and applies `update` unless the run is
+  // already final. Returns false (and changes nothing) when it was final.
+  virtual Result<bool> TransitionRun(const std::string& id, RunStatus to,
+                                     const RunUpdate& update) = 0;
+  // Records which process drives the run (pid and its start time, to tell a live controller
+  // from a reused pid).
+  virtual Result<void> SetController(const std::string& id, int pid, double started_at) = 0;
+  virtual Result<void> RequestCancel(const std::string& id) = 0;
+
+  // Params, metrics, cursors.
+  virtual Result<std::vector<Param>> GetParams(const std::string& run_id) = 0;
+  virtual Result<void> Ingest(const IngestBatch& batch) = 0;
+  virtual Result<std::vector<MetricPoint>> GetMetricHistory(const std::string& run_id,
+                                                            const std::string& name) = 0;
+  virtual Result<std::vector<MetricSummary>> GetMetricSummaries(const std::string& run_id) = 0;
+  virtual Result<std::map<std::string, std::int64_t>> GetCursors(const std::string& run_id) = 0;
+
+  // Artifacts (upserted by path) and events.
+  virtual Result<void> AddArtifacts(const std::string& run_id,
+                                    const std::vector<ArtifactRecord>& artifacts) = 0;
+  virtual Result<std::vector<ArtifactRecord>> ListArtifacts(const std::string& run_id) = 0;
+  virtual Result<void> AddEvent(const std::string& run_id, const RunEvent& event) = 0;
+  virtual Result<std::vector<RunEvent>> ListEvents(const std::string& run_id) = 0;
+
+  // Compute targets.
+  virtual Result<void> PutCompute(const ComputeTarget& target) = 0;  // insert or replace
+  virtual Result<ComputeTarget> GetCompute(const std::string& name) = 0;
+  virtual Result<std::vector<ComputeTarget>> ListComputes() = 0;
+};
+
+// Opens (creating and migrating as needed) the SQLite store at `db_path`.
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& db_path);
+
+}  // namespace overdrive

@@ -1,0 +1,100 @@
+// The records kept in a workspace. Names follow DESIGN.md: experiment, run, param, metric,
+// artifact. All timestamps are wall-clock seconds since the Unix epoch (UTC).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace overdrive {
+
+enum class RunStatus {
+  kQueued,
+  kStarting,
+  kRunning,
+  kCompleted,
+  kFailed,
+  kCanceled,
+  kEarlyTerminated,
+  kTimedOut,
+};
+
+const char* RunStatusName(RunStatus s);             // "queued", "early_terminated", ...
+std::optional<RunStatus> ParseRunStatus(std::string_view name);
+bool IsFinal(RunStatus s);                          // a final run never changes again
+
+struct Experiment {
+  std::int64_t id = 0;
+  std::string name;
+  double created_at = 0;
+};
+
+struct RunRecord {
+  std::string id;
+  std::int64_t experiment_id = 0;
+  std::string experiment_name;     // filled on reads
+  std::string parent_id;           // "" for top-level runs; the sweep run for trials
+  std::string job_type;            // "command" | "sweep" | "trial"
+  std::string display_name;
+  std::string description;
+  std::string tags_json = "{}";    // {"k": "v"}
+  RunStatus status = RunStatus::kQueued;
+  std::string status_reason;       // why it failed / was stopped, one line
+  std::string spec_yaml;           // the resolved job document
+  std::string command;             // the command line as executed (after substitution)
+  std::string compute = "local";
+  std::string snapshot_digest;     // code snapshot in the artifact store ("" = no code)
+  std::string run_dir;             // absolute path of the run folder
+  std::string executor_handle;     // opaque JSON from the executor, for re-attach
+  std::optional<int> exit_code;
+  double created_at = 0;
+  double started_at = 0;           // 0 = not yet
+  double ended_at = 0;             // 0 = not yet
+  int controller_pid = 0;          // the process driving this run (0 = none)
+  double controller_started_at = 0;
+  bool cancel_requested = false;
+};
+
+struct Param {
+  std::string name;
+  std::string value_json;  // JSON value: 3, 0.01, "adam", true
+};
+
+struct MetricPoint {
+  std::string name;
+  std::int64_t step = 0;
+  double value = 0;
+  double timestamp = 0;
+};
+
+// Per metric name of one run: enough to rank runs and to continue auto-numbered steps.
+struct MetricSummary {
+  std::string name;
+  std::int64_t count = 0;
+  std::int64_t last_step = 0;
+  double last_value = 0;
+  double min_value = 0;
+  double max_value = 0;
+};
+
+struct ArtifactRecord {
+  std::string path;    // relative, '/'-separated: "outputs/model.pkl", "logs/stdout.log"
+  std::string digest;  // sha256 hex of the content in the artifact store
+  std::int64_t size = 0;
+};
+
+struct RunEvent {
+  double timestamp = 0;
+  std::string kind;     // "warning", "info", "status"
+  std::string message;
+};
+
+// A named compute target configured in the workspace (`overdrive compute add`).
+struct ComputeTarget {
+  std::string name;
+  std::string type;          // "local" | "slurm"
+  std::string config_json = "{}";
+};
+
+}  // namespace overdrive
