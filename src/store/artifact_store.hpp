@@ -25,13 +25,21 @@ class ArtifactStore {
   virtual Result<std::string> PutBytes(const std::string& bytes) = 0;
   virtual Result<bool> Contains(const std::string& digest) = 0;
   virtual Result<std::int64_t> Size(const std::string& digest) = 0;
-  // Copies the blob to `dest` (created or replaced).
+  // Copies the blob to `dest` (created with its folders, or replaced whole).
   virtual Result<void> GetToFile(const std::string& digest, const std::filesystem::path& dest) = 0;
   virtual Result<std::string> GetBytes(const std::string& digest) = 0;
 };
 
-// Blobs live under `root`/sha256/<first two hex>/<rest>.
-Result<std::unique_ptr<ArtifactStore>> OpenLocalArtifactStore(const std::filesystem::path& root);
+struct LocalArtifactStoreOptions {
+  // fsync each new blob (and its folder) before it becomes visible: survives power loss, at a
+  // cost per blob. A crash without it can lose recent blobs but never leaves a torn one.
+  bool fsync = false;
+};
+
+// Blobs live under `root`/sha256/<first two hex>/<rest>; `root` is created when missing.
+// Digests passed in must be 64 lowercase hex characters (kInvalidInput otherwise).
+Result<std::unique_ptr<ArtifactStore>> OpenLocalArtifactStore(
+    const std::filesystem::path& root, const LocalArtifactStoreOptions& options = {});
 
 // Code snapshots: a folder archived deterministically (sorted entries, fixed times) as one tar
 // blob, honouring .amlignore (else .gitignore) files with gitignore semantics, in every folder.
@@ -43,23 +51,36 @@ struct SnapshotInfo {
 };
 Result<SnapshotInfo> SnapshotFolder(ArtifactStore& store, const std::filesystem::path& folder,
                                     const std::vector<std::filesystem::path>& exclude = {});
-// Unpacks a snapshot into `dest` (created). Entries cannot escape `dest`.
+// The tar holds directories, regular files (permission bits kept) and symlinks (kept as links,
+// never followed); mtime 0, uid/gid 0, so the same content gives the same digest. `files` counts
+// regular files and symlinks, `bytes` the regular files' sizes. `.git` is always skipped.
+// Unpacks a snapshot into `dest` (created). Entries cannot escape `dest`: an absolute path or a
+// '..' component is refused (kInvalidInput), and nothing is written through a symlink.
 Result<void> UnpackSnapshot(ArtifactStore& store, const std::string& digest,
                             const std::filesystem::path& dest);
 
-// gitignore-style matching, exposed for tests: true when `rel_path` ('/'-separated, relative to
-// the folder holding the ignore file) is ignored by `patterns` (the lines of that file).
+// gitignore-style matching (git's documented semantics), exposed for tests.
+// AddFile adds the lines of an ignore file found in folder `base_dir` ("" = the root, else
+// "a/b"); its rules apply only to paths under that folder, and rules of deeper folders take
+// precedence over shallower ones; within a file the last matching line wins.
+// IsIgnored: true when `rel_path` ('/'-separated, relative to the root) is ignored. A path under
+// an ignored directory is ignored whatever later negations say, as in git.
 class IgnoreRules {
  public:
   void AddFile(const std::string& base_dir, const std::string& contents);  // base "" = root
   bool IsIgnored(const std::string& rel_path, bool is_dir) const;
+  bool empty() const { return rules_.empty(); }
  private:
+  // The verdict of the last matching rule for this one path (its parents not considered).
+  bool MatchesLast(const std::string& rel_path, bool is_dir) const;
+
   struct Rule {
     std::string base;     // folder of the ignore file, "" or "a/b"
     std::string pattern;  // without leading '!' and trailing '/'
     bool negate = false;
     bool dir_only = false;
     bool anchored = false;
+    int depth = 0;        // components in base: deeper files are consulted after shallower
   };
   std::vector<Rule> rules_;
 };

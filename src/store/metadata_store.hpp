@@ -10,8 +10,13 @@
 // - IngestBatch is atomic: the points, params and cursors of a batch are all stored or none are.
 //   Collectors store their read offsets as cursors in the same batch, so re-reading a file after
 //   a crash never duplicates a point (exactly-once ingestion).
-// - Errors: kNotFound for unknown ids, kAlreadyExists for duplicate run ids, kStorage for
+// - Errors: kNotFound for unknown ids (every per-run read and write checks the run exists),
+//   kAlreadyExists for duplicate run ids, kInvalidInput for empty names, kStorage for
 //   database failures (message says what failed and the database path).
+// - Metric values: NaN is stored as SQL NULL and read back as NaN; summaries' min/max skip NaN
+//   (count includes it). +/-inf are stored as they are.
+// - Lists are ordered: runs newest first (created_at), experiments/params/artifacts/computes
+//   by name, events and metric points in the order they were written (points by step).
 #pragma once
 
 #include <map>
@@ -58,19 +63,23 @@ class MetadataStore {
   virtual Result<std::vector<Experiment>> ListExperiments() = 0;
 
   // Runs. CreateRun stores the run, its params and its events in one transaction
-  // (kAlreadyExists if the id is taken).
+  // (kAlreadyExists if the id is taken; kNotFound for an unknown experiment_id or parent_id).
+  // With experiment_id 0 and experiment_name set, the experiment is found or created by name;
+  // created_at 0 means now.
   virtual Result<void> CreateRun(const RunRecord& run, const std::vector<Param>& params,
                                  const std::vector<RunEvent>& events) = 0;
   virtual Result<RunRecord> GetRun(const std::string& id) = 0;
   virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
-  // The one run whose id starts with `prefix`; kNotFound / kInvalidInput (ambiguous) otherwise.
+  // An exact id match first, else the one run whose id starts with `prefix`; kNotFound /
+  // kInvalidInput (ambiguous: the message lists up to 5 matching ids) otherwise.
   virtual Result<std::string> ResolveRunId(const std::string& prefix) = 0;
   // Compare-and-set on status: moves the run to `to` and applies `update` unless the run is
   // already final. Returns false (and changes nothing) when it was final.
   virtual Result<bool> TransitionRun(const std::string& id, RunStatus to,
                                      const RunUpdate& update) = 0;
   // Records which process drives the run (pid and its start time, to tell a live controller
-  // from a reused pid).
+  // from a reused pid). Both refuse a final run with kFailedPrecondition (message names its
+  // status), so `job cancel` on a finished job can say so.
   virtual Result<void> SetController(const std::string& id, int pid, double started_at) = 0;
   virtual Result<void> RequestCancel(const std::string& id) = 0;
 
@@ -79,6 +88,8 @@ class MetadataStore {
   virtual Result<void> Ingest(const IngestBatch& batch) = 0;
   virtual Result<std::vector<MetricPoint>> GetMetricHistory(const std::string& run_id,
                                                             const std::string& name) = 0;
+  // Per metric name, by name: count, the highest step and its value (the latest written on a
+  // tie), min and max.
   virtual Result<std::vector<MetricSummary>> GetMetricSummaries(const std::string& run_id) = 0;
   virtual Result<std::map<std::string, std::int64_t>> GetCursors(const std::string& run_id) = 0;
 
@@ -95,7 +106,9 @@ class MetadataStore {
   virtual Result<std::vector<ComputeTarget>> ListComputes() = 0;
 };
 
-// Opens (creating and migrating as needed) the SQLite store at `db_path`.
+// Opens (creating and migrating as needed) the SQLite store at `db_path`; its folder must exist.
+// WAL, synchronous=NORMAL, 30 s busy timeout. A database migrated by a newer overdrive (schema
+// version above what this binary knows) is refused with kStorage.
 Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& db_path);
 
 }  // namespace overdrive

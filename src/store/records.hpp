@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace overdrive {
@@ -47,6 +48,8 @@ struct RunRecord {
   std::string snapshot_digest;     // code snapshot in the artifact store ("" = no code)
   std::string run_dir;             // absolute path of the run folder
   std::string executor_handle;     // opaque JSON from the executor, for re-attach
+  std::string launch_json = "{}";  // what the controller needs to (re)launch it: env, resources,
+                                   // timeout, metric collection settings (written at submit)
   std::optional<int> exit_code;
   double created_at = 0;
   double started_at = 0;           // 0 = not yet

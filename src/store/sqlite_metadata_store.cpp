@@ -1,0 +1,881 @@
+// SqliteMetadataStore: the embedded default backend of MetadataStore.
+//
+// Concurrency: WAL lets readers (the CLI showing a job) run beside one writer; every write
+// transaction starts with BEGIN IMMEDIATE so that two writers (two controllers) queue on the
+// busy timeout instead of failing when a deferred read transaction tries to upgrade.
+//
+// NaN metric values: SQLite stores a NaN REAL as NULL. We keep that and read NULL back as NaN;
+// MIN/MAX skip NULLs, so a diverged step does not hide the best value in summaries.
+#include <sqlite3.h>
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/strings.hpp"
+#include "store/metadata_store.hpp"
+
+namespace overdrive {
+namespace {
+
+constexpr int kBusyTimeoutMs = 30000;
+constexpr const char* kFinalStatusList =
+    "('completed','failed','canceled','early_terminated','timed_out')";
+
+// Ordered schema steps; step i moves the schema to version i + 1. Never edit a released step:
+// append a new one.
+const std::vector<const char*>& Migrations() {
+  static const std::vector<const char*> kMigrations = {
+      R"sql(
+CREATE TABLE experiments (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at REAL NOT NULL
+);
+CREATE TABLE runs (
+  id TEXT PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  parent_id TEXT REFERENCES runs(id),
+  job_type TEXT NOT NULL DEFAULT '',
+  display_name TEXT NOT NULL DEFAULT '',
+  description TEXT NOT NULL DEFAULT '',
+  tags_json TEXT NOT NULL DEFAULT '{}',
+  status TEXT NOT NULL,
+  status_reason TEXT NOT NULL DEFAULT '',
+  spec_yaml TEXT NOT NULL DEFAULT '',
+  command TEXT NOT NULL DEFAULT '',
+  compute TEXT NOT NULL DEFAULT 'local',
+  snapshot_digest TEXT NOT NULL DEFAULT '',
+  run_dir TEXT NOT NULL DEFAULT '',
+  executor_handle TEXT NOT NULL DEFAULT '',
+  launch_json TEXT NOT NULL DEFAULT '{}',
+  exit_code INTEGER,
+  created_at REAL NOT NULL,
+  started_at REAL NOT NULL DEFAULT 0,
+  ended_at REAL NOT NULL DEFAULT 0,
+  controller_pid INTEGER NOT NULL DEFAULT 0,
+  controller_started_at REAL NOT NULL DEFAULT 0,
+  cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_by_created ON runs(created_at);
+CREATE INDEX runs_by_experiment ON runs(experiment_id, created_at);
+CREATE INDEX runs_by_parent ON runs(parent_id, created_at);
+CREATE INDEX runs_by_status ON runs(status, created_at);
+CREATE TABLE params (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  name TEXT NOT NULL,
+  value_json TEXT NOT NULL,
+  PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+-- No foreign key on metrics: Ingest checks the run once per batch, which keeps the per-point
+-- cost to one index insert.
+CREATE TABLE metrics (
+  run_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  value REAL,
+  timestamp REAL NOT NULL
+);
+CREATE INDEX metrics_by_run_name_step ON metrics(run_id, name, step);
+CREATE TABLE cursors (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  source TEXT NOT NULL,
+  "offset" INTEGER NOT NULL,
+  PRIMARY KEY (run_id, source)
+) WITHOUT ROWID;
+CREATE TABLE artifacts (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  path TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  PRIMARY KEY (run_id, path)
+) WITHOUT ROWID;
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  timestamp REAL NOT NULL,
+  kind TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX events_by_run ON events(run_id, id);
+CREATE TABLE computes (
+  name TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  config_json TEXT NOT NULL DEFAULT '{}'
+);
+)sql",
+  };
+  return kMigrations;
+}
+
+// A prepared statement, owned by the statement cache of Db.
+class Statement {
+ public:
+  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  sqlite3_stmt* get() const { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+// One use of a cached statement: binds, steps, and on destruction resets it for the next use.
+class Query {
+ public:
+  Query(sqlite3_stmt* stmt, sqlite3* db, const std::string* path)
+      : stmt_(stmt), db_(db), path_(path) {}
+  ~Query() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+
+  // Text is bound without a copy: the caller keeps it alive until the step.
+  Query& Bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+    return *this;
+  }
+  Query& Bind(int i, const char* s) {
+    sqlite3_bind_text(stmt_, i, s, -1, SQLITE_STATIC);
+    return *this;
+  }
+  Query& Bind(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  Query& Bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Query& Bind(int i, int v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Query& BindNull(int i) {
+    sqlite3_bind_null(stmt_, i);
+    return *this;
+  }
+  template <class T>
+  Query& Bind(int i, const std::optional<T>& v) {
+    if (v) return Bind(i, *v);
+    return BindNull(i);
+  }
+
+  // True when a row is available, false when done.
+  Result<bool> Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    last_rc_ = sqlite3_extended_errcode(db_);
+    return MakeError(ErrorCode::kStorage,
+                     "sqlite database '" + *path_ + "': " + sqlite3_errmsg(db_) + " (in: " +
+                         Trim(sqlite3_sql(stmt_)).substr(0, 60) + ")");
+  }
+  // Steps a statement that returns no rows.
+  Result<void> Run() {
+    OD_ASSIGN_OR_RETURN(bool row, Step());
+    (void)row;
+    return {};
+  }
+  int last_rc() const { return last_rc_; }
+
+  std::string Text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    if (p == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(p),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double Double(int col) const {
+    if (IsNull(col)) return std::numeric_limits<double>::quiet_NaN();
+    return sqlite3_column_double(stmt_, col);
+  }
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+ private:
+  sqlite3_stmt* stmt_;
+  sqlite3* db_;
+  const std::string* path_;
+  int last_rc_ = 0;
+};
+
+class SqliteMetadataStore;
+
+// A write transaction; rolled back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(SqliteMetadataStore* store) : store_(store) {}
+  ~Transaction();
+  Result<void> Begin();
+  Result<void> Commit();
+
+ private:
+  SqliteMetadataStore* store_;
+  bool open_ = false;
+};
+
+constexpr const char* kRunColumns =
+    "r.id, r.experiment_id, e.name, r.parent_id, r.job_type, r.display_name, r.description, "
+    "r.tags_json, r.status, r.status_reason, r.spec_yaml, r.command, r.compute, "
+    "r.snapshot_digest, r.run_dir, r.executor_handle, r.exit_code, r.created_at, r.started_at, "
+    "r.ended_at, r.controller_pid, r.controller_started_at, r.cancel_requested, r.launch_json";
+
+RunRecord ReadRun(const Query& q) {
+  RunRecord r;
+  r.id = q.Text(0);
+  r.experiment_id = q.Int(1);
+  r.experiment_name = q.Text(2);
+  r.parent_id = q.Text(3);
+  r.job_type = q.Text(4);
+  r.display_name = q.Text(5);
+  r.description = q.Text(6);
+  r.tags_json = q.Text(7);
+  // An unknown status can only come from a newer binary's write; queued is the safe reading.
+  r.status = ParseRunStatus(q.Text(8)).value_or(RunStatus::kQueued);
+  r.status_reason = q.Text(9);
+  r.spec_yaml = q.Text(10);
+  r.command = q.Text(11);
+  r.compute = q.Text(12);
+  r.snapshot_digest = q.Text(13);
+  r.run_dir = q.Text(14);
+  r.executor_handle = q.Text(15);
+  if (!q.IsNull(16)) r.exit_code = static_cast<int>(q.Int(16));
+  r.created_at = q.Double(17);
+  r.started_at = q.Double(18);
+  r.ended_at = q.Double(19);
+  r.controller_pid = static_cast<int>(q.Int(20));
+  r.controller_started_at = q.Double(21);
+  r.cancel_requested = q.Int(22) != 0;
+  r.launch_json = q.Text(23);
+  return r;
+}
+
+class SqliteMetadataStore final : public MetadataStore {
+ public:
+  SqliteMetadataStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  ~SqliteMetadataStore() override {
+    cache_.clear();  // statements must be finalized before the connection closes
+    sqlite3_close(db_);
+  }
+
+  std::unexpected<Error> Fail(const std::string& what) const {
+    return MakeError(ErrorCode::kStorage,
+                     "sqlite database '" + path_ + "': " + what + ": " + sqlite3_errmsg(db_));
+  }
+
+  Result<void> Exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err != nullptr ? err : sqlite3_errmsg(db_);
+      sqlite3_free(err);
+      return MakeError(ErrorCode::kStorage, "sqlite database '" + path_ + "': " + msg);
+    }
+    return {};
+  }
+
+  // Returns the cached prepared statement for `sql`, preparing it on first use.
+  Result<sqlite3_stmt*> Prepare(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it != cache_.end()) return it->second->get();
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                           SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      return Fail("cannot prepare statement");
+    }
+    cache_.emplace(sql, std::make_unique<Statement>(stmt));
+    return stmt;
+  }
+
+  Query MakeQuery(sqlite3_stmt* stmt) { return Query(stmt, db_, &path_); }
+
+  Result<void> Migrate() {
+    OD_TRY(Exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "applied_at REAL NOT NULL)"));
+    const auto& steps = Migrations();
+    OD_ASSIGN_OR_RETURN(std::int64_t current, UserVersion());
+    if (current == static_cast<std::int64_t>(steps.size())) return {};  // the common case
+    for (size_t i = 0; i < steps.size(); ++i) {
+      Transaction tx(this);
+      OD_TRY(tx.Begin());
+      // Re-read inside the write lock: another process may have just applied this step.
+      OD_ASSIGN_OR_RETURN(std::int64_t version, UserVersion());
+      if (version > static_cast<std::int64_t>(steps.size())) {
+        return MakeError(ErrorCode::kStorage,
+                         "sqlite database '" + path_ + "' has schema version " +
+                             std::to_string(version) + " but this overdrive knows only up to " +
+                             std::to_string(steps.size()) + "; upgrade overdrive");
+      }
+      if (version > static_cast<std::int64_t>(i)) continue;  // rolled back by tx, harmless
+      OD_TRY(Exec(steps[i]));
+      std::string set_version = "PRAGMA user_version = " + std::to_string(i + 1);
+      OD_TRY(Exec(set_version.c_str()));
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare("INSERT INTO schema_migrations VALUES (?, ?)"));
+      auto q = MakeQuery(stmt);
+      OD_TRY(q.Bind(1, static_cast<std::int64_t>(i + 1)).Bind(2, WallSeconds()).Run());
+      OD_TRY(tx.Commit());
+    }
+    return {};
+  }
+
+  Result<std::int64_t> UserVersion() {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("PRAGMA user_version"));
+    auto q = MakeQuery(stmt);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    return row ? q.Int(0) : 0;
+  }
+
+  // kNotFound unless the run exists.
+  Result<void> RequireRun(const std::string& id) {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT 1 FROM runs WHERE id = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, id);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return MakeError(ErrorCode::kNotFound, "run '" + id + "' does not exist");
+    return {};
+  }
+
+  Result<std::optional<RunStatus>> StatusOf(const std::string& id) {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT status FROM runs WHERE id = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, id);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return std::optional<RunStatus>();
+    return ParseRunStatus(q.Text(0));
+  }
+
+  // ---- Experiments ----
+  Result<std::int64_t> GetOrCreateExperiment(const std::string& name) override {
+    if (Trim(name).empty()) {
+      return MakeError(ErrorCode::kInvalidInput, "experiment name must not be empty");
+    }
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt,
+                          Prepare("INSERT INTO experiments(name, created_at) VALUES (?, ?) "
+                                  "ON CONFLICT(name) DO NOTHING"));
+      auto q = MakeQuery(stmt);
+      OD_TRY(q.Bind(1, name).Bind(2, WallSeconds()).Run());
+    }
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT id FROM experiments WHERE name = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, name);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Fail("experiment '" + name + "' vanished after insert");
+    return q.Int(0);
+  }
+
+  Result<std::vector<Experiment>> ListExperiments() override {
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("SELECT id, name, created_at FROM experiments ORDER BY name"));
+    auto q = MakeQuery(stmt);
+    std::vector<Experiment> out;
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(Experiment{q.Int(0), q.Text(1), q.Double(2)});
+    }
+    return out;
+  }
+
+  // ---- Runs ----
+  Result<void> CreateRun(const RunRecord& input, const std::vector<Param>& params,
+                         const std::vector<RunEvent>& events) override {
+    if (input.id.empty()) return MakeError(ErrorCode::kInvalidInput, "run id must not be empty");
+    RunRecord run = input;
+    if (run.experiment_id == 0 && !run.experiment_name.empty()) {
+      OD_ASSIGN_OR_RETURN(run.experiment_id, GetOrCreateExperiment(run.experiment_name));
+    }
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT 1 FROM experiments WHERE id = ?"));
+      auto q = MakeQuery(stmt);
+      q.Bind(1, run.experiment_id);
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) {
+        return MakeError(ErrorCode::kNotFound, "experiment id " +
+                                                   std::to_string(run.experiment_id) +
+                                                   " does not exist (create it first)");
+      }
+    }
+    {
+      OD_ASSIGN_OR_RETURN(auto existing, StatusOf(run.id));
+      if (existing) {
+        return MakeError(ErrorCode::kAlreadyExists, "run '" + run.id + "' already exists");
+      }
+    }
+    if (!run.parent_id.empty()) {
+      auto parent = RequireRun(run.parent_id);
+      if (!parent) {
+        return MakeError(ErrorCode::kNotFound,
+                         "parent run '" + run.parent_id + "' of run '" + run.id +
+                             "' does not exist");
+      }
+    }
+    {
+      OD_ASSIGN_OR_RETURN(
+          auto stmt,
+          Prepare("INSERT INTO runs(id, experiment_id, parent_id, job_type, display_name, "
+                  "description, tags_json, status, status_reason, spec_yaml, command, compute, "
+                  "snapshot_digest, run_dir, executor_handle, exit_code, created_at, started_at, "
+                  "ended_at, controller_pid, controller_started_at, cancel_requested, "
+                  "launch_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+      auto q = MakeQuery(stmt);
+      q.Bind(1, run.id).Bind(2, run.experiment_id);
+      if (run.parent_id.empty()) {
+        q.BindNull(3);
+      } else {
+        q.Bind(3, run.parent_id);
+      }
+      q.Bind(4, run.job_type)
+          .Bind(5, run.display_name)
+          .Bind(6, run.description)
+          .Bind(7, run.tags_json)
+          .Bind(8, RunStatusName(run.status))
+          .Bind(9, run.status_reason)
+          .Bind(10, run.spec_yaml)
+          .Bind(11, run.command)
+          .Bind(12, run.compute)
+          .Bind(13, run.snapshot_digest)
+          .Bind(14, run.run_dir)
+          .Bind(15, run.executor_handle)
+          .Bind(16, run.exit_code)
+          .Bind(17, run.created_at != 0 ? run.created_at : WallSeconds())
+          .Bind(18, run.started_at)
+          .Bind(19, run.ended_at)
+          .Bind(20, run.controller_pid)
+          .Bind(21, run.controller_started_at)
+          .Bind(22, run.cancel_requested ? 1 : 0)
+          .Bind(23, run.launch_json);
+      OD_TRY(q.Run());
+    }
+    OD_TRY(UpsertParams(run.id, params));
+    for (const auto& e : events) OD_TRY(InsertEvent(run.id, e));
+    return tx.Commit();
+  }
+
+  Result<RunRecord> GetRun(const std::string& id) override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kRunColumns +
+                                           " FROM runs r JOIN experiments e ON e.id = "
+                                           "r.experiment_id WHERE r.id = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, id);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return MakeError(ErrorCode::kNotFound, "run '" + id + "' does not exist");
+    return ReadRun(q);
+  }
+
+  Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override {
+    // The SQL depends only on which filters are set, so the few variants are cached too.
+    std::string sql = std::string("SELECT ") + kRunColumns +
+                      " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1";
+    if (filter.experiment) sql += " AND e.name = ?1";
+    if (filter.parent_id) sql += filter.parent_id->empty() ? " AND r.parent_id IS NULL"
+                                                          : " AND r.parent_id = ?2";
+    if (filter.status) sql += " AND r.status = ?3";
+    sql += " ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?4";
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(sql));
+    auto q = MakeQuery(stmt);
+    if (filter.experiment) q.Bind(1, *filter.experiment);
+    if (filter.parent_id && !filter.parent_id->empty()) q.Bind(2, *filter.parent_id);
+    if (filter.status) q.Bind(3, RunStatusName(*filter.status));
+    q.Bind(4, filter.limit > 0 ? static_cast<std::int64_t>(filter.limit) : std::int64_t{-1});
+    std::vector<RunRecord> out;
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(ReadRun(q));
+    }
+    return out;
+  }
+
+  Result<std::string> ResolveRunId(const std::string& prefix) override {
+    if (prefix.empty()) return MakeError(ErrorCode::kInvalidInput, "run id must not be empty");
+    OD_ASSIGN_OR_RETURN(auto exact, StatusOf(prefix));
+    if (exact) return prefix;
+    // A range scan on the primary key: ids in [prefix, prefix with its last byte + 1).
+    std::string upper = prefix;
+    if (static_cast<unsigned char>(upper.back()) == 0xff) {
+      upper += '\xff';
+    } else {
+      upper.back() = static_cast<char>(upper.back() + 1);
+    }
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id "
+                                "LIMIT 6"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, prefix).Bind(2, upper);
+    std::vector<std::string> ids;
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      std::string id = q.Text(0);
+      if (StartsWith(id, prefix)) ids.push_back(std::move(id));
+    }
+    if (ids.empty()) {
+      return MakeError(ErrorCode::kNotFound, "no run id starts with '" + prefix + "'");
+    }
+    if (ids.size() == 1) return ids.front();
+    bool more = ids.size() > 5;
+    if (more) ids.resize(5);
+    return MakeError(ErrorCode::kInvalidInput, "run id prefix '" + prefix +
+                                                   "' is ambiguous: it matches " +
+                                                   Join(ids, ", ") + (more ? ", ..." : "") +
+                                                   "; give more characters");
+  }
+
+  Result<bool> TransitionRun(const std::string& id, RunStatus to,
+                             const RunUpdate& u) override {
+    OD_ASSIGN_OR_RETURN(
+        auto stmt,
+        Prepare(std::string("UPDATE runs SET status = ?, "
+                            "status_reason = COALESCE(?, status_reason), "
+                            "command = COALESCE(?, command), "
+                            "executor_handle = COALESCE(?, executor_handle), "
+                            "exit_code = COALESCE(?, exit_code), "
+                            "started_at = COALESCE(?, started_at), "
+                            "ended_at = COALESCE(?, ended_at) "
+                            "WHERE id = ? AND status NOT IN ") +
+                kFinalStatusList));
+    {
+      auto q = MakeQuery(stmt);
+      q.Bind(1, RunStatusName(to))
+          .Bind(2, u.status_reason)
+          .Bind(3, u.command)
+          .Bind(4, u.executor_handle)
+          .Bind(5, u.exit_code)
+          .Bind(6, u.started_at)
+          .Bind(7, u.ended_at)
+          .Bind(8, id);
+      OD_TRY(q.Run());
+    }
+    if (sqlite3_changes(db_) > 0) return true;
+    OD_TRY(RequireRun(id));
+    return false;
+  }
+
+  // Refuses (kFailedPrecondition) on a final run, which never changes again.
+  Result<void> UpdateUnlessFinal(const std::string& id, const std::string& set_sql,
+                                 auto&& bind) {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("UPDATE runs SET " + set_sql +
+                                           " WHERE id = ? AND status NOT IN " +
+                                           kFinalStatusList));
+    int id_index = 0;
+    {
+      auto q = MakeQuery(stmt);
+      id_index = bind(q);
+      q.Bind(id_index, id);
+      OD_TRY(q.Run());
+    }
+    if (sqlite3_changes(db_) > 0) return {};
+    OD_ASSIGN_OR_RETURN(auto status, StatusOf(id));
+    if (!status) return MakeError(ErrorCode::kNotFound, "run '" + id + "' does not exist");
+    return MakeError(ErrorCode::kFailedPrecondition,
+                     "run '" + id + "' has already ended (" + RunStatusName(*status) + ")");
+  }
+
+  Result<void> SetController(const std::string& id, int pid, double started_at) override {
+    return UpdateUnlessFinal(id, "controller_pid = ?, controller_started_at = ?",
+                             [&](Query& q) {
+                               q.Bind(1, pid).Bind(2, started_at);
+                               return 3;
+                             });
+  }
+
+  Result<void> RequestCancel(const std::string& id) override {
+    return UpdateUnlessFinal(id, "cancel_requested = 1", [](Query&) { return 1; });
+  }
+
+  // ---- Params, metrics, cursors ----
+  Result<void> UpsertParams(const std::string& run_id, const std::vector<Param>& params) {
+    if (params.empty()) return {};
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("INSERT INTO params(run_id, name, value_json) VALUES (?, ?, ?) "
+                                "ON CONFLICT(run_id, name) DO UPDATE SET "
+                                "value_json = excluded.value_json"));
+    for (const auto& p : params) {
+      if (p.name.empty()) {
+        return MakeError(ErrorCode::kInvalidInput, "a param of run '" + run_id +
+                                                       "' has an empty name");
+      }
+      auto q = MakeQuery(stmt);
+      OD_TRY(q.Bind(1, run_id).Bind(2, p.name).Bind(3, p.value_json).Run());
+    }
+    return {};
+  }
+
+  Result<std::vector<Param>> GetParams(const std::string& run_id) override {
+    OD_TRY(RequireRun(run_id));
+    OD_ASSIGN_OR_RETURN(
+        auto stmt, Prepare("SELECT name, value_json FROM params WHERE run_id = ? ORDER BY name"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, run_id);
+    std::vector<Param> out;
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(Param{q.Text(0), q.Text(1)});
+    }
+    return out;
+  }
+
+  Result<void> Ingest(const IngestBatch& batch) override {
+    for (const auto& p : batch.points) {
+      if (p.name.empty()) {
+        return MakeError(ErrorCode::kInvalidInput,
+                         "a metric point of run '" + batch.run_id + "' has an empty name");
+      }
+    }
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    OD_TRY(RequireRun(batch.run_id));
+    if (!batch.points.empty()) {
+      OD_ASSIGN_OR_RETURN(auto stmt,
+                          Prepare("INSERT INTO metrics(run_id, name, step, value, timestamp) "
+                                  "VALUES (?, ?, ?, ?, ?)"));
+      for (const auto& p : batch.points) {
+        auto q = MakeQuery(stmt);
+        q.Bind(1, batch.run_id).Bind(2, p.name).Bind(3, p.step).Bind(5, p.timestamp);
+        if (std::isnan(p.value)) {
+          q.BindNull(4);
+        } else {
+          q.Bind(4, p.value);
+        }
+        OD_TRY(q.Run());
+      }
+    }
+    OD_TRY(UpsertParams(batch.run_id, batch.params));
+    if (!batch.cursors.empty()) {
+      OD_ASSIGN_OR_RETURN(auto stmt,
+                          Prepare("INSERT INTO cursors(run_id, source, \"offset\") VALUES "
+                                  "(?, ?, ?) ON CONFLICT(run_id, source) DO UPDATE SET "
+                                  "\"offset\" = excluded.\"offset\""));
+      for (const auto& [source, offset] : batch.cursors) {
+        auto q = MakeQuery(stmt);
+        OD_TRY(q.Bind(1, batch.run_id).Bind(2, source).Bind(3, offset).Run());
+      }
+    }
+    return tx.Commit();
+  }
+
+  Result<std::vector<MetricPoint>> GetMetricHistory(const std::string& run_id,
+                                                    const std::string& name) override {
+    OD_TRY(RequireRun(run_id));
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("SELECT step, value, timestamp FROM metrics WHERE run_id = ? "
+                                "AND name = ? ORDER BY step, rowid"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, run_id).Bind(2, name);
+    std::vector<MetricPoint> out;
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(MetricPoint{name, q.Int(0), q.Double(1), q.Double(2)});
+    }
+    return out;
+  }
+
+  Result<std::vector<MetricSummary>> GetMetricSummaries(const std::string& run_id) override {
+    OD_TRY(RequireRun(run_id));
+    // The last value is the one at the highest step (latest written on a tie); the correlated
+    // lookup walks the (run_id, name, step) index backwards, one row per name.
+    OD_ASSIGN_OR_RETURN(
+        auto stmt,
+        Prepare("SELECT m.name, COUNT(*), MAX(m.step), MIN(m.value), MAX(m.value), "
+                "(SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = m.name "
+                " ORDER BY l.step DESC, l.rowid DESC LIMIT 1) "
+                "FROM metrics m WHERE m.run_id = ? GROUP BY m.name ORDER BY m.name"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, run_id);
+    std::vector<MetricSummary> out;
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      MetricSummary s;
+      s.name = q.Text(0);
+      s.count = q.Int(1);
+      s.last_step = q.Int(2);
+      s.min_value = q.Double(3);
+      s.max_value = q.Double(4);
+      s.last_value = q.Double(5);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  Result<std::map<std::string, std::int64_t>> GetCursors(const std::string& run_id) override {
+    OD_TRY(RequireRun(run_id));
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("SELECT source, \"offset\" FROM cursors WHERE run_id = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, run_id);
+    std::map<std::string, std::int64_t> out;
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out[q.Text(0)] = q.Int(1);
+    }
+    return out;
+  }
+
+  // ---- Artifacts and events ----
+  Result<void> AddArtifacts(const std::string& run_id,
+                            const std::vector<ArtifactRecord>& artifacts) override {
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    OD_TRY(RequireRun(run_id));
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("INSERT INTO artifacts(run_id, path, digest, size) VALUES "
+                                "(?, ?, ?, ?) ON CONFLICT(run_id, path) DO UPDATE SET "
+                                "digest = excluded.digest, size = excluded.size"));
+    for (const auto& a : artifacts) {
+      if (a.path.empty()) {
+        return MakeError(ErrorCode::kInvalidInput,
+                         "an artifact of run '" + run_id + "' has an empty path");
+      }
+      auto q = MakeQuery(stmt);
+      OD_TRY(q.Bind(1, run_id).Bind(2, a.path).Bind(3, a.digest).Bind(4, a.size).Run());
+    }
+    return tx.Commit();
+  }
+
+  Result<std::vector<ArtifactRecord>> ListArtifacts(const std::string& run_id) override {
+    OD_TRY(RequireRun(run_id));
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT path, digest, size FROM artifacts WHERE "
+                                           "run_id = ? ORDER BY path"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, run_id);
+    std::vector<ArtifactRecord> out;
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(ArtifactRecord{q.Text(0), q.Text(1), q.Int(2)});
+    }
+    return out;
+  }
+
+  Result<void> InsertEvent(const std::string& run_id, const RunEvent& e) {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("INSERT INTO events(run_id, timestamp, kind, "
+                                           "message) VALUES (?, ?, ?, ?)"));
+    auto q = MakeQuery(stmt);
+    return q.Bind(1, run_id)
+        .Bind(2, e.timestamp != 0 ? e.timestamp : WallSeconds())
+        .Bind(3, e.kind)
+        .Bind(4, e.message)
+        .Run();
+  }
+
+  Result<void> AddEvent(const std::string& run_id, const RunEvent& event) override {
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    OD_TRY(RequireRun(run_id));
+    OD_TRY(InsertEvent(run_id, event));
+    return tx.Commit();
+  }
+
+  Result<std::vector<RunEvent>> ListEvents(const std::string& run_id) override {
+    OD_TRY(RequireRun(run_id));
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT timestamp, kind, message FROM events "
+                                           "WHERE run_id = ? ORDER BY id"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, run_id);
+    std::vector<RunEvent> out;
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(RunEvent{q.Double(0), q.Text(1), q.Text(2)});
+    }
+    return out;
+  }
+
+  // ---- Computes ----
+  Result<void> PutCompute(const ComputeTarget& t) override {
+    if (t.name.empty()) return MakeError(ErrorCode::kInvalidInput, "compute name is empty");
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("INSERT INTO computes(name, type, config_json) VALUES (?, ?, ?) "
+                                "ON CONFLICT(name) DO UPDATE SET type = excluded.type, "
+                                "config_json = excluded.config_json"));
+    auto q = MakeQuery(stmt);
+    return q.Bind(1, t.name).Bind(2, t.type).Bind(3, t.config_json).Run();
+  }
+
+  Result<ComputeTarget> GetCompute(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("SELECT name, type, config_json FROM computes WHERE name = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, name);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return MakeError(ErrorCode::kNotFound, "compute '" + name + "' does not exist");
+    return ComputeTarget{q.Text(0), q.Text(1), q.Text(2)};
+  }
+
+  Result<std::vector<ComputeTarget>> ListComputes() override {
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("SELECT name, type, config_json FROM computes ORDER BY name"));
+    auto q = MakeQuery(stmt);
+    std::vector<ComputeTarget> out;
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(ComputeTarget{q.Text(0), q.Text(1), q.Text(2)});
+    }
+    return out;
+  }
+
+ private:
+  sqlite3* db_;
+  std::string path_;
+  std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
+};
+
+Transaction::~Transaction() {
+  if (open_) (void)store_->Exec("ROLLBACK");
+}
+
+Result<void> Transaction::Begin() {
+  OD_TRY(store_->Exec("BEGIN IMMEDIATE"));
+  open_ = true;
+  return {};
+}
+
+Result<void> Transaction::Commit() {
+  OD_TRY(store_->Exec("COMMIT"));
+  open_ = false;
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& db_path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(db_path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return MakeError(ErrorCode::kStorage, "cannot open sqlite database '" + db_path +
+                                              "': " + msg + " (does its folder exist?)");
+  }
+  auto store = std::make_unique<SqliteMetadataStore>(db, db_path);
+  // The busy timeout goes first: switching to WAL itself needs a lock another process may hold.
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  OD_TRY(store->Exec("PRAGMA journal_mode = WAL"));
+  OD_TRY(store->Exec("PRAGMA synchronous = NORMAL"));
+  OD_TRY(store->Exec("PRAGMA foreign_keys = ON"));
+  // Large ingest batches touch many index pages; the 2 MiB default cache makes them spill.
+  // This is an upper bound, allocated only as pages are used.
+  OD_TRY(store->Exec("PRAGMA cache_size = -65536"));
+  OD_TRY(store->Migrate());
+  return std::unique_ptr<MetadataStore>(std::move(store));
+}
+
+}  // namespace overdrive

@@ -1,0 +1,499 @@
+// The MetadataStore contract, run against every backend. To add a backend, append a
+// MetadataStoreBackend to kBackends below (its factory gets a fresh scratch folder per test and
+// must return an empty store).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "store/metadata_store.hpp"
+#include "store_test_util.hpp"
+
+namespace overdrive {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+struct MetadataStoreBackend {
+  std::string name;
+  std::function<Result<std::unique_ptr<MetadataStore>>(const std::filesystem::path& scratch)>
+      open;
+};
+
+const MetadataStoreBackend kBackends[] = {
+    {"Sqlite",
+     [](const std::filesystem::path& scratch) {
+       return OpenSqliteMetadataStore((scratch / "workspace.db").string());
+     }},
+};
+
+RunFilter Filter(std::optional<std::string> experiment, std::optional<std::string> parent = {},
+                 std::optional<RunStatus> status = {}, int limit = 0) {
+  RunFilter f;
+  f.experiment = std::move(experiment);
+  f.parent_id = std::move(parent);
+  f.status = status;
+  f.limit = limit;
+  return f;
+}
+
+class MetadataStoreConformance : public ::testing::TestWithParam<MetadataStoreBackend> {
+ protected:
+  void SetUp() override {
+    auto opened = GetParam().open(scratch_.path());
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    store_ = std::move(*opened);
+    auto exp = store_->GetOrCreateExperiment("exp");
+    ASSERT_TRUE(exp.has_value()) << exp.error().message;
+    exp_id_ = *exp;
+  }
+
+  RunRecord MakeRun(const std::string& id, double created_at, const std::string& parent = "") {
+    RunRecord r;
+    r.id = id;
+    r.experiment_id = exp_id_;
+    r.parent_id = parent;
+    r.job_type = parent.empty() ? "command" : "trial";
+    r.created_at = created_at;
+    return r;
+  }
+
+  void Create(const RunRecord& r) {
+    auto res = store_->CreateRun(r, {}, {});
+    ASSERT_TRUE(res.has_value()) << res.error().message;
+  }
+
+  testing_util::TempDir scratch_;
+  std::unique_ptr<MetadataStore> store_;
+  std::int64_t exp_id_ = 0;
+};
+
+TEST_P(MetadataStoreConformance, ExperimentsAreCreatedOnceAndListed) {
+  auto again = store_->GetOrCreateExperiment("exp");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, exp_id_);
+  auto other = store_->GetOrCreateExperiment("another");
+  ASSERT_TRUE(other.has_value());
+  EXPECT_NE(*other, exp_id_);
+  auto list = store_->ListExperiments();
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "another");
+  EXPECT_EQ((*list)[1].name, "exp");
+  EXPECT_GT((*list)[1].created_at, 0);
+  auto empty = store_->GetOrCreateExperiment("");
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_EQ(empty.error().code, ErrorCode::kInvalidInput);
+}
+
+TEST_P(MetadataStoreConformance, CreateRunRoundTripsEveryField) {
+  Create(MakeRun("sweep1", 100));
+  RunRecord r = MakeRun("trial1", 101, "sweep1");
+  r.display_name = "lr search";
+  r.description = "first try";
+  r.tags_json = R"({"team":"vision"})";
+  r.status = RunStatus::kStarting;
+  r.status_reason = "why";
+  r.spec_yaml = "command: python train.py\n";
+  r.command = "python train.py --lr 0.1";
+  r.compute = "cluster";
+  r.snapshot_digest = std::string(64, 'a');
+  r.run_dir = "/work/runs/trial1";
+  r.executor_handle = R"({"pid":42})";
+  r.launch_json = R"({"cpus":2})";
+  r.exit_code = 3;
+  r.started_at = 102.5;
+  r.ended_at = 0;
+  r.controller_pid = 77;
+  r.controller_started_at = 99.25;
+  r.cancel_requested = true;
+  ASSERT_TRUE(store_->CreateRun(r, {{"lr", "0.1"}, {"opt", "\"adam\""}},
+                                {{5.0, "info", "created"}, {6.0, "warning", "slow"}}));
+  auto got = store_->GetRun("trial1");
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  EXPECT_EQ(got->id, "trial1");
+  EXPECT_EQ(got->experiment_id, exp_id_);
+  EXPECT_EQ(got->experiment_name, "exp");
+  EXPECT_EQ(got->parent_id, "sweep1");
+  EXPECT_EQ(got->job_type, "trial");
+  EXPECT_EQ(got->display_name, "lr search");
+  EXPECT_EQ(got->description, "first try");
+  EXPECT_EQ(got->tags_json, r.tags_json);
+  EXPECT_EQ(got->status, RunStatus::kStarting);
+  EXPECT_EQ(got->status_reason, "why");
+  EXPECT_EQ(got->spec_yaml, r.spec_yaml);
+  EXPECT_EQ(got->command, r.command);
+  EXPECT_EQ(got->compute, "cluster");
+  EXPECT_EQ(got->snapshot_digest, r.snapshot_digest);
+  EXPECT_EQ(got->run_dir, r.run_dir);
+  EXPECT_EQ(got->executor_handle, r.executor_handle);
+  EXPECT_EQ(got->launch_json, r.launch_json);
+  EXPECT_EQ(got->exit_code, std::optional<int>(3));
+  EXPECT_DOUBLE_EQ(got->created_at, 101);
+  EXPECT_DOUBLE_EQ(got->started_at, 102.5);
+  EXPECT_DOUBLE_EQ(got->ended_at, 0);
+  EXPECT_EQ(got->controller_pid, 77);
+  EXPECT_DOUBLE_EQ(got->controller_started_at, 99.25);
+  EXPECT_TRUE(got->cancel_requested);
+
+  auto params = store_->GetParams("trial1");
+  ASSERT_TRUE(params.has_value());
+  ASSERT_EQ(params->size(), 2u);
+  EXPECT_EQ((*params)[0].name, "lr");
+  EXPECT_EQ((*params)[0].value_json, "0.1");
+  EXPECT_EQ((*params)[1].value_json, "\"adam\"");
+  auto events = store_->ListEvents("trial1");
+  ASSERT_TRUE(events.has_value());
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].message, "created");
+  EXPECT_EQ((*events)[1].kind, "warning");
+  EXPECT_DOUBLE_EQ((*events)[1].timestamp, 6.0);
+
+  auto top = store_->GetRun("sweep1");
+  ASSERT_TRUE(top.has_value());
+  EXPECT_EQ(top->parent_id, "");
+  EXPECT_EQ(top->exit_code, std::nullopt);
+}
+
+TEST_P(MetadataStoreConformance, CreateRunByExperimentNameCreatesTheExperiment) {
+  RunRecord r;
+  r.id = "byname";
+  r.experiment_name = "fresh";
+  ASSERT_TRUE(store_->CreateRun(r, {}, {}));
+  auto got = store_->GetRun("byname");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->experiment_name, "fresh");
+  EXPECT_GT(got->created_at, 0) << "created_at defaults to now";
+}
+
+TEST_P(MetadataStoreConformance, DuplicateRunIdIsRefusedAndKeepsTheOriginal) {
+  RunRecord r = MakeRun("dup", 1);
+  r.display_name = "original";
+  Create(r);
+  r.display_name = "impostor";
+  auto res = store_->CreateRun(r, {{"x", "1"}}, {});
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_THAT(res.error().message, HasSubstr("dup"));
+  EXPECT_EQ(store_->GetRun("dup")->display_name, "original");
+  EXPECT_TRUE(store_->GetParams("dup")->empty()) << "the refused create stored its params";
+}
+
+TEST_P(MetadataStoreConformance, CreateRunWithUnknownExperimentOrParentIsNotFound) {
+  RunRecord r = MakeRun("orphan", 1, "no-such-parent");
+  auto res = store_->CreateRun(r, {}, {});
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error().code, ErrorCode::kNotFound);
+  EXPECT_THAT(res.error().message, HasSubstr("no-such-parent"));
+  r = MakeRun("orphan", 1);
+  r.experiment_id = exp_id_ + 1000;
+  res = store_->CreateRun(r, {}, {});
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetRun("orphan").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, UnknownRunIdsAreNotFoundEverywhere) {
+  EXPECT_EQ(store_->GetRun("nope").error().code, ErrorCode::kNotFound);
+  EXPECT_THAT(store_->GetRun("nope").error().message, HasSubstr("nope"));
+  EXPECT_EQ(store_->GetParams("nope").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetMetricHistory("nope", "loss").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetMetricSummaries("nope").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetCursors("nope").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListArtifacts("nope").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListEvents("nope").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->AddEvent("nope", {1, "info", "x"}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->AddArtifacts("nope", {{"a", "d", 1}}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->SetController("nope", 1, 1).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->RequestCancel("nope").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, ListRunsNewestFirstWithFilters) {
+  auto other = store_->GetOrCreateExperiment("other");
+  ASSERT_TRUE(other.has_value());
+  Create(MakeRun("a-old", 10));
+  Create(MakeRun("b-sweep", 20));
+  Create(MakeRun("c-trial", 30, "b-sweep"));
+  Create(MakeRun("d-trial", 40, "b-sweep"));
+  RunRecord o = MakeRun("e-other", 50);
+  o.experiment_id = *other;
+  o.status = RunStatus::kCompleted;
+  Create(o);
+
+  auto ids = [&](const RunFilter& f) {
+    std::vector<std::string> out;
+    auto runs = store_->ListRuns(f);
+    EXPECT_TRUE(runs.has_value());
+    if (runs) {
+      for (const auto& r : *runs) out.push_back(r.id);
+    }
+    return out;
+  };
+  EXPECT_THAT(ids({}), ElementsAre("e-other", "d-trial", "c-trial", "b-sweep", "a-old"));
+  EXPECT_THAT(ids(Filter("exp")), ElementsAre("d-trial", "c-trial", "b-sweep", "a-old"));
+  EXPECT_THAT(ids(Filter("missing")), ElementsAre());
+  EXPECT_THAT(ids(Filter({}, "")), ElementsAre("e-other", "b-sweep", "a-old"));
+  EXPECT_THAT(ids(Filter({}, "b-sweep")), ElementsAre("d-trial", "c-trial"));
+  EXPECT_THAT(ids(Filter({}, {}, RunStatus::kCompleted)), ElementsAre("e-other"));
+  EXPECT_THAT(ids(Filter("exp", "", RunStatus::kQueued)),
+              ElementsAre("b-sweep", "a-old"));
+  EXPECT_THAT(ids(Filter({}, {}, {}, 2)), ElementsAre("e-other", "d-trial"));
+
+  auto runs = store_->ListRuns(Filter("other"));
+  ASSERT_TRUE(runs.has_value());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].experiment_name, "other");
+}
+
+TEST_P(MetadataStoreConformance, ResolveRunIdPrefersExactThenUniquePrefix) {
+  Create(MakeRun("abc", 1));
+  Create(MakeRun("abcd1", 2));
+  Create(MakeRun("abcd2", 3));
+  Create(MakeRun("xyz9", 4));
+  EXPECT_EQ(store_->ResolveRunId("abc").value(), "abc");
+  EXPECT_EQ(store_->ResolveRunId("xy").value(), "xyz9");
+  EXPECT_EQ(store_->ResolveRunId("abcd2").value(), "abcd2");
+  auto ambiguous = store_->ResolveRunId("abcd");
+  ASSERT_FALSE(ambiguous.has_value());
+  EXPECT_EQ(ambiguous.error().code, ErrorCode::kInvalidInput);
+  EXPECT_THAT(ambiguous.error().message, HasSubstr("abcd1"));
+  EXPECT_THAT(ambiguous.error().message, HasSubstr("abcd2"));
+  auto none = store_->ResolveRunId("q");
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, AmbiguousPrefixListsAtMostFiveIds) {
+  for (int i = 0; i < 8; ++i) Create(MakeRun("run" + std::to_string(i), i));
+  auto res = store_->ResolveRunId("run");
+  ASSERT_FALSE(res.has_value());
+  EXPECT_THAT(res.error().message, HasSubstr("run4"));
+  EXPECT_THAT(res.error().message, ::testing::Not(HasSubstr("run5")));
+}
+
+TEST_P(MetadataStoreConformance, TransitionIsCompareAndSetAndFinalRunsNeverChange) {
+  Create(MakeRun("r1", 1));
+  RunUpdate start;
+  start.started_at = 10;
+  start.executor_handle = R"({"pid":1})";
+  start.command = "python train.py";
+  auto moved = store_->TransitionRun("r1", RunStatus::kRunning, start);
+  ASSERT_TRUE(moved.has_value()) << moved.error().message;
+  EXPECT_TRUE(*moved);
+  auto run = store_->GetRun("r1").value();
+  EXPECT_EQ(run.status, RunStatus::kRunning);
+  EXPECT_DOUBLE_EQ(run.started_at, 10);
+  EXPECT_EQ(run.executor_handle, R"({"pid":1})");
+  EXPECT_EQ(run.command, "python train.py");
+
+  RunUpdate done;
+  done.ended_at = 20;
+  done.exit_code = 0;
+  done.status_reason = "finished";
+  ASSERT_TRUE(store_->TransitionRun("r1", RunStatus::kCompleted, done).value());
+  run = store_->GetRun("r1").value();
+  EXPECT_EQ(run.status, RunStatus::kCompleted);
+  EXPECT_DOUBLE_EQ(run.started_at, 10) << "unset fields are kept";
+  EXPECT_EQ(run.executor_handle, R"({"pid":1})");
+  EXPECT_EQ(run.exit_code, std::optional<int>(0));
+
+  RunUpdate late;
+  late.status_reason = "killed";
+  late.exit_code = 137;
+  for (RunStatus to : {RunStatus::kRunning, RunStatus::kFailed, RunStatus::kCompleted}) {
+    auto again = store_->TransitionRun("r1", to, late);
+    ASSERT_TRUE(again.has_value());
+    EXPECT_FALSE(*again) << RunStatusName(to);
+  }
+  run = store_->GetRun("r1").value();
+  EXPECT_EQ(run.status, RunStatus::kCompleted);
+  EXPECT_EQ(run.status_reason, "finished");
+  EXPECT_EQ(run.exit_code, std::optional<int>(0));
+
+  auto missing = store_->TransitionRun("ghost", RunStatus::kRunning, {});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, ControllerAndCancelAreRecordedUntilTheRunEnds) {
+  Create(MakeRun("r1", 1));
+  ASSERT_TRUE(store_->SetController("r1", 4242, 123.5));
+  ASSERT_TRUE(store_->RequestCancel("r1"));
+  auto run = store_->GetRun("r1").value();
+  EXPECT_EQ(run.controller_pid, 4242);
+  EXPECT_DOUBLE_EQ(run.controller_started_at, 123.5);
+  EXPECT_TRUE(run.cancel_requested);
+  ASSERT_TRUE(store_->TransitionRun("r1", RunStatus::kCanceled, {}).value());
+  auto late = store_->RequestCancel("r1");
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(late.error().message, HasSubstr("canceled"));
+  EXPECT_EQ(store_->SetController("r1", 1, 1).error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetRun("r1")->controller_pid, 4242);
+}
+
+TEST_P(MetadataStoreConformance, IngestStoresPointsParamsAndCursors) {
+  Create(MakeRun("r1", 1));
+  IngestBatch b;
+  b.run_id = "r1";
+  b.points = {{"loss", 1, 0.9, 100}, {"loss", 0, 1.5, 99}, {"acc", 0, 0.1, 99}};
+  b.params = {{"lr", "0.1"}};
+  b.cursors = {{"stdout", 120}, {"metrics.jsonl", 40}};
+  ASSERT_TRUE(store_->Ingest(b));
+  IngestBatch b2;
+  b2.run_id = "r1";
+  b2.points = {{"loss", 2, 0.5, 101}};
+  b2.params = {{"lr", "0.2"}, {"epochs", "3"}};
+  b2.cursors = {{"stdout", 200}};
+  ASSERT_TRUE(store_->Ingest(b2));
+
+  auto loss = store_->GetMetricHistory("r1", "loss").value();
+  ASSERT_EQ(loss.size(), 3u);
+  EXPECT_EQ(loss[0].step, 0);
+  EXPECT_DOUBLE_EQ(loss[0].value, 1.5);
+  EXPECT_DOUBLE_EQ(loss[0].timestamp, 99);
+  EXPECT_EQ(loss[0].name, "loss");
+  EXPECT_EQ(loss[2].step, 2);
+  EXPECT_TRUE(store_->GetMetricHistory("r1", "unknown_metric")->empty());
+
+  auto params = store_->GetParams("r1").value();
+  ASSERT_EQ(params.size(), 2u);
+  EXPECT_EQ(params[0].name, "epochs");
+  EXPECT_EQ(params[1].value_json, "0.2") << "params are upserted by name";
+
+  auto cursors = store_->GetCursors("r1").value();
+  EXPECT_EQ(cursors.size(), 2u);
+  EXPECT_EQ(cursors["stdout"], 200);
+  EXPECT_EQ(cursors["metrics.jsonl"], 40);
+}
+
+TEST_P(MetadataStoreConformance, IngestIsAtomic) {
+  IngestBatch bad;
+  bad.run_id = "late";
+  bad.points = {{"loss", 0, 1, 1}};
+  bad.params = {{"lr", "1"}};
+  bad.cursors = {{"stdout", 10}};
+  auto res = store_->Ingest(bad);
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error().code, ErrorCode::kNotFound);
+  // Once the run exists, nothing of the refused batch may show up in it.
+  Create(MakeRun("late", 1));
+  EXPECT_TRUE(store_->GetMetricHistory("late", "loss")->empty());
+  EXPECT_TRUE(store_->GetParams("late")->empty());
+  EXPECT_TRUE(store_->GetCursors("late")->empty());
+
+  IngestBatch half;
+  half.run_id = "late";
+  half.points = {{"loss", 0, 1, 1}, {"", 1, 2, 2}};
+  half.cursors = {{"stdout", 10}};
+  res = store_->Ingest(half);
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error().code, ErrorCode::kInvalidInput);
+  EXPECT_TRUE(store_->GetMetricHistory("late", "loss")->empty());
+  EXPECT_TRUE(store_->GetCursors("late")->empty());
+}
+
+TEST_P(MetadataStoreConformance, IngestIntoAFinalRunIsAccepted) {
+  Create(MakeRun("r1", 1));
+  ASSERT_TRUE(store_->TransitionRun("r1", RunStatus::kFailed, {}).value());
+  IngestBatch b;
+  b.run_id = "r1";
+  b.points = {{"loss", 7, 0.25, 5}};
+  ASSERT_TRUE(store_->Ingest(b));
+  EXPECT_EQ(store_->GetMetricHistory("r1", "loss")->size(), 1u);
+}
+
+TEST_P(MetadataStoreConformance, SummariesGiveCountLastMinMax) {
+  Create(MakeRun("r1", 1));
+  IngestBatch b;
+  b.run_id = "r1";
+  b.points = {{"loss", 0, 2.0, 1}, {"loss", 5, 0.7, 2}, {"loss", 3, 0.4, 3},
+              {"loss", 4, 3.0, 4}, {"acc", 1, 0.5, 1},  {"acc", 0, 0.25, 1}};
+  ASSERT_TRUE(store_->Ingest(b));
+  auto sums = store_->GetMetricSummaries("r1").value();
+  ASSERT_EQ(sums.size(), 2u);
+  const auto& acc = sums[0];
+  const auto& loss = sums[1];
+  EXPECT_EQ(acc.name, "acc");
+  EXPECT_EQ(acc.count, 2);
+  EXPECT_EQ(acc.last_step, 1);
+  EXPECT_DOUBLE_EQ(acc.last_value, 0.5);
+  EXPECT_EQ(loss.name, "loss");
+  EXPECT_EQ(loss.count, 4);
+  EXPECT_EQ(loss.last_step, 5);
+  EXPECT_DOUBLE_EQ(loss.last_value, 0.7) << "last = value at the highest step, not latest row";
+  EXPECT_DOUBLE_EQ(loss.min_value, 0.4);
+  EXPECT_DOUBLE_EQ(loss.max_value, 3.0);
+  Create(MakeRun("empty", 2));
+  EXPECT_TRUE(store_->GetMetricSummaries("empty")->empty());
+}
+
+TEST_P(MetadataStoreConformance, NanIsReadBackAsNanAndIgnoredByMinMax) {
+  Create(MakeRun("r1", 1));
+  const double inf = std::numeric_limits<double>::infinity();
+  IngestBatch b;
+  b.run_id = "r1";
+  b.points = {{"loss", 0, 1.0, 1},
+              {"loss", 1, std::numeric_limits<double>::quiet_NaN(), 2},
+              {"big", 0, inf, 1},
+              {"big", 1, -inf, 2}};
+  ASSERT_TRUE(store_->Ingest(b));
+  auto hist = store_->GetMetricHistory("r1", "loss").value();
+  ASSERT_EQ(hist.size(), 2u);
+  EXPECT_TRUE(std::isnan(hist[1].value));
+  auto sums = store_->GetMetricSummaries("r1").value();
+  ASSERT_EQ(sums.size(), 2u);
+  EXPECT_EQ(sums[1].name, "loss");
+  EXPECT_EQ(sums[1].count, 2);
+  EXPECT_TRUE(std::isnan(sums[1].last_value));
+  EXPECT_DOUBLE_EQ(sums[1].min_value, 1.0);
+  EXPECT_DOUBLE_EQ(sums[1].max_value, 1.0);
+  EXPECT_EQ(sums[0].max_value, inf);
+  EXPECT_EQ(sums[0].min_value, -inf);
+}
+
+TEST_P(MetadataStoreConformance, ArtifactsAreUpsertedByPath) {
+  Create(MakeRun("r1", 1));
+  ASSERT_TRUE(store_->AddArtifacts("r1", {{"outputs/model.pkl", "d1", 10}, {"logs/stdout.log", "d2", 5}}));
+  ASSERT_TRUE(store_->AddArtifacts("r1", {{"outputs/model.pkl", "d3", 12}}));
+  auto list = store_->ListArtifacts("r1").value();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].path, "logs/stdout.log");
+  EXPECT_EQ(list[1].path, "outputs/model.pkl");
+  EXPECT_EQ(list[1].digest, "d3");
+  EXPECT_EQ(list[1].size, 12);
+}
+
+TEST_P(MetadataStoreConformance, EventsKeepInsertionOrder) {
+  Create(MakeRun("r1", 1));
+  ASSERT_TRUE(store_->AddEvent("r1", {3.0, "status", "running"}));
+  ASSERT_TRUE(store_->AddEvent("r1", {2.0, "warning", "clock skew"}));
+  auto events = store_->ListEvents("r1").value();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].message, "running");
+  EXPECT_EQ(events[1].kind, "warning");
+  EXPECT_DOUBLE_EQ(events[1].timestamp, 2.0);
+}
+
+TEST_P(MetadataStoreConformance, ComputesArePutReplacedAndListed) {
+  EXPECT_EQ(store_->GetCompute("gpu").error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(store_->PutCompute({"gpu", "slurm", R"({"partition":"a"})"}));
+  ASSERT_TRUE(store_->PutCompute({"cpu", "local", "{}"}));
+  ASSERT_TRUE(store_->PutCompute({"gpu", "slurm", R"({"partition":"b"})"}));
+  EXPECT_EQ(store_->GetCompute("gpu")->config_json, R"({"partition":"b"})");
+  auto list = store_->ListComputes().value();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].name, "cpu");
+  EXPECT_EQ(list[1].type, "slurm");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreConformance, ::testing::ValuesIn(kBackends),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace overdrive

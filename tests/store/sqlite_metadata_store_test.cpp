@@ -1,0 +1,196 @@
+// SQLite-only behaviour: persistence, migrations, WAL sharing between processes, ingest speed.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "store/metadata_store.hpp"
+#include "store_test_util.hpp"
+
+namespace overdrive {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Runs one SQL statement through a separate raw connection and returns the first column.
+std::string RawQuery(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(db_path.c_str(), &db);
+  sqlite3_stmt* stmt = nullptr;
+  std::string out;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+RunRecord MakeRun(const std::string& id, std::int64_t exp) {
+  RunRecord r;
+  r.id = id;
+  r.experiment_id = exp;
+  r.created_at = 1;
+  return r;
+}
+
+TEST(RunStatusTest, NamesRoundTripAndFinalStatesAreFinal) {
+  for (RunStatus s : {RunStatus::kQueued, RunStatus::kStarting, RunStatus::kRunning,
+                      RunStatus::kCompleted, RunStatus::kFailed, RunStatus::kCanceled,
+                      RunStatus::kEarlyTerminated, RunStatus::kTimedOut}) {
+    EXPECT_EQ(ParseRunStatus(RunStatusName(s)), s);
+  }
+  EXPECT_STREQ(RunStatusName(RunStatus::kEarlyTerminated), "early_terminated");
+  EXPECT_EQ(ParseRunStatus("Running"), std::nullopt);
+  EXPECT_FALSE(IsFinal(RunStatus::kRunning));
+  EXPECT_FALSE(IsFinal(RunStatus::kQueued));
+  EXPECT_TRUE(IsFinal(RunStatus::kTimedOut));
+  EXPECT_TRUE(IsFinal(RunStatus::kCanceled));
+}
+
+TEST(SqliteMetadataStoreTest, ReopenKeepsData) {
+  testing_util::TempDir dir;
+  const std::string path = (dir.path() / "ws.db").string();
+  {
+    auto store = OpenSqliteMetadataStore(path).value();
+    auto exp = store->GetOrCreateExperiment("e").value();
+    ASSERT_TRUE(store->CreateRun(MakeRun("r1", exp), {{"lr", "0.1"}}, {}));
+    ASSERT_TRUE(store->Ingest({"r1", {{"loss", 0, 0.5, 1}}, {}, {{"stdout", 9}}}));
+  }
+  auto store = OpenSqliteMetadataStore(path).value();
+  EXPECT_EQ(store->GetRun("r1")->experiment_name, "e");
+  EXPECT_EQ(store->GetParams("r1")->size(), 1u);
+  EXPECT_EQ(store->GetMetricHistory("r1", "loss")->size(), 1u);
+  EXPECT_EQ(store->GetCursors("r1").value()["stdout"], 9);
+}
+
+TEST(SqliteMetadataStoreTest, MigrationsAreAppliedOnceAndWalIsOn) {
+  testing_util::TempDir dir;
+  const std::string path = (dir.path() / "ws.db").string();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(OpenSqliteMetadataStore(path).has_value());
+  const std::string version = RawQuery(path, "PRAGMA user_version");
+  EXPECT_NE(version, "0");
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_migrations"), version);
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(DISTINCT version) FROM schema_migrations"), version);
+  EXPECT_EQ(RawQuery(path, "PRAGMA journal_mode"), "wal");
+}
+
+TEST(SqliteMetadataStoreTest, NewerSchemaIsAClearError) {
+  testing_util::TempDir dir;
+  const std::string path = (dir.path() / "ws.db").string();
+  ASSERT_TRUE(OpenSqliteMetadataStore(path).has_value());
+  RawQuery(path, "PRAGMA user_version = 999");
+  auto res = OpenSqliteMetadataStore(path);
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error().code, ErrorCode::kStorage);
+  EXPECT_THAT(res.error().message, HasSubstr(path));
+  EXPECT_THAT(res.error().message, HasSubstr("999"));
+  EXPECT_THAT(res.error().message, HasSubstr("upgrade"));
+}
+
+TEST(SqliteMetadataStoreTest, OpenFailureNamesThePath) {
+  testing_util::TempDir dir;
+  const std::string path = (dir.path() / "missing-folder" / "ws.db").string();
+  auto res = OpenSqliteMetadataStore(path);
+  ASSERT_FALSE(res.has_value());
+  EXPECT_EQ(res.error().code, ErrorCode::kStorage);
+  EXPECT_THAT(res.error().message, HasSubstr(path));
+}
+
+// Two processes (think: two controllers) write short transactions into one workspace at once:
+// WAL + busy timeout must make every one of them succeed, with no row lost.
+TEST(SqliteMetadataStoreTest, TwoProcessesWriteConcurrentlyWithoutLosingRows) {
+  testing_util::TempDir dir;
+  const std::string path = (dir.path() / "ws.db").string();
+  {
+    auto store = OpenSqliteMetadataStore(path).value();
+    auto exp = store->GetOrCreateExperiment("e").value();
+    ASSERT_TRUE(store->CreateRun(MakeRun("shared", exp), {}, {}));
+  }
+  constexpr int kWrites = 2000;
+  pid_t children[2];
+  for (int c = 0; c < 2; ++c) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int code = 0;
+      {
+        auto store = OpenSqliteMetadataStore(path);
+        if (!store) {
+          std::fprintf(stderr, "child %d: %s\n", c, store.error().message.c_str());
+          ::_exit(2);
+        }
+        const std::string metric = "m" + std::to_string(c);
+        for (int i = 0; i < kWrites && code == 0; ++i) {
+          Result<void> res;
+          if (i % 4 == 3) {
+            res = (*store)->AddEvent("shared", {1.0 * i, "info", metric});
+          } else {
+            res = (*store)->Ingest(
+                {"shared", {{metric, i, 1.0 * i, 1.0}}, {}, {{metric, i}}});
+          }
+          if (!res) {
+            std::fprintf(stderr, "child %d write %d: %s\n", c, i, res.error().message.c_str());
+            code = 3;
+          }
+        }
+      }
+      ::_exit(code);
+    }
+    children[c] = pid;
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
+  auto store = OpenSqliteMetadataStore(path).value();
+  auto sums = store->GetMetricSummaries("shared").value();
+  ASSERT_EQ(sums.size(), 2u);
+  for (const auto& s : sums) EXPECT_EQ(s.count, kWrites * 3 / 4) << s.name;
+  EXPECT_EQ(store->ListEvents("shared")->size(), static_cast<size_t>(kWrites / 2));
+  auto cursors = store->GetCursors("shared").value();
+  EXPECT_EQ(cursors["m0"], kWrites - 2);
+  EXPECT_EQ(cursors["m1"], kWrites - 2);
+}
+
+// Prints the ingest rate for 1,000,000 points (10 batches); asserts only that all are stored.
+TEST(SqliteMetadataStoreTest, IngestRateForAMillionPoints) {
+  testing_util::TempDir dir;
+  auto store = OpenSqliteMetadataStore((dir.path() / "ws.db").string()).value();
+  auto exp = store->GetOrCreateExperiment("e").value();
+  ASSERT_TRUE(store->CreateRun(MakeRun("r1", exp), {}, {}));
+  constexpr int kBatches = 10;
+  constexpr int kPerBatch = 100000;
+  std::vector<IngestBatch> batches(kBatches);
+  for (int b = 0; b < kBatches; ++b) {
+    batches[b].run_id = "r1";
+    batches[b].cursors = {{"metrics.jsonl", b}};
+    batches[b].points.reserve(kPerBatch);
+    for (int i = 0; i < kPerBatch; ++i) {
+      const std::int64_t step = static_cast<std::int64_t>(b) * kPerBatch / 4 + i / 4;
+      batches[b].points.push_back({"metric" + std::to_string(i % 4), step, 0.001 * i, 1e9});
+    }
+  }
+  auto start = std::chrono::steady_clock::now();
+  for (const auto& batch : batches) ASSERT_TRUE(store->Ingest(batch));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("[ ingest   ] %d points in %.2f s: %.0f points/s (this build's flags apply)\n",
+              kBatches * kPerBatch, secs, kBatches * kPerBatch / secs);
+  auto sums = store->GetMetricSummaries("r1").value();
+  ASSERT_EQ(sums.size(), 4u);
+  std::int64_t total = 0;
+  for (const auto& s : sums) total += s.count;
+  EXPECT_EQ(total, kBatches * kPerBatch);
+  EXPECT_EQ(sums[0].last_step, (kBatches * kPerBatch - 1) / 4);
+}
+
+}  // namespace
+}  // namespace overdrive
