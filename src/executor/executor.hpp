@@ -72,8 +72,11 @@ class Executor {
   // State changes since the last call: kRunning when a run starts, then one final state.
   virtual std::vector<ExecUpdate> Poll() = 0;
   virtual Result<void> Cancel(const std::string& run_id) = 0;
+  // `handle` is ExecUpdate::handle from the run's kRunning update. The run's slots count as busy
+  // until it ends. No second kRunning is reported: Poll reports only its final state.
   virtual Result<void> Reattach(const std::string& run_id, const std::string& handle) = 0;
-  // Blocks until something may have changed (a child exited) or `max_wait` passed.
+  // Blocks until something may have changed (a child exited) or `max_wait` passed. Returns at
+  // once when Poll has something to report. With re-attached runs it wakes every ~100 ms.
   virtual void Wait(std::chrono::milliseconds max_wait) = 0;
   // Runs submitted and not yet reported final.
   virtual int ActiveCount() const = 0;
@@ -89,8 +92,14 @@ struct LocalExecutorOptions {
 
 Result<std::unique_ptr<Executor>> MakeLocalExecutor(const LocalExecutorOptions& options);
 
-// The `_shim` entry point: the process that owns one run (see local_executor.cpp). Exposed so
-// the CLI's main can dispatch to it; returns the process exit code.
+// The local executor (local_executor.cpp) reads slots from the options, else OVERDRIVE_CPUS /
+// OVERDRIVE_GPUS ("0,1"; "" = none) / `nvidia-smi -L`, else the machine. Each run is started as
+// `<shim_path> _shim RUN_DIR`; run_dir then holds launch.json (written by the executor),
+// shim.json, stdout.log, stderr.log, shim.log and, when the run has ended, exit.json.
+// The handle of a local run is {"pid", "start_time", "run_dir"} (the shim's pid).
+
+// The `_shim` entry point: the process that owns one run (see shim.cpp). The program's main()
+// must dispatch `argv[1] == "_shim"` here before anything else; returns the process exit code.
 int RunShim(int argc, char** argv);
 
 }  // namespace overdrive
