@@ -1,6 +1,17 @@
 // Collectors turn what a run writes into metric points and params, without the run ever opening
 // the database. Each collector reads a file from a byte offset and consumes only complete lines,
 // returning the new offset; the controller stores points and offsets in one batch (exactly once).
+//
+// Contract shared by every collector:
+// - Only '\n'-terminated lines are consumed; new_offset is just past the last one, so a line still
+//   being written is read whole on a later call. A trailing '\r' is ignored.
+// - A missing file is not an error: no points, new_offset == offset.
+// - A file shorter than `offset` (truncated or replaced) adds a warning and keeps `offset`: lines
+//   are never ingested twice. A single line longer than `max_bytes` is skipped with a warning.
+// - Malformed input is never an error, only a warning (at most 5 kept, then a count). Errors are
+//   reserved for a negative offset (kInvalidInput) and an unreadable file (kIo).
+// - Points without a step take one from the StepCounter; points without a timestamp get the
+//   time of collection.
 #pragma once
 
 #include <cstdint>
@@ -34,9 +45,12 @@ class StepCounter {
 };
 
 // name=value lines on stdout (Katib's pattern by default; any RE2 pattern whose first group is
-// the name and second the value). Values that do not parse as numbers are skipped.
+// the name and second the value). Every match in a line is a point ("epoch=3 loss=0.25" gives
+// two); a value that is not entirely a finite number ("a=", "x=-", "nan") is skipped silently.
 class StdoutCollector {
  public:
+  // "" means Katib's default. kInvalidInput when the pattern does not compile or has fewer than
+  // two capturing groups. A collector is not thread-safe; use one per thread.
   static Result<std::unique_ptr<StdoutCollector>> Make(const std::string& pattern);
   // Reads `file` from `offset` up to the last complete line (at most `max_bytes`).
   Result<CollectResult> Collect(const std::filesystem::path& file, std::int64_t offset,
@@ -51,6 +65,11 @@ class StdoutCollector {
 // JSON lines from OVERDRIVE_METRICS_FILE:
 //   {"name": "acc", "value": 0.9, "step": 3, "timestamp": 1732250000.5}   (step, timestamp optional)
 //   {"kind": "param", "name": "lr", "value": 0.01}
+// A metric value may also be the string "NaN", "Infinity" or "-Infinity" (what the Python client
+// writes, JSON having no such numbers), or the bare tokens Python's json.dumps writes. A param's
+// value is any JSON value, kept as JSON text. Unknown keys are ignored; a line without a name, with
+// a non-numeric value, a step that is not a non-negative integer or an unknown "kind" is skipped
+// with a warning naming its line (counted from `offset`) and byte position.
 Result<CollectResult> CollectJsonl(const std::filesystem::path& file, std::int64_t offset,
                                    StepCounter& steps, std::int64_t max_bytes = 64 << 20);
 
