@@ -47,6 +47,9 @@ class Sampler {
 struct SamplerOptions {
   std::string type = "random";  // random | grid | bayesian | tpe
   std::string rule = "random";  // random | sobol
+  // The sweep's max_total_trials when known (0: unknown). tpe starts modelling earlier on small
+  // budgets (n_startup = clamp(budget / 5, 2, 10)).
+  int budget = 0;
 };
 
 // Unknown types list every valid one; grid/bayesian refuse spaces they cannot handle, naming the

@@ -38,6 +38,21 @@ bool IsActive(const FlatParam& p, const std::vector<FlatParam>& flat, const Assi
 // Index of `v` among a choice's values, or -1.
 int ChoiceIndex(const Distribution& d, const ParamValue& v);
 
+// The inverse of FromUnit, for model-based samplers that fit densities in the unit cube: the CDF
+// position of `v` (for choice/randint the centre of its cell, so FromUnit(ToUnit(v)) == v),
+// clamped to [0, 1]. nullopt when `v` is not a number (or, for choice, not one of the values).
+std::optional<double> ToUnit(const Distribution& d, const ParamValue& v);
+
+// Standard normal CDF and quantile. NormalQuantile uses Acklam's rational approximation with one
+// Halley refinement step (relative error ~1e-15); p is clamped to [1e-300, 1 - 2^-53].
+double NormalCdf(double x);
+double NormalQuantile(double p);
+
+// Checks what every sampler relies on: non-empty choices, sub_spaces one per value, randint
+// upper >= 1, min <= max, sigma >= 0, q > 0, finite bounds, unique names across the tree. The
+// message names the parameter.
+Result<void> ValidateSpace(const SearchSpace& space);
+
 // Number of grid points (product of choice sizes, conditional sub-spaces summed per value);
 // nullopt when some parameter is not a choice.
 std::optional<std::int64_t> GridSize(const SearchSpace& space);
