@@ -1,0 +1,49 @@
+# The two commands a newcomer runs (see README.md):
+#   make demo   installs what is missing, builds, runs the main job on the local workspace
+#   make test   installs what is missing, builds with ASan+UBSan, runs the whole test suite
+# Also: make build (release binary at build/release/bin/overdrive), make bench, make fuzz, make clean.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+RELEASE := build/release
+DEBUG := build/debug
+
+.PHONY: all build demo test deps deps-demo debug bench fuzz clean format
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+deps-demo:
+	@scripts/deps.sh demo
+
+$(RELEASE)/build.ninja:
+	cmake -S . -B $(RELEASE) -G Ninja -DCMAKE_BUILD_TYPE=Release -DOVERDRIVE_TESTS=OFF
+
+build: deps $(RELEASE)/build.ninja
+	@ninja -C $(RELEASE) -j$(JOBS) overdrive
+	@echo "built $(RELEASE)/bin/overdrive"
+
+$(DEBUG)/build.ninja:
+	cmake -S . -B $(DEBUG) -G Ninja -DCMAKE_BUILD_TYPE=Debug
+
+debug: deps $(DEBUG)/build.ninja
+	@ninja -C $(DEBUG) -j$(JOBS)
+
+demo: deps-demo build
+	@scripts/demo.sh
+
+test: debug
+	@scripts/test.sh
+
+bench: deps-demo
+	@scripts/bench.sh
+
+fuzz:
+	@scripts/fuzz.sh
+
+format:
+	@find src tests bench fuzz -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf build

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what Overdrive needs from Debian's packages, only when something is missing
+# (idempotent: a second run installs nothing and takes well under a second).
+#   scripts/deps.sh build   compiler, libraries, test frameworks (make build / make test)
+#   scripts/deps.sh demo    build + what the demo job runs with (Debian's python3 and scikit-learn)
+# As a non-root user it prints the one apt-get line to run and exits 1.
+set -euo pipefail
+
+build_pkgs=(cmake ninja-build g++ make pkg-config git
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsqlite3-dev libssl-dev
+  libfmt-dev libarchive-dev libeigen3-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev
+  python3)
+demo_pkgs=(python3-sklearn python3-numpy)
+
+want=("${build_pkgs[@]}")
+case "${1:-build}" in
+  build|test) ;;
+  demo) want+=("${demo_pkgs[@]}") ;;
+  *) echo "usage: scripts/deps.sh [build|test|demo]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+line="apt-get install -y --no-install-recommends ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "overdrive: missing Debian packages. Run as root:" >&2
+  echo "  apt-get update && $line" >&2
+  exit 1
+fi
+echo "overdrive: installing ${#missing[@]} Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "overdrive: packages installed"

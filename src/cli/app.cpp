@@ -1,0 +1,699 @@
+#include "cli/app.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/table.hpp"
+#include "cli/views.hpp"
+#include "common/clock.hpp"
+#include "common/process.hpp"
+#include "common/strings.hpp"
+#include "spec/job_spec.hpp"
+#include "sweep/controller.hpp"
+#include "sweep/submission.hpp"
+#include "sweep/workspace.hpp"
+
+#ifndef OVERDRIVE_VERSION
+#define OVERDRIVE_VERSION "dev"
+#endif
+
+namespace overdrive {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitInvalidInput = 2;
+
+std::atomic<int> g_interrupts{0};
+
+void OnInterrupt(int) { g_interrupts.fetch_add(1); }
+
+int Fail(const Error& e) {
+  std::cerr << "overdrive: " << e.message << "\n";
+  return e.code == ErrorCode::kInvalidInput ? kExitInvalidInput : kExitFailure;
+}
+
+struct Globals {
+  std::string workspace;
+};
+
+Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g, bool create) {
+  return Workspace::Open(Workspace::DefaultRoot(g.workspace), create);
+}
+
+// Exit code of a foreground run: the run's own when it failed with one.
+int ExitCodeFor(const RunRecord& run) {
+  switch (run.status) {
+    case RunStatus::kCompleted: return 0;
+    case RunStatus::kTimedOut: return 124;
+    case RunStatus::kCanceled: return 130;
+    case RunStatus::kFailed:
+      if (run.exit_code && *run.exit_code > 0 && *run.exit_code < 126) return *run.exit_code;
+      return kExitFailure;
+    default: return kExitFailure;
+  }
+}
+
+std::string MetricsLine(Workspace& ws, const std::string& run_id) {
+  auto summaries = ws.store().GetMetricSummaries(run_id);
+  if (!summaries || summaries->empty()) return "";
+  std::vector<std::string> parts;
+  for (const auto& s : *summaries) {
+    parts.push_back(s.name + "=" + FormatDouble(s.last_value) +
+                    (s.count > 1 ? " (" + std::to_string(s.count) + " points)" : ""));
+  }
+  return Join(parts, ", ");
+}
+
+// Starts `overdrive _controller RUN` as a background process of its own session.
+Result<int> SpawnDetachedController(const Globals& g, Workspace& ws, const std::string& run_id) {
+  std::string self = fs::read_symlink("/proc/self/exe").string();
+  fs::path log = ws.RunDir(run_id) / "controller.log";
+  std::error_code ec;
+  fs::create_directories(log.parent_path(), ec);
+  pid_t pid = fork();
+  if (pid < 0) return MakeError(ErrorCode::kIo, "cannot start a background controller: fork failed");
+  if (pid == 0) {
+    setsid();
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int in = open("/dev/null", O_RDONLY);
+    if (in >= 0) dup2(in, 0);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::string ws_root = ws.root().string();
+    execl(self.c_str(), "overdrive", "--workspace", ws_root.c_str(), "_controller", run_id.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+int CmdSubmit(const Globals& g, const std::string& file, const std::vector<std::string>& sets,
+              bool detach, bool dry_run, bool json) {
+  auto spec = ParseJobFile(file, sets);
+  if (!spec) return Fail(spec.error());
+  if (dry_run) {
+    std::unique_ptr<Workspace> ws;
+    fs::path root = Workspace::DefaultRoot(g.workspace);
+    if (auto opened = Workspace::Open(root, false)) ws = std::move(*opened);
+    if (auto ok = ValidateForWorkspace(ws.get(), *spec); !ok) return Fail(ok.error());
+    std::string command = spec->command.command;
+    if (spec->type == JobType::kCommand) {
+      auto sub = SubstituteCommand(spec->command.command,
+                                   MakeSubstitutionContext(spec->command, "<run-folder>"),
+                                   spec->command.command_pos);
+      if (!sub) return Fail(sub.error());
+      command = *sub;
+    }
+    if (json) {
+      nlohmann::json j;
+      j["valid"] = true;
+      j["type"] = spec->type == JobType::kSweep ? "sweep" : "command";
+      j["experiment"] = spec->experiment_name;
+      j["command"] = command;
+      j["compute"] = spec->compute;
+      j["code"] = spec->command.code ? spec->command.code->string() : "";
+      j["ignored"] = spec->ignored;
+      j["resolved_yaml"] = spec->resolved_yaml;
+      std::cout << j.dump(2) << "\n";
+    } else {
+      for (const auto& w : spec->ignored) std::cerr << "overdrive: warning: " << w << "\n";
+      std::cout << "# " << file << " is valid (dry run: nothing was run or stored)\n";
+      std::cout << "# command: " << command << "\n";
+      std::cout << spec->resolved_yaml << "\n";
+    }
+    return 0;
+  }
+
+  auto ws = OpenWorkspace(g, true);
+  if (!ws) return Fail(ws.error());
+  auto submitted = SubmitJob(**ws, *spec);
+  if (!submitted) return Fail(submitted.error());
+  const RunRecord& run = submitted->run;
+  for (const auto& w : submitted->warnings) std::cerr << "overdrive: warning: " << w << "\n";
+  if (!json) {
+    std::cerr << "overdrive: " << run.job_type << " job " << run.id << " submitted (experiment "
+              << run.experiment_name;
+    if (!run.snapshot_digest.empty()) {
+      std::cerr << ", code snapshot " << submitted->snapshot_files << " files, "
+                << FormatBytes(static_cast<double>(submitted->snapshot_bytes));
+    }
+    std::cerr << ")\n";
+  }
+
+  if (detach) {
+    auto pid = SpawnDetachedController(g, **ws, run.id);
+    if (!pid) return Fail(pid.error());
+    if (json) {
+      std::cout << nlohmann::json{{"id", run.id}, {"status", "queued"}, {"controller_pid", *pid}}.dump()
+                << "\n";
+    } else {
+      std::cout << run.id << "\n";
+      std::cerr << "overdrive: running in the background (controller pid " << *pid << ")\n"
+                << "  overdrive job show " << run.id << "\n"
+                << "  overdrive job logs " << run.id << " -f\n";
+    }
+    return 0;
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  ControllerOptions opts;
+  opts.stream_logs = !json && run.job_type == "command";
+  opts.live_view = !json && isatty(STDOUT_FILENO);
+  opts.out = json ? nullptr : &std::cerr;
+  opts.interrupts = &g_interrupts;
+  auto result = DriveJob(**ws, run.id, opts);
+  if (!result) return Fail(result.error());
+  if (result->detached) {
+    std::cerr << "\noverdrive: detached; job " << run.id
+              << " keeps running without a controller. Resume watching it with:\n"
+              << "  overdrive job resume " << run.id << "\n";
+    return kExitFailure;
+  }
+  auto final_run = (*ws)->store().GetRun(run.id);
+  if (!final_run) return Fail(final_run.error());
+  if (json) {
+    auto j = RunToJson(**ws, *final_run, true);
+    if (!j) return Fail(j.error());
+    std::cout << j->dump(2) << "\n";
+  } else {
+    std::cerr << "overdrive: run " << run.id << " " << RunStatusName(final_run->status) << " in "
+              << FormatDuration(RunDuration(*final_run));
+    if (!final_run->status_reason.empty()) std::cerr << ": " << final_run->status_reason;
+    std::cerr << "\n";
+    std::string metrics = MetricsLine(**ws, run.id);
+    if (!metrics.empty()) std::cerr << "  metrics: " << metrics << "\n";
+    auto arts = (*ws)->store().ListArtifacts(run.id);
+    if (arts) {
+      std::vector<std::string> outs;
+      for (const auto& a : *arts)
+        if (StartsWith(a.path, "outputs/")) outs.push_back(a.path);
+      if (!outs.empty()) std::cerr << "  outputs: " << Join(outs, ", ") << "\n";
+    }
+    std::cerr << "  see: overdrive job show " << run.id << "\n";
+  }
+  return ExitCodeFor(*final_run);
+}
+
+int CmdController(const Globals& g, const std::string& id) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  signal(SIGHUP, SIG_IGN);
+  ControllerOptions opts;
+  opts.out = &std::cout;
+  auto result = DriveJob(**ws, id, opts);
+  if (!result) return Fail(result.error());
+  std::cout << "job " << id << " " << RunStatusName(result->status) << "\n";
+  return 0;
+}
+
+Result<RunRecord> FindRun(Workspace& ws, const std::string& id_or_prefix) {
+  OD_ASSIGN_OR_RETURN(std::string id, ws.store().ResolveRunId(id_or_prefix));
+  return ws.store().GetRun(id);
+}
+
+int CmdResume(const Globals& g, const std::string& id) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  auto run = FindRun(**ws, id);
+  if (!run) return Fail(run.error());
+  if (IsFinal(run->status)) {
+    std::cerr << "overdrive: job " << run->id << " already " << RunStatusName(run->status)
+              << "; nothing to resume\n";
+    return ExitCodeFor(*run);
+  }
+  std::cerr << "overdrive: resuming job " << run->id << " (" << RunStatusName(run->status) << ")\n";
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  ControllerOptions opts;
+  opts.stream_logs = run->job_type == "command";
+  opts.live_view = isatty(STDOUT_FILENO);
+  opts.out = &std::cerr;
+  opts.interrupts = &g_interrupts;
+  auto result = DriveJob(**ws, run->id, opts);
+  if (!result) return Fail(result.error());
+  if (result->detached) return kExitFailure;
+  auto final_run = (*ws)->store().GetRun(run->id);
+  if (!final_run) return Fail(final_run.error());
+  std::cerr << "overdrive: job " << run->id << " " << RunStatusName(final_run->status) << "\n";
+  return ExitCodeFor(*final_run);
+}
+
+int CmdList(const Globals& g, const std::string& experiment, const std::string& status, int limit,
+            bool json) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  RunFilter f;
+  f.parent_id = "";
+  if (!experiment.empty()) f.experiment = experiment;
+  if (!status.empty()) {
+    auto s = ParseRunStatus(status);
+    if (!s) {
+      return Fail({ErrorCode::kInvalidInput,
+                   "unknown status '" + status + "'" +
+                       DidYouMeanSuffix(status, {"queued", "starting", "running", "completed",
+                                                 "failed", "canceled", "early_terminated",
+                                                 "timed_out"})});
+    }
+    f.status = s;
+  }
+  f.limit = limit;
+  auto runs = (*ws)->store().ListRuns(f);
+  if (!runs) return Fail(runs.error());
+  if (json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& r : *runs) {
+      auto j = RunToJson(**ws, r, false);
+      if (!j) return Fail(j.error());
+      arr.push_back(*j);
+    }
+    std::cout << arr.dump(2) << "\n";
+    return 0;
+  }
+  if (runs->empty()) {
+    std::cout << "no jobs yet: overdrive job submit FILE\n";
+    return 0;
+  }
+  Table t({"id", "type", "status", "experiment", "name", "created", "duration"});
+  for (const auto& r : *runs) {
+    t.Add({r.id, r.job_type, StatusText(r), r.experiment_name, r.display_name,
+           FormatTimestamp(r.created_at), r.started_at > 0 ? FormatDuration(RunDuration(r)) : "-"});
+  }
+  t.Print(std::cout);
+  return 0;
+}
+
+int CmdShow(const Globals& g, const std::string& id, bool json) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  auto run = FindRun(**ws, id);
+  if (!run) return Fail(run.error());
+  if (json) {
+    auto j = RunToJson(**ws, *run, true);
+    if (!j) return Fail(j.error());
+    std::cout << j->dump(2) << "\n";
+    return 0;
+  }
+  if (auto ok = PrintRun(**ws, *run, std::cout); !ok) return Fail(ok.error());
+  return 0;
+}
+
+int CmdLogs(const Globals& g, const std::string& id, bool follow) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  auto run = FindRun(**ws, id);
+  if (!run) return Fail(run.error());
+  fs::path dir = run->run_dir;
+  struct Tail {
+    fs::path path;
+    FILE* to;
+    std::int64_t offset = 0;
+  };
+  std::vector<Tail> tails = {{dir / "stdout.log", stdout}, {dir / "stderr.log", stderr}};
+  auto pump = [&]() {
+    for (auto& t : tails) {
+      std::ifstream in(t.path, std::ios::binary);
+      if (!in) continue;
+      in.seekg(t.offset);
+      char buf[65536];
+      while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        std::fwrite(buf, 1, static_cast<size_t>(in.gcount()), t.to);
+        t.offset += in.gcount();
+      }
+      std::fflush(t.to);
+    }
+  };
+  pump();
+  if (!follow) return 0;
+  signal(SIGINT, OnInterrupt);
+  while (g_interrupts.load() == 0) {
+    auto current = (*ws)->store().GetRun(run->id);
+    if (!current) return Fail(current.error());
+    bool done = IsFinal(current->status);
+    pump();
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return 0;
+}
+
+int CmdCancel(const Globals& g, const std::string& id) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  auto run = FindRun(**ws, id);
+  if (!run) return Fail(run.error());
+  if (IsFinal(run->status)) {
+    std::cerr << "overdrive: job " << run->id << " already " << RunStatusName(run->status) << "\n";
+    return 0;
+  }
+  if (auto ok = (*ws)->store().RequestCancel(run->id); !ok) return Fail(ok.error());
+  if (!ControllerAlive(*run)) {
+    // Nobody drives the job: act as its controller until the cancel is recorded.
+    std::cerr << "overdrive: no controller is running for " << run->id << "; canceling it here\n";
+    ControllerOptions opts;
+    auto result = DriveJob(**ws, run->id, opts);
+    if (!result) return Fail(result.error());
+  } else {
+    double deadline = MonotonicSeconds() + 30;
+    while (MonotonicSeconds() < deadline) {
+      auto current = (*ws)->store().GetRun(run->id);
+      if (current && IsFinal(current->status)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  auto final_run = (*ws)->store().GetRun(run->id);
+  if (!final_run) return Fail(final_run.error());
+  std::cout << run->id << " " << RunStatusName(final_run->status) << "\n";
+  return IsFinal(final_run->status) ? 0 : kExitFailure;
+}
+
+int CmdMetrics(const Globals& g, const std::string& id, const std::string& name, bool json) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  auto run = FindRun(**ws, id);
+  if (!run) return Fail(run.error());
+  auto summaries = (*ws)->store().GetMetricSummaries(run->id);
+  if (!summaries) return Fail(summaries.error());
+  std::vector<std::string> names;
+  for (const auto& s : *summaries) names.push_back(s.name);
+  if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) {
+    return Fail({ErrorCode::kNotFound, "run " + run->id + " has no metric '" + name + "'" +
+                                           DidYouMeanSuffix(name, names)});
+  }
+  if (json) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& n : names) {
+      if (!name.empty() && n != name) continue;
+      auto hist = (*ws)->store().GetMetricHistory(run->id, n);
+      if (!hist) return Fail(hist.error());
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& p : *hist) {
+        arr.push_back({{"step", p.step}, {"value", p.value}, {"timestamp", p.timestamp}});
+      }
+      j[n] = arr;
+    }
+    std::cout << nlohmann::json{{"id", run->id}, {"metrics", j}}.dump(2) << "\n";
+    return 0;
+  }
+  if (names.empty()) {
+    std::cout << "run " << run->id << " has no metrics yet\n";
+    return 0;
+  }
+  if (name.empty()) {
+    Table t({"name", "last", "min", "max", "points", "last step"});
+    for (const auto& s : *summaries) {
+      t.Add({s.name, FormatDouble(s.last_value), FormatDouble(s.min_value),
+             FormatDouble(s.max_value), std::to_string(s.count), std::to_string(s.last_step)});
+    }
+    t.Print(std::cout);
+    std::cout << "(one series: overdrive runs metrics " << run->id << " --name NAME)\n";
+    return 0;
+  }
+  auto hist = (*ws)->store().GetMetricHistory(run->id, name);
+  if (!hist) return Fail(hist.error());
+  Table t({"step", name, "time"});
+  for (const auto& p : *hist) {
+    t.Add({std::to_string(p.step), FormatDouble(p.value), FormatTimestamp(p.timestamp)});
+  }
+  t.Print(std::cout);
+  return 0;
+}
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+int CmdExport(const Globals& g, const std::string& id, bool csv) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  auto run = FindRun(**ws, id);
+  if (!run) return Fail(run.error());
+  if (run->job_type != "sweep") {
+    return Fail({ErrorCode::kInvalidInput, "job " + run->id + " is a " + run->job_type +
+                                               " job; export works on sweeps (job show --json "
+                                               "gives any run as JSON)"});
+  }
+  auto view = LoadSweepView(**ws, *run);
+  if (!view) return Fail(view.error());
+  if (!csv) {
+    auto j = SweepToJson(**ws, *run);
+    if (!j) return Fail(j.error());
+    std::cout << (*j)["trials"].dump(2) << "\n";
+    return 0;
+  }
+  // Creation order: one row per trial.
+  auto trials = view->trials;
+  std::stable_sort(trials.begin(), trials.end(), [](const TrialInfo& a, const TrialInfo& b) {
+    return a.run.created_at < b.run.created_at;
+  });
+  std::vector<std::string> names;
+  for (const auto& t : trials)
+    for (const auto& [k, v] : t.params)
+      if (std::find(names.begin(), names.end(), k) == names.end()) names.push_back(k);
+  std::vector<std::string> header = {"trial_id", "name", "status"};
+  for (const auto& n : names) header.push_back(n);
+  for (const auto& h : {"final_" + view->metric, "best_" + view->metric,
+                        std::string("intervals"), std::string("duration_s")}) {
+    header.push_back(h);
+  }
+  std::vector<std::string> quoted;
+  for (const auto& h : header) quoted.push_back(CsvField(h));
+  std::cout << Join(quoted, ",") << "\n";
+  for (const auto& t : trials) {
+    std::vector<std::string> row = {t.run.id, CsvField(t.run.display_name), RunStatusName(t.run.status)};
+    for (const auto& n : names) {
+      auto it = t.params.find(n);
+      row.push_back(it == t.params.end() ? "" : CsvField(ParamToString(it->second)));
+    }
+    row.push_back(t.intervals.empty() ? "" : FormatDouble(t.intervals.back()));
+    row.push_back(t.best ? FormatDouble(*t.best) : "");
+    row.push_back(std::to_string(t.intervals.size()));
+    row.push_back(FormatDouble(RunDuration(t.run)));
+    std::cout << Join(row, ",") << "\n";
+  }
+  return 0;
+}
+
+// `overdrive log metric|param`: for shell scripts running inside a run.
+int CmdLog(bool is_param, const std::string& name, const std::string& value,
+           std::optional<std::int64_t> step) {
+  const char* file = std::getenv("OVERDRIVE_METRICS_FILE");
+  if (!file || !*file) {
+    std::cerr << "overdrive: OVERDRIVE_METRICS_FILE is not set: `overdrive log` works inside a run "
+                 "started by Overdrive\n";
+    return kExitInvalidInput;
+  }
+  nlohmann::json j;
+  j["name"] = name;
+  if (is_param) {
+    j["kind"] = "param";
+    try {
+      j["value"] = nlohmann::json::parse(value);
+    } catch (const std::exception&) {
+      j["value"] = value;
+    }
+  } else {
+    char* end = nullptr;
+    double v = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end != '\0') {
+      std::cerr << "overdrive: metric value '" << value << "' is not a number\n";
+      return kExitInvalidInput;
+    }
+    j["value"] = v;
+    if (step) j["step"] = *step;
+    j["timestamp"] = WallSeconds();
+  }
+  std::string line = j.dump() + "\n";
+  int fd = open(file, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd < 0 || write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    std::cerr << "overdrive: cannot append to " << file << "\n";
+    if (fd >= 0) close(fd);
+    return kExitFailure;
+  }
+  close(fd);
+  return 0;
+}
+
+int CmdComputeAdd(const Globals& g, const std::string& name, const std::string& type) {
+  if (type != "local") {
+    return Fail({ErrorCode::kInvalidInput,
+                 "compute type '" + type + "' is not supported yet (supported: local)" +
+                     DidYouMeanSuffix(type, {"local"})});
+  }
+  auto ws = OpenWorkspace(g, true);
+  if (!ws) return Fail(ws.error());
+  ComputeTarget t;
+  t.name = StartsWith(name, "azureml:") ? name.substr(8) : name;
+  t.type = type;
+  if (auto ok = (*ws)->store().PutCompute(t); !ok) return Fail(ok.error());
+  std::cout << "compute '" << t.name << "' -> " << type
+            << " (job files saying compute: " << t.name << " or azureml:" << t.name
+            << " now run here)\n";
+  return 0;
+}
+
+int CmdComputeList(const Globals& g) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  auto all = (*ws)->store().ListComputes();
+  if (!all) return Fail(all.error());
+  Table t({"name", "type"});
+  t.Add({"local", "local (built in)"});
+  for (const auto& c : *all) t.Add({c.name, c.type});
+  t.Print(std::cout);
+  return 0;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{
+      "Overdrive runs ML training jobs and hyperparameter sweeps described in Azure ML job YAML,\n"
+      "on this machine, tracking every run's params, metrics, logs and outputs in a workspace\n"
+      "(./.overdrive by default).\n\n"
+      "  overdrive job submit job.yml        run a job and stream its output\n"
+      "  overdrive job list                  jobs in the workspace\n"
+      "  overdrive job show ID               params, metrics, outputs of a run\n",
+      "overdrive"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("overdrive ") + OVERDRIVE_VERSION);
+  Globals g;
+  app.add_option("--workspace", g.workspace,
+                 "workspace folder (default: $OVERDRIVE_WORKSPACE, else ./.overdrive)");
+  app.fallthrough();
+  int code = 0;
+
+  auto* job = app.add_subcommand("job", "submit, watch and manage jobs");
+  job->require_subcommand(1);
+  job->fallthrough();
+
+  std::string file;
+  std::vector<std::string> sets;
+  bool detach = false, dry_run = false, json = false;
+  auto* submit = job->add_subcommand(
+      "submit",
+      "Run a job file (type: command or sweep). Without --detach the job runs in the\n"
+      "foreground: its output is streamed, Ctrl-C cancels it (twice: detach), and the exit code\n"
+      "is the run's.");
+  submit->add_option("file", file, "job YAML file (Azure ML CLI v2 schema)")->required();
+  submit->add_option("--set", sets, "override a key of the file: --set limits.timeout=60 (repeatable)");
+  submit->add_flag("--detach,-d", detach, "run in the background and print the job id");
+  submit->add_flag("--dry-run", dry_run, "validate and print the resolved job; run and store nothing");
+  submit->add_flag("--json", json, "print JSON for scripts");
+  submit->callback([&] { code = CmdSubmit(g, file, sets, detach, dry_run, json); });
+
+  std::string id, experiment, status_filter;
+  int limit = 50;
+  auto* list = job->add_subcommand("list", "list jobs, newest first");
+  list->add_option("--experiment,-e", experiment, "only this experiment");
+  list->add_option("--status", status_filter, "only runs in this status (running, failed, ...)");
+  list->add_option("--limit,-n", limit, "at most this many (default 50; 0 = all)");
+  list->add_flag("--json", json, "print JSON for scripts");
+  list->callback([&] { code = CmdList(g, experiment, status_filter, limit, json); });
+
+  auto* show = job->add_subcommand("show", "show a run: status, params, metrics, artifacts");
+  show->add_option("id", id, "run id (a unique prefix is enough)")->required();
+  show->add_flag("--json", json, "print JSON for scripts");
+  show->callback([&] { code = CmdShow(g, id, json); });
+
+  bool follow = false;
+  auto* logs = job->add_subcommand("logs", "print a run's stdout and stderr");
+  logs->add_option("id", id, "run id (a unique prefix is enough)")->required();
+  logs->add_flag("--follow,-f", follow, "keep printing until the run ends");
+  logs->callback([&] { code = CmdLogs(g, id, follow); });
+
+  auto* cancel = job->add_subcommand("cancel", "stop a job (SIGTERM, then SIGKILL after a grace period)");
+  cancel->add_option("id", id, "run id (a unique prefix is enough)")->required();
+  cancel->callback([&] { code = CmdCancel(g, id); });
+
+  auto* resume = job->add_subcommand(
+      "resume", "drive a job whose controller died (killed, terminal closed): re-attaches to\n"
+                "runs still going, records what ended meanwhile, and carries on");
+  resume->add_option("id", id, "run id (a unique prefix is enough)")->required();
+  resume->callback([&] { code = CmdResume(g, id); });
+
+  bool csv = false;
+  auto* exp = job->add_subcommand("export", "a sweep's trials: one row per trial (params, final and best metric, status, duration)");
+  exp->add_option("id", id, "sweep id (a unique prefix is enough)")->required();
+  exp->add_flag("--csv", csv, "CSV (default: JSON)");
+  exp->callback([&] { code = CmdExport(g, id, csv); });
+
+  auto* controller = app.add_subcommand("_controller", "");
+  controller->group("");  // hidden: the background controller of `job submit --detach`
+  controller->add_option("id", id)->required();
+  controller->callback([&] { code = CmdController(g, id); });
+
+  auto* runs = app.add_subcommand("runs", "inspect runs");
+  runs->require_subcommand(1);
+  runs->fallthrough();
+  std::string metric_name;
+  auto* metrics = runs->add_subcommand("metrics", "a run's metrics: a summary, or one series with --name");
+  metrics->add_option("id", id, "run id (a unique prefix is enough)")->required();
+  metrics->add_option("--name", metric_name, "print this metric's full series");
+  metrics->add_flag("--json", json, "every series as JSON");
+  metrics->callback([&] { code = CmdMetrics(g, id, metric_name, json); });
+
+  auto* log = app.add_subcommand(
+      "log", "log from inside a run (shell scripts): appends to $OVERDRIVE_METRICS_FILE");
+  log->require_subcommand(1);
+  std::string name, value;
+  std::optional<std::int64_t> step;
+  auto* log_metric = log->add_subcommand("metric", "log a metric point: overdrive log metric acc 0.93");
+  log_metric->add_option("name", name)->required();
+  log_metric->add_option("value", value)->required();
+  log_metric->add_option("--step", step, "step (default: one more than the last)");
+  log_metric->callback([&] { code = CmdLog(false, name, value, step); });
+  auto* log_param = log->add_subcommand("param", "log a param: overdrive log param optimizer adam");
+  log_param->add_option("name", name)->required();
+  log_param->add_option("value", value)->required();
+  log_param->callback([&] { code = CmdLog(true, name, value, std::nullopt); });
+
+  auto* compute = app.add_subcommand("compute", "compute targets that job files name in `compute:`");
+  compute->require_subcommand(1);
+  compute->fallthrough();
+  std::string ctype = "local";
+  auto* compute_add = compute->add_subcommand(
+      "add", "map a compute name (e.g. azureml:cpu-cluster) to a target here");
+  compute_add->add_option("name", name, "the name job files use (with or without azureml:)")->required();
+  compute_add->add_option("--type", ctype, "local (this machine)");
+  compute_add->callback([&] { code = CmdComputeAdd(g, name, ctype); });
+  auto* compute_list = compute->add_subcommand("list", "list compute targets");
+  compute_list->callback([&] { code = CmdComputeList(g); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitInvalidInput;
+  }
+  return code;
+}
+
+}  // namespace overdrive

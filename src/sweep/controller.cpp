@@ -1,0 +1,130 @@
+#include "sweep/controller.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <ostream>
+
+#include "common/clock.hpp"
+#include "common/process.hpp"
+#include "sweep/run_tracker.hpp"
+
+namespace overdrive {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Copies what a log file gained since the last call to a stream.
+class LogTail {
+ public:
+  LogTail(fs::path path, FILE* to, bool from_end) : path_(std::move(path)), to_(to) {
+    std::error_code ec;
+    if (from_end && fs::exists(path_, ec)) offset_ = static_cast<std::int64_t>(fs::file_size(path_, ec));
+  }
+  void Pump() {
+    std::ifstream in(path_, std::ios::binary);
+    if (!in) return;
+    in.seekg(offset_);
+    char buf[65536];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+      auto n = in.gcount();
+      std::fwrite(buf, 1, static_cast<size_t>(n), to_);
+      offset_ += n;
+    }
+    std::fflush(to_);
+  }
+
+ private:
+  fs::path path_;
+  FILE* to_;
+  std::int64_t offset_ = 0;
+};
+
+Result<ControllerResult> DriveCommand(Workspace& ws, const RunRecord& run,
+                                      const ControllerOptions& opts) {
+  OD_ASSIGN_OR_RETURN(auto executor, MakeLocalExecutor(opts.executor));
+  RunTracker tracker(ws, *executor);
+  bool fresh = run.status == RunStatus::kQueued;
+  if (fresh) {
+    OD_TRY(tracker.Launch(run));
+  } else {
+    OD_TRY(tracker.Adopt(run));
+  }
+  std::vector<LogTail> tails;
+  if (opts.stream_logs) {
+    tails.emplace_back(fs::path(run.run_dir) / "stdout.log", stdout, !fresh);
+    tails.emplace_back(fs::path(run.run_dir) / "stderr.log", stderr, !fresh);
+  }
+  ControllerResult result;
+  int interrupts_seen = 0;
+  double next_collect = 0, next_cancel_check = 0;
+  while (tracker.Active() > 0) {
+    tracker.Wait(std::chrono::milliseconds(100));
+    for (auto& t : tails) t.Pump();
+    double now = MonotonicSeconds();
+    if (now >= next_collect) {
+      OD_TRY(tracker.Collect());
+      next_collect = now + 0.25;
+    }
+    int interrupts = opts.interrupts ? opts.interrupts->load() : 0;
+    if (interrupts >= 2) {
+      result.detached = true;
+      result.status = RunStatus::kRunning;
+      return result;
+    }
+    if (interrupts > interrupts_seen) {
+      interrupts_seen = interrupts;
+      if (opts.out) {
+        *opts.out << "\ncanceling run " << run.id
+                  << " (press Ctrl-C again to leave it running and detach)" << std::endl;
+      }
+      OD_TRY(tracker.Stop(run.id, RunStatus::kCanceled, "interrupted (Ctrl-C)"));
+    }
+    if (now >= next_cancel_check) {
+      next_cancel_check = now + 0.5;
+      OD_ASSIGN_OR_RETURN(RunRecord current, ws.store().GetRun(run.id));
+      if (current.cancel_requested && tracker.Tracks(run.id)) {
+        OD_TRY(tracker.Stop(run.id, RunStatus::kCanceled, "canceled by user"));
+      }
+    }
+    OD_ASSIGN_OR_RETURN(auto finished, tracker.Update());
+    for (const auto& f : finished) {
+      result.status = f.status;
+      result.reason = f.reason;
+    }
+  }
+  for (auto& t : tails) t.Pump();
+  OD_ASSIGN_OR_RETURN(RunRecord final_run, ws.store().GetRun(run.id));
+  result.status = final_run.status;
+  result.reason = final_run.status_reason;
+  return result;
+}
+
+}  // namespace
+
+bool ControllerAlive(const RunRecord& run) {
+  if (run.controller_pid <= 0 || run.controller_pid == ::getpid()) return false;
+  return ProcessAlive(run.controller_pid, static_cast<std::int64_t>(run.controller_started_at));
+}
+
+Result<ControllerResult> DriveJob(Workspace& ws, const std::string& run_id,
+                                  const ControllerOptions& options) {
+  OD_ASSIGN_OR_RETURN(RunRecord run, ws.store().GetRun(run_id));
+  if (IsFinal(run.status)) return ControllerResult{run.status, run.status_reason, false};
+  if (ControllerAlive(run)) {
+    return MakeError(ErrorCode::kFailedPrecondition,
+                     "job " + run.id + " is already driven by a controller (pid " +
+                         std::to_string(run.controller_pid) +
+                         "); watch it with `overdrive job show " + run.id + "`");
+  }
+  int pid = ::getpid();
+  OD_TRY(ws.store().SetController(run.id, pid, static_cast<double>(ProcessStartTime(pid))));
+  Result<ControllerResult> result = run.job_type == "sweep" ? DriveSweep(ws, run, options)
+                                                            : DriveCommand(ws, run, options);
+  if (!result || !result->detached) (void)ws.store().SetController(run.id, 0, 0);
+  return result;
+}
+
+}  // namespace overdrive

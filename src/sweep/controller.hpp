@@ -1,0 +1,43 @@
+// The controller: drives one top-level job (a command job, or a sweep and its trials) to its end.
+// It is a loop over durable state: every decision is written to the store before it is acted
+// on, so DriveJob on a job whose controller died (kill -9, a closed laptop) carries on from the
+// store — re-attaching to processes that are still running, ingesting what they wrote meanwhile —
+// without losing or repeating a run.
+#pragma once
+
+#include <atomic>
+#include <iosfwd>
+#include <string>
+
+#include "common/result.hpp"
+#include "executor/executor.hpp"
+#include "store/records.hpp"
+#include "sweep/workspace.hpp"
+
+namespace overdrive {
+
+struct ControllerOptions {
+  bool stream_logs = false;  // copy a command job's stdout/stderr to ours as they grow
+  bool live_view = false;    // redraw a sweep's status in place (a terminal); else plain lines
+  std::ostream* out = nullptr;  // progress; nullptr = quiet
+  const std::atomic<int>* interrupts = nullptr;  // Ctrl-C count: 1 = cancel, 2 = detach
+  LocalExecutorOptions executor;
+};
+
+struct ControllerResult {
+  RunStatus status = RunStatus::kQueued;
+  std::string reason;
+  bool detached = false;  // the user left the job running (second Ctrl-C)
+};
+
+Result<ControllerResult> DriveJob(Workspace& ws, const std::string& run_id,
+                                  const ControllerOptions& options);
+
+// Whether a live controller other than this process drives the run.
+bool ControllerAlive(const RunRecord& run);
+
+// Sweep jobs (sweep_controller.cpp).
+Result<ControllerResult> DriveSweep(Workspace& ws, const RunRecord& sweep,
+                                    const ControllerOptions& options);
+
+}  // namespace overdrive

@@ -1,0 +1,51 @@
+#include "sweep/launch_config.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace overdrive {
+
+std::string LaunchConfig::ToJson() const {
+  nlohmann::json j;
+  j["env"] = env;
+  j["cpus"] = cpus;
+  j["gpus"] = gpus;
+  j["memory_mb"] = memory_mb;
+  if (timeout_s) j["timeout_s"] = *timeout_s;
+  j["stdout_metrics"] = stdout_metrics;
+  j["metrics_pattern"] = metrics_pattern;
+  j["outputs"] = outputs;
+  return j.dump();
+}
+
+Result<LaunchConfig> LaunchConfig::FromJson(const std::string& text) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    LaunchConfig c;
+    c.env = j.value("env", std::map<std::string, std::string>{});
+    c.cpus = j.value("cpus", 1.0);
+    c.gpus = j.value("gpus", 0.0);
+    c.memory_mb = j.value("memory_mb", std::int64_t{0});
+    if (j.contains("timeout_s")) c.timeout_s = j["timeout_s"].get<double>();
+    c.stdout_metrics = j.value("stdout_metrics", true);
+    c.metrics_pattern = j.value("metrics_pattern", ExtensionSpec{}.metrics_pattern);
+    c.outputs = j.value("outputs", std::vector<std::string>{});
+    return c;
+  } catch (const std::exception& e) {
+    return MakeError(ErrorCode::kStorage, std::string("corrupt launch record: ") + e.what());
+  }
+}
+
+LaunchConfig LaunchConfig::FromSpec(const CommandSpec& command, const ExtensionSpec& ext) {
+  LaunchConfig c;
+  c.env = command.environment_variables;
+  c.cpus = command.resources.cpus;
+  c.gpus = command.resources.gpus;
+  c.memory_mb = command.resources.memory_mb;
+  c.timeout_s = command.timeout_s;
+  c.stdout_metrics = ext.stdout_metrics;
+  c.metrics_pattern = ext.metrics_pattern;
+  for (const auto& [name, out] : command.outputs) c.outputs.push_back(name);
+  return c;
+}
+
+}  // namespace overdrive

@@ -1,0 +1,374 @@
+#include "sweep/run_tracker.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.hpp"
+#include "common/strings.hpp"
+
+namespace overdrive {
+
+namespace fs = std::filesystem;
+
+struct RunTracker::Tracked {
+  RunRecord run;
+  LaunchConfig cfg;
+  fs::path dir;
+  StepCounter steps;
+  std::int64_t stdout_offset = 0;
+  std::int64_t jsonl_offset = 0;
+  std::optional<RunStatus> stop_status;  // set by Stop()
+  std::string stop_reason;
+};
+
+namespace {
+
+constexpr const char* kStdoutCursor = "stdout";
+constexpr const char* kJsonlCursor = "jsonl";
+
+std::string PythonClientPath() {
+#ifdef OVERDRIVE_SOURCE_DIR
+  fs::path p = fs::path(OVERDRIVE_SOURCE_DIR) / "clients" / "python";
+  std::error_code ec;
+  if (fs::exists(p / "overdrive" / "__init__.py", ec)) return p.string();
+#endif
+  return "";
+}
+
+// A process that died mid-line leaves its last line without '\n'; once it has ended, that line
+// is complete and must be ingested too.
+void TerminateLastLine(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) return;
+  auto size = static_cast<std::int64_t>(in.tellg());
+  if (size == 0) return;
+  in.seekg(size - 1);
+  char c = 0;
+  in.get(c);
+  if (c != '\n') std::ofstream(file, std::ios::app | std::ios::binary) << '\n';
+}
+
+std::string LastLine(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  auto size = static_cast<std::int64_t>(in.tellg());
+  std::int64_t from = std::max<std::int64_t>(0, size - 4096);
+  in.seekg(from);
+  std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto lines = Split(tail, '\n');
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    std::string t = Trim(*it);
+    if (!t.empty()) return t.size() > 300 ? t.substr(0, 300) + "..." : t;
+  }
+  return "";
+}
+
+Result<std::vector<ArtifactRecord>> StoreFolder(ArtifactStore& store, const fs::path& folder,
+                                                const std::string& prefix) {
+  std::vector<ArtifactRecord> out;
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) return out;
+  for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    OD_ASSIGN_OR_RETURN(std::string digest, store.PutFile(it->path()));
+    ArtifactRecord a;
+    a.path = prefix + fs::relative(it->path(), folder).generic_string();
+    a.digest = digest;
+    a.size = static_cast<std::int64_t>(it->file_size(ec));
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::string SignalName(int sig) {
+  const char* s = sigabbrev_np(sig);
+  return s ? std::string("SIG") + s : "signal " + std::to_string(sig);
+}
+
+}  // namespace
+
+std::map<std::string, std::string> RunEnvironment(const RunRecord& run, const LaunchConfig& cfg) {
+  std::map<std::string, std::string> env = cfg.env;
+  env["OVERDRIVE_RUN_ID"] = run.id;
+  env["OVERDRIVE_RUN_DIR"] = run.run_dir;
+  env["OVERDRIVE_METRICS_FILE"] = (fs::path(run.run_dir) / "metrics.jsonl").string();
+  if (!env.count("PYTHONUNBUFFERED")) env["PYTHONUNBUFFERED"] = "1";
+  std::string client = PythonClientPath();
+  if (!client.empty()) {
+    const char* existing = std::getenv("PYTHONPATH");
+    std::string base = env.count("PYTHONPATH") ? env["PYTHONPATH"] : (existing ? existing : "");
+    env["PYTHONPATH"] = base.empty() ? client : client + ":" + base;
+  }
+  return env;
+}
+
+RunTracker::RunTracker(Workspace& ws, Executor& executor) : ws_(ws), executor_(executor) {}
+RunTracker::~RunTracker() = default;
+
+Result<StdoutCollector*> RunTracker::CollectorFor(const std::string& pattern) {
+  auto it = collectors_.find(pattern);
+  if (it != collectors_.end()) return it->second.get();
+  OD_ASSIGN_OR_RETURN(auto c, StdoutCollector::Make(pattern));
+  auto* raw = c.get();
+  collectors_[pattern] = std::move(c);
+  return raw;
+}
+
+Result<void> RunTracker::StartTracking(const RunRecord& run) {
+  auto t = std::make_unique<Tracked>();
+  t->run = run;
+  t->dir = run.run_dir;
+  OD_ASSIGN_OR_RETURN(t->cfg, LaunchConfig::FromJson(run.launch_json));
+  OD_ASSIGN_OR_RETURN(auto cursors, ws_.store().GetCursors(run.id));
+  if (cursors.count(kStdoutCursor)) t->stdout_offset = cursors[kStdoutCursor];
+  if (cursors.count(kJsonlCursor)) t->jsonl_offset = cursors[kJsonlCursor];
+  OD_ASSIGN_OR_RETURN(auto summaries, ws_.store().GetMetricSummaries(run.id));
+  for (const auto& s : summaries) t->steps.Seed(s.name, s.last_step);
+  if (t->cfg.stdout_metrics) OD_TRY(CollectorFor(t->cfg.metrics_pattern));
+  OD_ASSIGN_OR_RETURN(auto events, ws_.store().ListEvents(run.id));
+  for (const auto& e : events) {
+    if (!StartsWith(e.kind, "stop:")) continue;
+    if (auto st = ParseRunStatus(e.kind.substr(5))) {
+      t->stop_status = *st;
+      t->stop_reason = e.message;
+    }
+  }
+  if (!t->stop_status && run.cancel_requested) {
+    t->stop_status = RunStatus::kCanceled;
+    t->stop_reason = "canceled by user";
+  }
+  runs_[run.id] = std::move(t);
+  return {};
+}
+
+Result<void> RunTracker::Launch(const RunRecord& run,
+                                const std::map<std::string, std::string>& extra_env) {
+  OD_TRY(StartTracking(run));
+  Tracked& t = *runs_[run.id];
+  fs::path wd = t.dir / "wd";
+  std::error_code ec;
+  fs::remove_all(wd, ec);  // a half-unpacked copy from a crashed launch
+  fs::create_directories(wd, ec);
+  if (ec) return MakeError(ErrorCode::kIo, "cannot create run folder " + wd.string() + ": " + ec.message());
+  if (!run.snapshot_digest.empty()) {
+    OD_TRY(UnpackSnapshot(ws_.artifacts(), run.snapshot_digest, wd));
+  }
+  fs::create_directories(wd / "outputs", ec);
+  for (const auto& name : t.cfg.outputs) fs::create_directories(wd / "outputs" / name, ec);
+
+  auto moved = ws_.store().TransitionRun(run.id, RunStatus::kStarting, {});
+  if (!moved) return std::unexpected(moved.error());
+  if (!*moved) {
+    runs_.erase(run.id);
+    return MakeError(ErrorCode::kFailedPrecondition, "run " + run.id + " has already finished");
+  }
+  LaunchSpec spec;
+  spec.run_id = run.id;
+  spec.command = run.command;
+  spec.working_dir = wd;
+  spec.run_dir = t.dir;
+  spec.env = RunEnvironment(run, t.cfg);
+  for (const auto& [k, v] : extra_env) spec.env[k] = v;
+  spec.cpus = t.cfg.cpus;
+  spec.gpus = t.cfg.gpus;
+  spec.memory_mb = t.cfg.memory_mb;
+  spec.timeout_s = t.cfg.timeout_s;
+  auto submitted = executor_.Submit(spec);
+  if (!submitted) {
+    RunUpdate u;
+    u.status_reason = submitted.error().message;
+    u.ended_at = WallSeconds();
+    (void)ws_.store().TransitionRun(run.id, RunStatus::kFailed, u);
+    runs_.erase(run.id);
+    return std::unexpected(submitted.error());
+  }
+  return {};
+}
+
+Result<void> RunTracker::Adopt(const RunRecord& run,
+                               const std::map<std::string, std::string>& extra_env) {
+  std::string handle = run.executor_handle;
+  fs::path dir = run.run_dir;
+  if (handle.empty()) {
+    // Started but the handle was not stored yet: the shim records itself in shim.json.
+    fs::path shim = dir / "shim.json";
+    std::error_code ec;
+    if (!fs::exists(shim, ec) && fs::exists(dir / "launch.json", ec)) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));  // a shim that is just starting
+    }
+    if (fs::exists(shim, ec)) {
+      try {
+        std::ifstream in(shim);
+        auto j = nlohmann::json::parse(in);
+        j["run_dir"] = dir.string();
+        handle = j.dump();
+      } catch (const std::exception&) {
+        handle.clear();
+      }
+    }
+  }
+  if (handle.empty()) {
+    if (run.status == RunStatus::kRunning) {
+      // Claimed to run but left no trace of a process: it cannot be found again.
+      RunUpdate u;
+      u.status_reason = "lost: no process record found when the controller resumed";
+      u.ended_at = WallSeconds();
+      OD_TRY(ws_.store().TransitionRun(run.id, RunStatus::kFailed, u));
+      return {};
+    }
+    return Launch(run, extra_env);  // never reached the executor: launch it now
+  }
+  OD_TRY(StartTracking(run));
+  auto attached = executor_.Reattach(run.id, handle);
+  if (!attached) {
+    runs_.erase(run.id);
+    return std::unexpected(attached.error());
+  }
+  // A stop decided before the crash may not have reached the process: send it again.
+  if (runs_[run.id]->stop_status) OD_TRY(executor_.Cancel(run.id));
+  return {};
+}
+
+Result<std::vector<MetricPoint>> RunTracker::CollectOne(Tracked& t, bool final_read) {
+  IngestBatch batch;
+  batch.run_id = t.run.id;
+  fs::path out_log = t.dir / "stdout.log";
+  fs::path jsonl = t.dir / "metrics.jsonl";
+  if (final_read) {
+    TerminateLastLine(out_log);
+    TerminateLastLine(jsonl);
+  }
+  if (t.cfg.stdout_metrics) {
+    OD_ASSIGN_OR_RETURN(StdoutCollector * c, CollectorFor(t.cfg.metrics_pattern));
+    OD_ASSIGN_OR_RETURN(auto r, c->Collect(out_log, t.stdout_offset, t.steps));
+    if (r.new_offset != t.stdout_offset) batch.cursors[kStdoutCursor] = r.new_offset;
+    batch.points = std::move(r.points);
+    t.stdout_offset = r.new_offset;
+  }
+  {
+    OD_ASSIGN_OR_RETURN(auto r, CollectJsonl(jsonl, t.jsonl_offset, t.steps));
+    if (r.new_offset != t.jsonl_offset) batch.cursors[kJsonlCursor] = r.new_offset;
+    for (auto& p : r.points) batch.points.push_back(std::move(p));
+    batch.params = std::move(r.params);
+    for (const auto& w : r.warnings) {
+      (void)ws_.store().AddEvent(t.run.id, {WallSeconds(), "warning", "metrics.jsonl: " + w});
+    }
+    t.jsonl_offset = r.new_offset;
+  }
+  if (batch.cursors.empty() && batch.points.empty() && batch.params.empty()) return batch.points;
+  OD_TRY(ws_.store().Ingest(batch));
+  return std::move(batch.points);
+}
+
+Result<std::map<std::string, std::vector<MetricPoint>>> RunTracker::Collect() {
+  std::map<std::string, std::vector<MetricPoint>> out;
+  for (auto& [id, t] : runs_) {
+    OD_ASSIGN_OR_RETURN(auto points, CollectOne(*t, false));
+    if (!points.empty()) out[id] = std::move(points);
+  }
+  return out;
+}
+
+Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
+  OD_TRY(CollectOne(t, true));
+  std::vector<ArtifactRecord> artifacts;
+  OD_ASSIGN_OR_RETURN(artifacts, StoreFolder(ws_.artifacts(), t.dir / "wd" / "outputs", "outputs/"));
+  for (const char* log : {"stdout.log", "stderr.log"}) {
+    fs::path p = t.dir / log;
+    std::error_code ec;
+    if (!fs::exists(p, ec)) continue;
+    OD_ASSIGN_OR_RETURN(std::string digest, ws_.artifacts().PutFile(p));
+    artifacts.push_back({std::string("logs/") + log, digest,
+                         static_cast<std::int64_t>(fs::file_size(p, ec))});
+  }
+  if (!artifacts.empty()) OD_TRY(ws_.store().AddArtifacts(t.run.id, artifacts));
+
+  FinishedRun f;
+  f.id = t.run.id;
+  f.started_at = u.started_at;
+  f.ended_at = u.ended_at > 0 ? u.ended_at : WallSeconds();
+  switch (u.state) {
+    case ExecState::kExited:
+      f.exit_code = u.exit_code;
+      if (u.exit_code == 0) {
+        f.status = RunStatus::kCompleted;
+      } else {
+        f.status = RunStatus::kFailed;
+        std::string last = LastLine(t.dir / "stderr.log");
+        f.reason = (u.exit_code == 127 ? "command not found (exit code 127)"
+                                       : "exit code " + std::to_string(u.exit_code)) +
+                   (last.empty() ? "" : ": " + last);
+      }
+      break;
+    case ExecState::kSignaled:
+      f.status = RunStatus::kFailed;
+      f.reason = "killed by " + SignalName(u.signal) +
+                 (u.signal == SIGKILL ? " (out of memory, or killed from outside)" : "");
+      break;
+    case ExecState::kTimedOut:
+      f.status = RunStatus::kTimedOut;
+      f.reason = t.cfg.timeout_s ? "exceeded its time limit of " + FormatDuration(*t.cfg.timeout_s)
+                                 : "exceeded its time limit";
+      break;
+    case ExecState::kCanceled:
+      f.status = t.stop_status.value_or(RunStatus::kCanceled);
+      f.reason = t.stop_reason.empty() ? "canceled" : t.stop_reason;
+      break;
+    case ExecState::kLost:
+      f.status = RunStatus::kFailed;
+      f.reason = u.reason.empty() ? "the run's process vanished without an exit record" : u.reason;
+      break;
+    default:
+      f.status = RunStatus::kFailed;
+      f.reason = "unexpected executor state " + std::string(ExecStateName(u.state));
+  }
+  RunUpdate ru;
+  ru.status_reason = f.reason;
+  ru.exit_code = f.exit_code;
+  ru.ended_at = f.ended_at;
+  if (u.started_at > 0) ru.started_at = u.started_at;
+  OD_TRY(ws_.store().TransitionRun(t.run.id, f.status, ru));
+  return f;
+}
+
+Result<std::vector<FinishedRun>> RunTracker::Update() {
+  std::vector<FinishedRun> finished;
+  for (const auto& u : executor_.Poll()) {
+    auto it = runs_.find(u.run_id);
+    if (it == runs_.end()) continue;
+    if (u.state == ExecState::kRunning) {
+      RunUpdate ru;
+      ru.started_at = u.started_at > 0 ? u.started_at : WallSeconds();
+      if (!u.handle.empty()) ru.executor_handle = u.handle;
+      OD_TRY(ws_.store().TransitionRun(u.run_id, RunStatus::kRunning, ru));
+      continue;
+    }
+    if (u.state == ExecState::kQueued) continue;
+    OD_ASSIGN_OR_RETURN(FinishedRun f, Finalize(*it->second, u));
+    finished.push_back(std::move(f));
+    runs_.erase(it);
+  }
+  return finished;
+}
+
+Result<void> RunTracker::Stop(const std::string& run_id, RunStatus final_status,
+                              const std::string& reason) {
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) return MakeError(ErrorCode::kNotFound, "run " + run_id + " is not active");
+  if (it->second->stop_status) return {};  // already stopping
+  it->second->stop_status = final_status;
+  it->second->stop_reason = reason;
+  // The decision is stored before it is acted on, so a resumed controller records the run with
+  // the same status (early_terminated stays early_terminated).
+  OD_TRY(ws_.store().AddEvent(
+      run_id, {WallSeconds(), std::string("stop:") + RunStatusName(final_status), reason}));
+  return executor_.Cancel(run_id);
+}
+
+}  // namespace overdrive

@@ -1,0 +1,70 @@
+// RunTracker: launches runs on an executor and keeps the metadata store in step with them —
+// status transitions (written before they are acted on), metric ingestion from the run's files,
+// outputs collected as artifacts when a run ends. Used by the command-job and sweep controllers.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "executor/executor.hpp"
+#include "metrics/collector.hpp"
+#include "store/records.hpp"
+#include "sweep/launch_config.hpp"
+#include "sweep/workspace.hpp"
+
+namespace overdrive {
+
+struct FinishedRun {
+  std::string id;
+  RunStatus status = RunStatus::kCompleted;
+  std::string reason;
+  std::optional<int> exit_code;
+  double started_at = 0;
+  double ended_at = 0;
+};
+
+class RunTracker {
+ public:
+  RunTracker(Workspace& ws, Executor& executor);
+  ~RunTracker();
+
+  // Prepares the run folder (unpacks the code snapshot, creates outputs/) and submits the run.
+  // The run moves to `starting` in the store before the executor is asked.
+  Result<void> Launch(const RunRecord& run, const std::map<std::string, std::string>& extra_env = {});
+  // Takes over a run an earlier controller launched (status starting/running): re-attaches to
+  // its process, or launches it if it never reached the executor.
+  Result<void> Adopt(const RunRecord& run, const std::map<std::string, std::string>& extra_env = {});
+  // Ingests new metric lines of every tracked run. Returns the new points per run id.
+  Result<std::map<std::string, std::vector<MetricPoint>>> Collect();
+  // Applies executor state changes to the store; returns the runs that reached a final status
+  // (already ingested and recorded).
+  Result<std::vector<FinishedRun>> Update();
+  // Asks a run to stop; it will be recorded with `final_status` (canceled / early_terminated).
+  Result<void> Stop(const std::string& run_id, RunStatus final_status, const std::string& reason);
+  void Wait(std::chrono::milliseconds max_wait) { executor_.Wait(max_wait); }
+  int Active() const { return static_cast<int>(runs_.size()); }
+  bool Tracks(const std::string& run_id) const { return runs_.count(run_id) > 0; }
+
+ private:
+  struct Tracked;
+  Result<void> StartTracking(const RunRecord& run);
+  Result<std::vector<MetricPoint>> CollectOne(Tracked& t, bool final_read);
+  Result<FinishedRun> Finalize(Tracked& t, const ExecUpdate& u);
+  Result<StdoutCollector*> CollectorFor(const std::string& pattern);
+
+  Workspace& ws_;
+  Executor& executor_;
+  std::map<std::string, std::unique_ptr<Tracked>> runs_;
+  std::map<std::string, std::unique_ptr<StdoutCollector>> collectors_;  // by pattern
+};
+
+// The environment every run gets: OVERDRIVE_RUN_ID, OVERDRIVE_RUN_DIR, OVERDRIVE_METRICS_FILE,
+// PYTHONUNBUFFERED=1 (so printed metrics arrive live) and the Python client on PYTHONPATH.
+std::map<std::string, std::string> RunEnvironment(const RunRecord& run, const LaunchConfig& cfg);
+
+}  // namespace overdrive

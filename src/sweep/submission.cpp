@@ -1,0 +1,193 @@
+#include "sweep/submission.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.hpp"
+#include "common/ids.hpp"
+#include "common/strings.hpp"
+#include "sweep/launch_config.hpp"
+#include "sweep/sweep_plan.hpp"
+
+namespace overdrive {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::set<std::string>& ShellBuiltins() {
+  static const std::set<std::string> k = {
+      ".", ":", "[", "alias", "bg", "break", "case", "cd", "command", "continue", "echo",
+      "eval", "exec", "exit", "export", "false", "fg", "for", "getopts", "hash", "if", "jobs",
+      "kill", "printf", "pwd", "read", "readonly", "return", "set", "shift", "test", "times",
+      "trap", "true", "type", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+      "{", "(", "!", "time", "source"};
+  return k;
+}
+
+bool IsExecutable(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
+}
+
+}  // namespace
+
+std::string CommandProgram(const std::string& command) {
+  std::string cmd = Trim(command);
+  // Skip leading VAR=value assignments.
+  while (true) {
+    size_t end = cmd.find_first_of(" \t\n");
+    std::string word = cmd.substr(0, end);
+    size_t eq = word.find('=');
+    if (eq != std::string::npos && eq > 0 && word.find_first_of("'\"$`") == std::string::npos &&
+        end != std::string::npos) {
+      cmd = Trim(cmd.substr(end));
+      continue;
+    }
+    if (word.empty() || word.find_first_of("'\"$`\\*?;&|<>(){}") != std::string::npos) return "";
+    return word;
+  }
+}
+
+Result<void> ValidateForWorkspace(Workspace* ws, const JobSpec& spec) {
+  if (spec.compute != "local") {
+    std::vector<std::string> names;
+    if (ws) {
+      auto target = ws->store().GetCompute(spec.compute);
+      if (target) {
+        if (target->type != "local") {
+          return std::unexpected(InputError(
+              spec.compute_pos, "compute '" + spec.compute + "' is of type '" + target->type +
+                                    "', which this version cannot run yet; map it to this "
+                                    "machine with `overdrive compute add " + spec.compute +
+                                    " --type local`"));
+        }
+      } else if (target.error().code != ErrorCode::kNotFound) {
+        return std::unexpected(target.error());
+      } else {
+        auto all = ws->store().ListComputes();
+        if (all) for (const auto& c : *all) names.push_back(c.name);
+        names.push_back("local");
+        return std::unexpected(InputError(
+            spec.compute_pos, "unknown compute '" + spec.compute + "'" +
+                                  DidYouMeanSuffix(spec.compute, names) +
+                                  "; configured: " + Join(names, ", ") +
+                                  ". Map it to this machine with `overdrive compute add " +
+                                  spec.compute + " --type local`"));
+      }
+    } else {
+      return std::unexpected(InputError(
+          spec.compute_pos, "unknown compute '" + spec.compute +
+                                "' (no workspace yet); map it with `overdrive compute add " +
+                                spec.compute + " --type local`"));
+    }
+  }
+
+  std::string program = CommandProgram(spec.command.command);
+  if (program.empty() || ShellBuiltins().count(program)) return {};
+  bool found = false;
+  if (program.find('/') != std::string::npos) {
+    fs::path p = program;
+    if (p.is_relative()) {
+      fs::path base = spec.command.code ? *spec.command.code : spec.source_file.parent_path();
+      p = base / p;
+    }
+    found = IsExecutable(p) || fs::exists(p);  // a script run by its shebang needs +x, checked at run
+  } else {
+    std::string path = spec.command.environment_variables.count("PATH")
+                           ? spec.command.environment_variables.at("PATH")
+                           : (std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin");
+    for (const auto& dir : Split(path, ':')) {
+      if (!dir.empty() && IsExecutable(fs::path(dir) / program)) {
+        found = true;
+        break;
+      }
+    }
+  }
+  if (!found) {
+    std::string where = program.find('/') != std::string::npos
+                            ? " (relative paths are resolved in the code folder)"
+                            : " in PATH";
+    return std::unexpected(
+        InputError(spec.command.command_pos, "command '" + program + "' not found" + where));
+  }
+  return {};
+}
+
+SubstitutionContext MakeSubstitutionContext(const CommandSpec& command, const fs::path& run_dir) {
+  SubstitutionContext ctx;
+  for (const auto& [name, in] : command.inputs) {
+    if (in.kind == InputSpec::Kind::kLiteral) {
+      ctx.inputs[name] = ParamToString(in.literal);
+    } else if (!in.local_path.empty()) {
+      ctx.inputs[name] = in.local_path.string();
+    } else {
+      ctx.inputs[name] = in.path;
+    }
+  }
+  for (const auto& [name, out] : command.outputs) {
+    ctx.outputs[name] = (run_dir / "wd" / "outputs" / name).string();
+  }
+  return ctx;
+}
+
+Result<SubmittedJob> SubmitJob(Workspace& ws, const JobSpec& spec) {
+  OD_TRY(ValidateForWorkspace(&ws, spec));
+  SubmittedJob out;
+  RunRecord& run = out.run;
+  run.id = NewRunId();
+  run.job_type = spec.type == JobType::kSweep ? "sweep" : "command";
+  run.display_name = spec.display_name.empty() ? spec.name : spec.display_name;
+  run.description = spec.description;
+  run.tags_json = nlohmann::json(spec.tags).dump();
+  run.status = RunStatus::kQueued;
+  run.spec_yaml = spec.resolved_yaml;
+  run.compute = spec.compute;
+  run.run_dir = ws.RunDir(run.id).string();
+  run.created_at = WallSeconds();
+  run.launch_json = spec.type == JobType::kSweep
+                        ? SweepPlan::FromSpec(spec).ToJson()
+                        : LaunchConfig::FromSpec(spec.command, spec.extensions).ToJson();
+  if (spec.type == JobType::kCommand) {
+    OD_ASSIGN_OR_RETURN(run.command,
+                        SubstituteCommand(spec.command.command,
+                                          MakeSubstitutionContext(spec.command, run.run_dir),
+                                          spec.command.command_pos));
+  } else {
+    run.command = spec.command.command;  // the trial template; trials substitute their own
+  }
+
+  if (spec.command.code) {
+    OD_ASSIGN_OR_RETURN(auto snap, SnapshotFolder(ws.artifacts(), *spec.command.code, {ws.root()}));
+    run.snapshot_digest = snap.digest;
+    out.snapshot_files = snap.files;
+    out.snapshot_bytes = snap.bytes;
+  }
+
+  std::string experiment = spec.experiment_name.empty() ? "default" : spec.experiment_name;
+  OD_ASSIGN_OR_RETURN(run.experiment_id, ws.store().GetOrCreateExperiment(experiment));
+  run.experiment_name = experiment;
+
+  std::vector<Param> params;
+  for (const auto& [name, in] : spec.command.inputs) {
+    nlohmann::json v = in.kind == InputSpec::Kind::kLiteral
+                           ? ParamToJson(in.literal)
+                           : nlohmann::json(in.local_path.empty() ? in.path
+                                                                  : in.local_path.string());
+    params.push_back({name, v.dump()});
+  }
+  std::vector<RunEvent> events;
+  double now = WallSeconds();
+  for (const auto& w : spec.ignored) {
+    events.push_back({now, "warning", w});
+    out.warnings.push_back(w);
+  }
+  OD_TRY(ws.store().CreateRun(run, params, events));
+  return out;
+}
+
+}  // namespace overdrive
