@@ -14,7 +14,8 @@ rc=$?
 set -e
 sweep=$("$bin" job list --limit 1 --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 echo
-"$bin" job show "$sweep" | head -n 30
+"$bin" job show "$sweep" > "$ws/last-show.txt"
+sed -n '1,32p' "$ws/last-show.txt"
 echo
 echo "Look closer:"
 echo "  $bin --workspace $ws job show $sweep"

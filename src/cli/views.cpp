@@ -236,7 +236,7 @@ Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
                                       FormatDuration(RunDuration(tr.run))};
       for (const auto& n : names) {
         auto it = tr.params.find(n);
-        row.push_back(it == tr.params.end() ? "" : ParamToString(it->second));
+        row.push_back(it == tr.params.end() ? "" : ParamToDisplay(it->second));
       }
       t.Add(row);
     }

@@ -1,6 +1,7 @@
 #include "common/value.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "common/strings.hpp"
@@ -12,6 +13,15 @@ std::string ParamToString(const ParamValue& v) {
   if (auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
   if (auto* d = std::get_if<double>(&v)) return FormatDouble(*d);
   return std::get<std::string>(v);
+}
+
+std::string ParamToDisplay(const ParamValue& v) {
+  if (auto* d = std::get_if<double>(&v)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", *d);
+    return buf;
+  }
+  return ParamToString(v);
 }
 
 nlohmann::json ParamToJson(const ParamValue& v) {

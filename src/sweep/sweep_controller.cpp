@@ -28,7 +28,7 @@ namespace {
 
 std::string FormatParams(const Assignment& a) {
   std::vector<std::string> parts;
-  for (const auto& [k, v] : a) parts.push_back(k + "=" + ParamToString(v));
+  for (const auto& [k, v] : a) parts.push_back(k + "=" + ParamToDisplay(v));
   return Join(parts, " ");
 }
 
@@ -271,6 +271,7 @@ Result<ControllerResult> SweepDriver::Run() {
   SamplerOptions so;
   so.type = spec.sampling.type;
   so.rule = spec.sampling.rule;
+  so.budget = spec.limits.max_total_trials;
   OD_ASSIGN_OR_RETURN(sampler_, MakeSampler(so, spec.search_space));
   OD_ASSIGN_OR_RETURN(policy_, MakeTerminationPolicy(spec.early_termination, goal_));
   OD_ASSIGN_OR_RETURN(executor_, MakeLocalExecutor(opts_.executor));
@@ -431,8 +432,6 @@ Result<ControllerResult> SweepDriver::Run() {
     if (c.completed + c.stopped == 0) {
       final_status = RunStatus::kFailed;
       final_reason = "no trial completed";
-    } else {
-      final_reason = std::to_string(trials_.size()) + " trials";
     }
   }
   SweepCost cost = EstimateCost(trials_);
