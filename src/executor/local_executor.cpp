@@ -493,6 +493,21 @@ class LocalExecutor final : public Executor {
     run.final_update = FromExitRecord(run, wait_status);
   }
 
+  // The shim died without recording an exit (killed from outside): the command it supervised
+  // may still run, orphaned. Stop its process group, if it is still the same process.
+  static void KillOrphanedGroup(const fs::path& run_dir) {
+    auto text = run_files::ReadWholeFile(run_dir / run_files::kGroup);
+    if (!text) return;
+    try {
+      auto g = nlohmann::json::parse(*text);
+      pid_t pgid = g.value("pgid", 0);
+      std::uint64_t start = g.value("start_time", std::uint64_t{0});
+      auto info = run_files::ReadProcInfo(pgid);
+      if (pgid > 1 && info && info->start_time == start && info->state != 'Z') ::kill(-pgid, SIGKILL);
+    } catch (const std::exception&) {
+    }
+  }
+
   ExecUpdate FromExitRecord(const Run& run, std::optional<int> wait_status) const {
     const fs::path exit_path = run.spec.run_dir / run_files::kExit;
     auto text = run_files::ReadWholeFile(exit_path);
@@ -513,6 +528,7 @@ class LocalExecutor final : public Executor {
       }
       std::string how = wait_status ? " ended with " + DescribeWaitStatus(*wait_status)
                                     : " is gone";
+      KillOrphanedGroup(run.spec.run_dir);
       ExecUpdate u = Final(run, ExecState::kLost,
                            "the run's supervisor process (pid " + std::to_string(run.pid) + ")" +
                                how + " and left no exit record in " + exit_path.string() +

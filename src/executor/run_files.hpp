@@ -17,6 +17,9 @@ namespace overdrive::run_files {
 inline constexpr const char* kLaunch = "launch.json";
 // Written by the shim when it starts: {"pid", "start_time"}.
 inline constexpr const char* kShim = "shim.json";
+// Written by the shim once the command runs: {"pgid", "start_time"} of the command's process
+// group leader, so a run whose shim was killed can still have its processes stopped.
+inline constexpr const char* kGroup = "group.json";
 // Written by the shim when the command has ended: the run's exit record.
 inline constexpr const char* kExit = "exit.json";
 inline constexpr const char* kStdout = "stdout.log";

@@ -190,6 +190,11 @@ int RunShim(int argc, char** argv) {
     return FailBeforeStart(run_dir, started_at, message);
   }
   const pid_t group = child;
+  {
+    auto info = run_files::ReadProcInfo(group);
+    nlohmann::json g = {{"pgid", group}, {"start_time", info ? info->start_time : 0}};
+    (void)run_files::WriteFileAtomic(run_dir / run_files::kGroup, g.dump() + "\n");
+  }
 
   const double inf = std::numeric_limits<double>::infinity();
   const double t0 = MonotonicSeconds();

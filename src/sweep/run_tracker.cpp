@@ -217,7 +217,7 @@ Result<void> RunTracker::Adopt(const RunRecord& run,
     if (run.status == RunStatus::kRunning) {
       // Claimed to run but left no trace of a process: it cannot be found again.
       RunUpdate u;
-      u.status_reason = "lost: no process record found when the controller resumed";
+      u.status_reason = std::string(kLostPrefix) + "no process record found when the controller resumed";
       u.ended_at = WallSeconds();
       OD_TRY(ws_.store().TransitionRun(run.id, RunStatus::kFailed, u));
       return {};
@@ -322,7 +322,8 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
       break;
     case ExecState::kLost:
       f.status = RunStatus::kFailed;
-      f.reason = u.reason.empty() ? "the run's process vanished without an exit record" : u.reason;
+      f.reason = std::string(kLostPrefix) +
+                 (u.reason.empty() ? "the run's process vanished without an exit record" : u.reason);
       break;
     default:
       f.status = RunStatus::kFailed;

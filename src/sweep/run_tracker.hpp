@@ -19,6 +19,10 @@
 
 namespace overdrive {
 
+// Status reasons of runs the infrastructure lost (their supervising process vanished without an
+// exit record) start with this; a sweep replaces such trials instead of counting them.
+inline constexpr const char* kLostPrefix = "lost: ";
+
 struct FinishedRun {
   std::string id;
   RunStatus status = RunStatus::kCompleted;

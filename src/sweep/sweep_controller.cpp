@@ -48,13 +48,14 @@ class SweepDriver {
 
  private:
   struct Counts {
-    int running = 0, queued = 0, completed = 0, stopped = 0, failed = 0, canceled = 0;
+    int running = 0, queued = 0, completed = 0, stopped = 0, failed = 0, canceled = 0, lost = 0;
   };
   Result<void> CreateAndLaunch(const Assignment& params);
   Result<void> ApplyPolicy(const std::string& trial_id, size_t new_values);
   Result<void> StopAll(RunStatus status, const std::string& reason);
   Counts Count() const;
   int Active() const;
+  int Counted() const;  // trials that count toward max_total_trials (lost ones are replaced)
   void Print(const std::string& line);
   void DrawView(bool force);
   std::string TrialLabel(const TrialInfo& t) const;
@@ -80,6 +81,16 @@ class SweepDriver {
   bool trend_warned_ = false;
 };
 
+bool IsLost(const TrialInfo& t) {
+  return t.run.status == RunStatus::kFailed && StartsWith(t.run.status_reason, kLostPrefix);
+}
+
+int SweepDriver::Counted() const {
+  int n = 0;
+  for (const auto& t : trials_) n += !IsLost(t);
+  return n;
+}
+
 int SweepDriver::Active() const {
   int n = 0;
   for (const auto& t : trials_) n += !IsFinal(t.run.status);
@@ -96,7 +107,9 @@ SweepDriver::Counts SweepDriver::Count() const {
       case RunStatus::kCompleted: ++c.completed; break;
       case RunStatus::kEarlyTerminated: ++c.stopped; break;
       case RunStatus::kCanceled: ++c.canceled; break;
-      default: ++c.failed;
+      default:
+        if (IsLost(t)) ++c.lost;
+        else ++c.failed;
     }
   }
   return c;
@@ -250,7 +263,7 @@ std::optional<std::string> SweepDriver::AllFailingReason() const {
     if (t.run.status == RunStatus::kCompleted || t.run.status == RunStatus::kEarlyTerminated) {
       return std::nullopt;
     }
-    if (t.run.status == RunStatus::kFailed) {
+    if (t.run.status == RunStatus::kFailed && !IsLost(t)) {
       ++failed;
       reasons.insert(t.run.status_reason);
     }
@@ -350,7 +363,7 @@ Result<ControllerResult> SweepDriver::Run() {
 
     if (!stopping && !exhausted) {
       int free_slots = max_concurrent - Active();
-      int remaining = max_total - static_cast<int>(trials_.size());
+      int remaining = max_total - Counted();
       int k = std::min(free_slots, remaining);
       if (k > 0) {
         auto history = ToObservations(trials_, goal_);
@@ -363,7 +376,7 @@ Result<ControllerResult> SweepDriver::Run() {
       }
     }
     if (Active() == 0 &&
-        (stopping || exhausted || static_cast<int>(trials_.size()) >= max_total)) {
+        (stopping || exhausted || Counted() >= max_total)) {
       break;
     }
 
@@ -452,7 +465,9 @@ Result<ControllerResult> SweepDriver::Run() {
   std::ostringstream msg;
   msg << "sweep " << sweep_.id << " " << RunStatusName(final_status) << ": " << trials_.size()
       << " trials (" << c.completed << " completed, " << c.stopped << " stopped early, "
-      << c.failed << " failed, " << c.canceled << " canceled) in "
+      << c.failed << " failed, " << c.canceled << " canceled"
+      << (c.lost > 0 ? ", " + std::to_string(c.lost) + " lost and replaced" : std::string())
+      << ") in "
       << FormatDuration(WallSeconds() - started_at_);
   Print(msg.str());
   if (best) {

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "cli_test_util.hpp"
+#include "common/process.hpp"
 
 namespace overdrive::testing {
 namespace {
@@ -155,6 +156,139 @@ TEST_F(SweepTest, KillingTheControllerAtManyPointsLosesAndDuplicatesNothing) {
     }
     EXPECT_EQ(params.size(), 8u);
   }
+}
+
+// A trial whose supervising process is killed from outside while no controller watches is
+// recorded as lost and replaced: the sweep still ends with max_total_trials counted trials, and
+// the orphaned command is stopped.
+TEST_F(SweepTest, LostTrialIsRecordedAndReplaced) {
+  WriteFile(dir_ / "lost.yml",
+            "type: sweep\ntrial:\n  command: sleep 2; echo acc=${{search_space.x}}\n"
+            "sampling_algorithm: random\n"
+            "search_space:\n  x:\n    type: uniform\n    min_value: 0\n    max_value: 1\n"
+            "objective:\n  goal: maximize\n  primary_metric: acc\n"
+            "limits:\n  max_total_trials: 3\n  max_concurrent_trials: 2\n");
+  CommandResult r = Run({"job", "submit", "lost.yml", "--detach", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json sub = nlohmann::json::parse(r.out);
+  std::string id = sub["id"];
+  // Wait for a running trial, then kill the controller and that trial's shim.
+  std::string victim;
+  for (int i = 0; i < 100 && victim.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    nlohmann::json now = Json({"job", "show", id, "--json"});
+    for (const auto& t : now["trials"]) {
+      fs::path group = workspace_ / "runs" / t["id"].get<std::string>() / "group.json";
+      if (t["status"] == "running" && fs::exists(group)) victim = t["id"];
+    }
+  }
+  ASSERT_FALSE(victim.empty());
+  kill(sub["controller_pid"].get<int>(), SIGKILL);
+  fs::path run_dir = workspace_ / "runs" / victim;
+  int shim = nlohmann::json::parse(ReadFile(run_dir / "shim.json"))["pid"];
+  int group = nlohmann::json::parse(ReadFile(run_dir / "group.json"))["pgid"];
+  ASSERT_EQ(kill(shim, SIGKILL), 0);
+  CommandResult resumed = Run({"job", "resume", id});
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("1 lost and replaced"), std::string::npos) << resumed.err;
+  nlohmann::json sweep = Json({"job", "show", id, "--json"});
+  EXPECT_EQ(sweep["status"], "completed");
+  int completed = 0, lost = 0;
+  for (const auto& t : sweep["trials"]) {
+    if (t["status"] == "completed") ++completed;
+    if (t["status"] == "failed") {
+      ++lost;
+      EXPECT_EQ(t["id"], victim);
+      EXPECT_EQ(t["status_reason"].get<std::string>().rfind("lost: ", 0), 0u) << t.dump();
+    }
+  }
+  EXPECT_EQ(completed, 3);
+  EXPECT_EQ(lost, 1);
+  EXPECT_EQ(ProcessStartTime(group), 0) << "the orphaned command was stopped";
+}
+
+TEST_F(SweepTest, TrialTimeoutAndConditionalSpace) {
+  WriteFile(dir_ / "cond.yml",
+            "type: sweep\n"
+            "trial:\n  command: >-\n    echo acc=${{search_space.depth}}${{search_space.c}};\n"
+            "    if [ \"${{search_space.model}}\" = slow ]; then sleep 30; fi\n"
+            "sampling_algorithm:\n  type: random\n  seed: 2\n"
+            "search_space:\n"
+            "  model:\n    type: choice\n    values:\n"
+            "      - value: tree\n        search_space:\n"
+            "          depth:\n            type: randint\n            upper: 5\n"
+            "      - value: slow\n        search_space:\n"
+            "          c:\n            type: choice\n            values: [7]\n"
+            "objective:\n  goal: maximize\n  primary_metric: acc\n"
+            "limits:\n  max_total_trials: 8\n  max_concurrent_trials: 4\n  trial_timeout: 1\n");
+  CommandResult r = Run({"job", "submit", "cond.yml"});
+  nlohmann::json sweep = Json({"job", "show", SweepId(), "--json"});
+  ASSERT_EQ(sweep["trials"].size(), 8u) << r.err;
+  int timed_out = 0, completed = 0;
+  for (const auto& t : sweep["trials"]) {
+    const auto& p = t["params"];
+    if (p["model"] == "tree") {
+      EXPECT_TRUE(p.contains("depth") && !p.contains("c")) << p.dump();
+      EXPECT_EQ(t["status"], "completed");
+      EXPECT_EQ(t["metrics"]["acc"]["last"], p["depth"]);
+      ++completed;
+    } else {
+      EXPECT_TRUE(p.contains("c") && !p.contains("depth")) << p.dump();
+      EXPECT_EQ(t["status"], "timed_out") << "trial_timeout applies to each trial";
+      ++timed_out;
+    }
+  }
+  EXPECT_GT(completed, 0);
+  EXPECT_GT(timed_out, 0);
+}
+
+TEST_F(SweepTest, TrialsAskingForGpusGetDistinctOnes) {
+  setenv("OVERDRIVE_GPUS", "0,1", 1);
+  WriteFile(dir_ / "gpu.yml",
+            "type: sweep\ntrial:\n  command: echo gpu=$CUDA_VISIBLE_DEVICES; sleep 0.5\n"
+            "  resources:\n    gpus: 1\n"
+            "sampling_algorithm: grid\n"
+            "search_space:\n  a:\n    type: choice\n    values: [1, 2, 3, 4]\n"
+            "objective:\n  goal: maximize\n  primary_metric: gpu\n"
+            "limits:\n  max_total_trials: 4\n  max_concurrent_trials: 4\n");
+  CommandResult r = Run({"job", "submit", "gpu.yml"});
+  unsetenv("OVERDRIVE_GPUS");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json sweep = Json({"job", "show", SweepId(), "--json"});
+  std::vector<double> starts;
+  for (const auto& t : sweep["trials"]) {
+    double gpu = t["metrics"]["gpu"]["last"];
+    EXPECT_TRUE(gpu == 0 || gpu == 1) << t.dump();
+  }
+  // Two GPUs, four trials of 0.5 s each: they ran two at a time, never sharing a GPU.
+  std::vector<std::pair<double, double>> spans;
+  for (const auto& t : sweep["trials"]) {
+    nlohmann::json run = Json({"job", "show", t["id"], "--json"});
+    spans.push_back({run["started_at"], run["ended_at"]});
+  }
+  for (const auto& [s, e] : spans) {
+    int overlapping = 0;
+    for (const auto& [s2, e2] : spans) overlapping += s2 < e && s < e2;
+    EXPECT_LE(overlapping, 2);
+  }
+}
+
+TEST_F(SweepTest, SweepTimeoutCancelsRemainingTrials) {
+  WriteFile(dir_ / "slow.yml",
+            "type: sweep\ntrial:\n  command: sleep 20\n"
+            "sampling_algorithm: random\n"
+            "search_space:\n  x:\n    type: uniform\n    min_value: 0\n    max_value: 1\n"
+            "objective:\n  goal: maximize\n  primary_metric: acc\n"
+            "limits:\n  max_total_trials: 10\n  max_concurrent_trials: 2\n  timeout: 1\n");
+  auto start = std::chrono::steady_clock::now();
+  CommandResult r = Run({"job", "submit", "slow.yml"});
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(took, 20);
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  nlohmann::json sweep = Json({"job", "show", SweepId(), "--json"});
+  EXPECT_EQ(sweep["status"], "canceled");
+  EXPECT_NE(sweep["status_reason"].get<std::string>().find("timeout"), std::string::npos);
+  for (const auto& t : sweep["trials"]) EXPECT_EQ(t["status"], "canceled");
 }
 
 }  // namespace
