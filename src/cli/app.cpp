@@ -687,6 +687,33 @@ int RunCli(int argc, char** argv) {
   auto* compute_list = compute->add_subcommand("list", "list compute targets");
   compute_list->callback([&] { code = CmdComputeList(g); });
 
+  // An unknown subcommand word gets a did-you-mean hint instead of CLI11's generic message.
+  {
+    CLI::App* current = &app;
+    for (int i = 1; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg == "--workspace") {
+        ++i;
+        continue;
+      }
+      if (arg.empty() || arg[0] == '-') continue;
+      auto subs = current->get_subcommands([](CLI::App*) { return true; });
+      if (subs.empty()) break;
+      CLI::App* next = nullptr;
+      std::vector<std::string> names;  // the visible ones, for the hint
+      for (auto* sub : subs) {
+        if (!sub->get_group().empty()) names.push_back(sub->get_name());
+        if (sub->get_name() == arg) next = sub;
+      }
+      if (!next) {
+        std::string where = current == &app ? "overdrive" : "overdrive " + current->get_name();
+        std::cerr << "overdrive: unknown command '" << arg << "' for " << where
+                  << DidYouMeanSuffix(arg, names) << "; one of: " << Join(names, ", ") << "\n";
+        return kExitInvalidInput;
+      }
+      current = next;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

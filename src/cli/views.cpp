@@ -165,6 +165,7 @@ Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
   if (run.exit_code) out << "  exit code " << *run.exit_code;
   out << "\n";
   if (!run.status_reason.empty()) out << "reason      " << run.status_reason << "\n";
+  if (!run.parent_id.empty()) out << "sweep       " << run.parent_id << "\n";
   out << "experiment  " << run.experiment_name << "\n";
   if (!run.display_name.empty()) out << "name        " << run.display_name << "\n";
   if (!run.description.empty()) out << "description " << run.description << "\n";

@@ -209,5 +209,16 @@ TEST_F(CommandJobTest, KilledControllerIsResumedWithoutLosingOrDuplicatingMetric
   EXPECT_EQ(run["metrics"]["step"]["last"], 30);
 }
 
+TEST_F(CommandJobTest, UnknownCommandGetsAHint) {
+  CommandResult r = Run({"job", "shw", "abc"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown command 'shw'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'show'"), std::string::npos) << r.err;
+  ASSERT_EQ(Run({"compute", "add", "gpu-box", "--type", "local"}).exit_code, 0);  // a workspace
+  CommandResult missing = Run({"job", "show", "nosuchrun"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("nosuchrun"), std::string::npos) << missing.err;
+}
+
 }  // namespace
 }  // namespace overdrive::testing
