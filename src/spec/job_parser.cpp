@@ -907,6 +907,22 @@ Result<void> JobParser::ParseSweep(const Fields& top, JobSpec& job) {
     return Fail(Pos(trial.key), "trial needs a 'command'");
   }
   job.command.timeout_s = sweep.limits.trial_timeout_s;
+  if (auto* r = top.Find("register_best_model")) {
+    OD_ASSIGN_OR_RETURN(Fields m, MapField(*r, "register_best_model", {"name", "path"}));
+    RegisterBestModelSpec reg;
+    reg.pos = Pos(r->key);
+    auto* name = m.Get("name");
+    if (!name) return Fail(Pos(r->key), "register_best_model needs a 'name' (the model to register)");
+    OD_ASSIGN_OR_RETURN(reg.name, NonEmptyString(*name));
+    for (char c : reg.name) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+        return Fail(ValuePos(*name), "model name '" + reg.name +
+                                         "' may contain only letters, digits, '-', '_' and '.'");
+      }
+    }
+    if (auto* path = m.Find("path")) { OD_ASSIGN_OR_RETURN(reg.path, NonEmptyString(*path)); }
+    sweep.register_best_model = std::move(reg);
+  }
   job.sweep = std::move(sweep);
   return {};
 }
@@ -940,7 +956,7 @@ const Keys kCommonTop = {"$schema", "type", "name", "display_name", "experiment_
 const Keys kCommandOnly = {"command", "code", "environment", "environment_variables",
                            "distribution", "resources", "services"};
 const Keys kSweepOnly = {"sampling_algorithm", "search_space", "objective", "early_termination",
-                         "trial"};
+                         "trial", "register_best_model"};
 
 // The first tab in a line's indentation at or before `line0` (yaml-cpp's own messages about
 // tabs are cryptic), as a position.

@@ -122,7 +122,15 @@ struct SweepLimitsSpec {
   std::optional<double> trial_timeout_s;
 };
 
+// Extension: register the best trial's model when the sweep ends.
+struct RegisterBestModelSpec {
+  std::string name;                   // model name: letters, digits, '-', '_', '.'
+  std::string path = "outputs/model"; // artifact folder of the trial
+  SourcePos pos;
+};
+
 struct SweepSpec {
+  std::optional<RegisterBestModelSpec> register_best_model;
   SearchSpace search_space;
   std::map<std::string, SourcePos> param_pos;  // where each hyperparameter is defined
   SamplingSpec sampling;

@@ -129,6 +129,10 @@ std::string SweepPlan::ToJson() const {
                             {"brackets", et.brackets}};
   if (et.slack_factor) j["early_termination"]["slack_factor"] = *et.slack_factor;
   if (et.slack_amount) j["early_termination"]["slack_amount"] = *et.slack_amount;
+  if (s.register_best_model) {
+    j["register_best_model"] = {{"name", s.register_best_model->name},
+                                {"path", s.register_best_model->path}};
+  }
   j["command_template"] = command_template;
   j["command_pos"] = {command_pos.file, command_pos.line, command_pos.column};
   j["inputs"] = inputs;
@@ -164,6 +168,12 @@ Result<SweepPlan> SweepPlan::FromJson(const std::string& text) {
     et.brackets = e.value("brackets", 1);
     if (e.contains("slack_factor")) et.slack_factor = e["slack_factor"].get<double>();
     if (e.contains("slack_amount")) et.slack_amount = e["slack_amount"].get<double>();
+    if (j.contains("register_best_model")) {
+      RegisterBestModelSpec reg;
+      reg.name = j["register_best_model"].at("name").get<std::string>();
+      reg.path = j["register_best_model"].value("path", "outputs/model");
+      p.sweep.register_best_model = std::move(reg);
+    }
     p.command_template = j.at("command_template").get<std::string>();
     const auto& pos = j.at("command_pos");
     p.command_pos = {pos[0].get<std::string>(), pos[1].get<int>(), pos[2].get<int>()};
