@@ -325,12 +325,18 @@ int CmdLogs(const Globals& g, const std::string& id, bool follow) {
   auto run = FindRun(**ws, id);
   if (!run) return Fail(run.error());
   fs::path dir = run->run_dir;
+  if (run->job_type == "sweep") {
+    // A sweep has no process of its own: show its controller's log when it ran detached.
+    std::cerr << "overdrive: " << run->id << " is a sweep; its trials have the logs (overdrive job "
+              << "show " << run->id << " lists them). Controller log:\n";
+  }
   struct Tail {
     fs::path path;
     FILE* to;
     std::int64_t offset = 0;
   };
   std::vector<Tail> tails = {{dir / "stdout.log", stdout}, {dir / "stderr.log", stderr}};
+  if (run->job_type == "sweep") tails = {{dir / "controller.log", stdout}};
   auto pump = [&]() {
     for (auto& t : tails) {
       std::ifstream in(t.path, std::ios::binary);
