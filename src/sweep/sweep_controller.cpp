@@ -129,7 +129,7 @@ void SweepDriver::Print(const std::string& line) {
   }
   *opts_.out << line << "\n";
   opts_.out->flush();
-  next_view_ = 0;  // redraw the live view below the new line
+  if (opts_.live_view) next_view_ = 0;  // redraw the live view below the new line
 }
 
 void SweepDriver::DrawView(bool force) {

@@ -245,7 +245,8 @@ TEST_F(SweepTest, TrialTimeoutAndConditionalSpace) {
 TEST_F(SweepTest, TrialsAskingForGpusGetDistinctOnes) {
   setenv("OVERDRIVE_GPUS", "0,1", 1);
   WriteFile(dir_ / "gpu.yml",
-            "type: sweep\ntrial:\n  command: echo gpu=$CUDA_VISIBLE_DEVICES; sleep 0.5\n"
+            "type: sweep\ntrial:\n  command: >-\n"
+            "    echo t0=$(date +%s.%N) gpu=$CUDA_VISIBLE_DEVICES; sleep 0.5; echo t1=$(date +%s.%N)\n"
             "  resources:\n    gpus: 1\n"
             "sampling_algorithm: grid\n"
             "search_space:\n  a:\n    type: choice\n    values: [1, 2, 3, 4]\n"
@@ -255,21 +256,25 @@ TEST_F(SweepTest, TrialsAskingForGpusGetDistinctOnes) {
   unsetenv("OVERDRIVE_GPUS");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json sweep = Json({"job", "show", SweepId(), "--json"});
-  std::vector<double> starts;
+  ASSERT_EQ(sweep["trials"].size(), 4u);
+  struct Span {
+    double t0, t1, gpu;
+  };
+  std::vector<Span> spans;
   for (const auto& t : sweep["trials"]) {
-    double gpu = t["metrics"]["gpu"]["last"];
-    EXPECT_TRUE(gpu == 0 || gpu == 1) << t.dump();
+    const auto& m = t["metrics"];
+    spans.push_back({m["t0"]["last"], m["t1"]["last"], m["gpu"]["last"]});
+    EXPECT_TRUE(spans.back().gpu == 0 || spans.back().gpu == 1) << t.dump();
   }
-  // Two GPUs, four trials of 0.5 s each: they ran two at a time, never sharing a GPU.
-  std::vector<std::pair<double, double>> spans;
-  for (const auto& t : sweep["trials"]) {
-    nlohmann::json run = Json({"job", "show", t["id"], "--json"});
-    spans.push_back({run["started_at"], run["ended_at"]});
-  }
-  for (const auto& [s, e] : spans) {
-    int overlapping = 0;
-    for (const auto& [s2, e2] : spans) overlapping += s2 < e && s < e2;
-    EXPECT_LE(overlapping, 2);
+  // Two GPUs and four trials asking for one each: at most two at a time, never sharing a GPU.
+  for (const auto& a : spans) {
+    int running = 0;
+    for (const auto& b : spans) {
+      bool overlaps = b.t0 <= a.t0 && a.t0 < b.t1;
+      running += overlaps;
+      if (overlaps && &a != &b) EXPECT_NE(a.gpu, b.gpu) << "two trials on one GPU at once";
+    }
+    EXPECT_LE(running, 2);
   }
 }
 
