@@ -1,5 +1,6 @@
 // Bayesian optimisation with a Gaussian process: Matérn-5/2 ARD kernel on the unit-cube encoding,
-// hyperparameters by maximum a posteriori (L-BFGS on the log marginal likelihood with weak priors),
+// hyperparameters by maximum a posteriori (L-BFGS on the log marginal likelihood with weak priors)
+// on standardised values, log-warped first when they are right-skewed (see WarpValues),
 // log expected improvement maximised by random candidates plus local refinement, and Kriging
 // believer fantasies for pending trials and batches.
 //
