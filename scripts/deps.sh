@@ -9,7 +9,7 @@ set -euo pipefail
 build_pkgs=(cmake ninja-build g++ make pkg-config git
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsqlite3-dev libssl-dev
   libfmt-dev libarchive-dev libeigen3-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev
-  python3)
+  libxgboost-dev python3 python3-xgboost)
 demo_pkgs=(python3-sklearn python3-numpy)
 
 want=("${build_pkgs[@]}")

@@ -13,7 +13,11 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_common.hpp"
+#include "cli/model_commands.hpp"
+#include "cli/serve_command.hpp"
 #include "cli/table.hpp"
+#include "registry/model_registry.hpp"
 #include "cli/views.hpp"
 #include "common/clock.hpp"
 #include "common/process.hpp"
@@ -33,25 +37,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kExitFailure = 1;
-constexpr int kExitInvalidInput = 2;
-
 std::atomic<int> g_interrupts{0};
 
 void OnInterrupt(int) { g_interrupts.fetch_add(1); }
-
-int Fail(const Error& e) {
-  std::cerr << "overdrive: " << e.message << "\n";
-  return e.code == ErrorCode::kInvalidInput ? kExitInvalidInput : kExitFailure;
-}
-
-struct Globals {
-  std::string workspace;
-};
-
-Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g, bool create) {
-  return Workspace::Open(Workspace::DefaultRoot(g.workspace), create);
-}
 
 // Exit code of a foreground run: the run's own when it failed with one.
 int ExitCodeFor(const RunRecord& run) {
@@ -223,11 +211,6 @@ int CmdController(const Globals& g, const std::string& id) {
   if (!result) return Fail(result.error());
   std::cout << "job " << id << " " << RunStatusName(result->status) << "\n";
   return 0;
-}
-
-Result<RunRecord> FindRun(Workspace& ws, const std::string& id_or_prefix) {
-  OD_ASSIGN_OR_RETURN(std::string id, ws.store().ResolveRunId(id_or_prefix));
-  return ws.store().GetRun(id);
 }
 
 int CmdResume(const Globals& g, const std::string& id) {
@@ -692,6 +675,16 @@ int RunCli(int argc, char** argv) {
   compute_add->callback([&] { code = CmdComputeAdd(g, name, ctype); });
   auto* compute_list = compute->add_subcommand("list", "list compute targets");
   compute_list->callback([&] { code = CmdComputeList(g); });
+
+  AddModelCommands(app, g, code);
+  AddServeCommand(app, g, code, [](const Globals& globals, const std::string& ref) -> Result<ServedModel> {
+    // MODEL[:VERSION|@ALIAS] from the workspace's registry, unpacked once into a cache folder.
+    OD_ASSIGN_OR_RETURN(auto ws, OpenWorkspace(globals, false));
+    ModelRegistry registry(ws->store(), ws->artifacts());
+    OD_ASSIGN_OR_RETURN(ModelVersion version, registry.Resolve(ref));
+    OD_ASSIGN_OR_RETURN(auto folder, registry.Materialize(ref, ws->root() / "model-cache"));
+    return ServedModel{folder, version.model, std::to_string(version.version)};
+  });
 
   // An unknown subcommand word gets a did-you-mean hint instead of CLI11's generic message.
   {

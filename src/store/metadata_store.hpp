@@ -104,6 +104,28 @@ class MetadataStore {
   virtual Result<void> PutCompute(const ComputeTarget& target) = 0;  // insert or replace
   virtual Result<ComputeTarget> GetCompute(const std::string& name) = 0;
   virtual Result<std::vector<ComputeTarget>> ListComputes() = 0;
+
+  // Model registry. Names are not validated here (the registry does that); the store keeps
+  // versions immutable: only aliases move.
+  // CreateModelVersion stores `v` (its files and tags; `version`, `aliases` are ignored) as the
+  // next version of `v.model` and returns it as stored. The number is max + 1, assigned in the
+  // same transaction as the insert, so concurrent creators (threads or processes) never get the
+  // same number. kInvalidInput for an empty model name, kNotFound for an unknown run.
+  virtual Result<ModelVersion> CreateModelVersion(const ModelVersion& v) = 0;
+  // kNotFound when the model or that version does not exist.
+  virtual Result<ModelVersion> GetModelVersion(const std::string& model,
+                                               std::int64_t version) = 0;
+  // All versions of one model, oldest first; empty when the model does not exist.
+  virtual Result<std::vector<ModelVersion>> ListModelVersions(const std::string& model) = 0;
+  // Every model, by name.
+  virtual Result<std::vector<ModelSummary>> ListModels() = 0;
+  // Points `alias` of `model` at `version` (moving it if it pointed elsewhere): one version per
+  // alias per model. kNotFound when the version does not exist; kInvalidInput for an empty alias.
+  virtual Result<void> SetModelAlias(const std::string& model, const std::string& alias,
+                                     std::int64_t version) = 0;
+  // The version an alias points at; kNotFound when the model has no such alias.
+  virtual Result<std::int64_t> ResolveModelAlias(const std::string& model,
+                                                 const std::string& alias) = 0;
 };
 
 // Opens (creating and migrating as needed) the SQLite store at `db_path`; its folder must exist.

@@ -100,4 +100,28 @@ struct ComputeTarget {
   std::string config_json = "{}";
 };
 
+// One version of a registered model: the files of a run's artifacts under `path`, frozen when it
+// was registered (their digests keep them intact whatever happens to the run later), with the
+// lineage of the run that produced them.
+struct ModelVersion {
+  std::string model;                  // the model's name
+  std::int64_t version = 0;           // 1, 2, 3... per model, assigned by the store
+  std::string run_id;                 // the run that produced the files
+  std::string path;                   // the artifact prefix within that run: "outputs/model"
+  std::string tags_json = "{}";       // {"k": "v"}
+  std::string lineage_json = "{}";    // run, experiment, sweep, params, metrics, code, inputs
+  std::vector<ArtifactRecord> files;  // paths relative to `path`, ordered by path
+  std::vector<std::string> aliases;   // filled on reads, by name ("latest" is implicit, never here)
+  double created_at = 0;
+};
+
+// One registered model, as listed.
+struct ModelSummary {
+  std::string name;
+  std::int64_t versions = 0;          // how many versions
+  std::int64_t latest_version = 0;    // the highest version number
+  double created_at = 0;              // of version 1
+  double updated_at = 0;              // of the latest version
+};
+
 }  // namespace overdrive

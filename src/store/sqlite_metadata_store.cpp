@@ -8,6 +8,7 @@
 // MIN/MAX skip NULLs, so a diverged step does not hide the best value in summaries.
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -108,6 +109,37 @@ CREATE TABLE computes (
   type TEXT NOT NULL,
   config_json TEXT NOT NULL DEFAULT '{}'
 );
+)sql",
+      // 2: the model registry. Versions and their files are immutable; only aliases move.
+      R"sql(
+CREATE TABLE model_versions (
+  model TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  path TEXT NOT NULL,
+  tags_json TEXT NOT NULL DEFAULT '{}',
+  lineage_json TEXT NOT NULL DEFAULT '{}',
+  created_at REAL NOT NULL,
+  PRIMARY KEY (model, version)
+) WITHOUT ROWID;
+CREATE INDEX model_versions_by_run ON model_versions(run_id);
+CREATE TABLE model_files (
+  model TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  PRIMARY KEY (model, version, path),
+  FOREIGN KEY (model, version) REFERENCES model_versions(model, version)
+) WITHOUT ROWID;
+CREATE TABLE model_aliases (
+  model TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  updated_at REAL NOT NULL,
+  PRIMARY KEY (model, alias),
+  FOREIGN KEY (model, version) REFERENCES model_versions(model, version)
+) WITHOUT ROWID;
 )sql",
   };
   return kMigrations;
@@ -828,6 +860,201 @@ class SqliteMetadataStore final : public MetadataStore {
       out.push_back(ComputeTarget{q.Text(0), q.Text(1), q.Text(2)});
     }
     return out;
+  }
+
+  // ---- Model registry ----
+  Result<ModelVersion> CreateModelVersion(const ModelVersion& input) override {
+    if (input.model.empty()) {
+      return MakeError(ErrorCode::kInvalidInput, "model name must not be empty");
+    }
+    for (const auto& f : input.files) {
+      if (f.path.empty()) {
+        return MakeError(ErrorCode::kInvalidInput,
+                         "a file of model '" + input.model + "' has an empty path");
+      }
+    }
+    ModelVersion v = input;
+    v.aliases.clear();
+    if (v.created_at == 0) v.created_at = WallSeconds();
+    // BEGIN IMMEDIATE takes the write lock before reading the highest number, so a concurrent
+    // creator waits and then sees this version.
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    OD_TRY(RequireRun(v.run_id));
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT COALESCE(MAX(version), 0) + 1 FROM "
+                                             "model_versions WHERE model = ?"));
+      auto q = MakeQuery(stmt);
+      q.Bind(1, v.model);
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      v.version = row ? q.Int(0) : 1;
+    }
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt,
+                          Prepare("INSERT INTO model_versions(model, version, run_id, path, "
+                                  "tags_json, lineage_json, created_at) VALUES (?,?,?,?,?,?,?)"));
+      auto q = MakeQuery(stmt);
+      OD_TRY(q.Bind(1, v.model)
+                 .Bind(2, v.version)
+                 .Bind(3, v.run_id)
+                 .Bind(4, v.path)
+                 .Bind(5, v.tags_json)
+                 .Bind(6, v.lineage_json)
+                 .Bind(7, v.created_at)
+                 .Run());
+    }
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("INSERT INTO model_files(model, version, path, "
+                                           "digest, size) VALUES (?,?,?,?,?)"));
+    for (const auto& f : v.files) {
+      auto q = MakeQuery(stmt);
+      auto ok = q.Bind(1, v.model).Bind(2, v.version).Bind(3, f.path).Bind(4, f.digest)
+                    .Bind(5, f.size).Run();
+      if (!ok) {
+        if (q.last_rc() == SQLITE_CONSTRAINT_PRIMARYKEY) {
+          return MakeError(ErrorCode::kInvalidInput,
+                           "file '" + f.path + "' is listed twice in model '" + v.model + "'");
+        }
+        return std::unexpected(ok.error());
+      }
+    }
+    OD_TRY(tx.Commit());
+    std::sort(v.files.begin(), v.files.end(),
+              [](const ArtifactRecord& a, const ArtifactRecord& b) { return a.path < b.path; });
+    return v;
+  }
+
+  // Files and aliases of a version read from its row.
+  Result<void> FillModelVersion(ModelVersion& v) {
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT path, digest, size FROM model_files WHERE "
+                                             "model = ? AND version = ? ORDER BY path"));
+      auto q = MakeQuery(stmt);
+      q.Bind(1, v.model).Bind(2, v.version);
+      while (true) {
+        OD_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        v.files.push_back(ArtifactRecord{q.Text(0), q.Text(1), q.Int(2)});
+      }
+    }
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT alias FROM model_aliases WHERE model = ? AND "
+                                           "version = ? ORDER BY alias"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, v.model).Bind(2, v.version);
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      v.aliases.push_back(q.Text(0));
+    }
+    return {};
+  }
+
+  static constexpr const char* kModelVersionColumns =
+      "model, version, run_id, path, tags_json, lineage_json, created_at";
+
+  static ModelVersion ReadModelVersion(const Query& q) {
+    ModelVersion v;
+    v.model = q.Text(0);
+    v.version = q.Int(1);
+    v.run_id = q.Text(2);
+    v.path = q.Text(3);
+    v.tags_json = q.Text(4);
+    v.lineage_json = q.Text(5);
+    v.created_at = q.Double(6);
+    return v;
+  }
+
+  Result<ModelVersion> GetModelVersion(const std::string& model,
+                                       std::int64_t version) override {
+    ModelVersion v;
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kModelVersionColumns +
+                                             " FROM model_versions WHERE model = ? AND "
+                                             "version = ?"));
+      auto q = MakeQuery(stmt);
+      q.Bind(1, model).Bind(2, version);
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) {
+        return MakeError(ErrorCode::kNotFound, "model '" + model + "' has no version " +
+                                                   std::to_string(version));
+      }
+      v = ReadModelVersion(q);
+    }
+    OD_TRY(FillModelVersion(v));
+    return v;
+  }
+
+  Result<std::vector<ModelVersion>> ListModelVersions(const std::string& model) override {
+    std::vector<ModelVersion> out;
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kModelVersionColumns +
+                                             " FROM model_versions WHERE model = ? ORDER BY "
+                                             "version"));
+      auto q = MakeQuery(stmt);
+      q.Bind(1, model);
+      while (true) {
+        OD_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        out.push_back(ReadModelVersion(q));
+      }
+    }
+    for (auto& v : out) OD_TRY(FillModelVersion(v));
+    return out;
+  }
+
+  Result<std::vector<ModelSummary>> ListModels() override {
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("SELECT model, COUNT(*), MAX(version), MIN(created_at), "
+                                "MAX(created_at) FROM model_versions GROUP BY model "
+                                "ORDER BY model"));
+    auto q = MakeQuery(stmt);
+    std::vector<ModelSummary> out;
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(ModelSummary{q.Text(0), q.Int(1), q.Int(2), q.Double(3), q.Double(4)});
+    }
+    return out;
+  }
+
+  Result<void> SetModelAlias(const std::string& model, const std::string& alias,
+                             std::int64_t version) override {
+    if (alias.empty()) return MakeError(ErrorCode::kInvalidInput, "alias must not be empty");
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt,
+                          Prepare("SELECT 1 FROM model_versions WHERE model = ? AND version = ?"));
+      auto q = MakeQuery(stmt);
+      q.Bind(1, model).Bind(2, version);
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) {
+        return MakeError(ErrorCode::kNotFound, "model '" + model + "' has no version " +
+                                                   std::to_string(version));
+      }
+    }
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt,
+                          Prepare("INSERT INTO model_aliases(model, alias, version, updated_at) "
+                                  "VALUES (?, ?, ?, ?) ON CONFLICT(model, alias) DO UPDATE SET "
+                                  "version = excluded.version, updated_at = excluded.updated_at"));
+      auto q = MakeQuery(stmt);
+      OD_TRY(q.Bind(1, model).Bind(2, alias).Bind(3, version).Bind(4, WallSeconds()).Run());
+    }
+    return tx.Commit();
+  }
+
+  Result<std::int64_t> ResolveModelAlias(const std::string& model,
+                                         const std::string& alias) override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT version FROM model_aliases WHERE model = ? "
+                                           "AND alias = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, model).Bind(2, alias);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) {
+      return MakeError(ErrorCode::kNotFound,
+                       "model '" + model + "' has no alias '" + alias + "'");
+    }
+    return q.Int(0);
   }
 
  private:

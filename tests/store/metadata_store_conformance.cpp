@@ -492,6 +492,93 @@ TEST_P(MetadataStoreConformance, ComputesArePutReplacedAndListed) {
   EXPECT_EQ(list[1].type, "slurm");
 }
 
+ModelVersion MakeModelVersion(const std::string& model, const std::string& run_id) {
+  ModelVersion v;
+  v.model = model;
+  v.run_id = run_id;
+  v.path = "outputs/model";
+  v.tags_json = R"({"team":"a"})";
+  v.lineage_json = R"({"run_id":")" + run_id + R"("})";
+  v.files = {{"weights.bin", "d2", 20}, {"config.json", "d1", 10}};
+  return v;
+}
+
+TEST_P(MetadataStoreConformance, ModelVersionsAreNumberedPerModelAndKeepTheirFiles) {
+  Create(MakeRun("r1", 1));
+  auto v1 = store_->CreateModelVersion(MakeModelVersion("churn", "r1"));
+  ASSERT_TRUE(v1.has_value()) << v1.error().message;
+  EXPECT_EQ(v1->version, 1);
+  EXPECT_GT(v1->created_at, 0);
+  EXPECT_EQ(store_->CreateModelVersion(MakeModelVersion("churn", "r1"))->version, 2);
+  EXPECT_EQ(store_->CreateModelVersion(MakeModelVersion("fraud", "r1"))->version, 1);
+
+  auto got = store_->GetModelVersion("churn", 2);
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  EXPECT_EQ(got->run_id, "r1");
+  EXPECT_EQ(got->path, "outputs/model");
+  EXPECT_EQ(got->tags_json, R"({"team":"a"})");
+  EXPECT_EQ(got->lineage_json, R"({"run_id":"r1"})");
+  ASSERT_EQ(got->files.size(), 2u);
+  EXPECT_EQ(got->files[0].path, "config.json") << "files are ordered by path";
+  EXPECT_EQ(got->files[0].digest, "d1");
+  EXPECT_EQ(got->files[1].size, 20);
+
+  // The version keeps its files whatever happens to the run's artifacts later.
+  ASSERT_TRUE(store_->AddArtifacts("r1", {{"outputs/model/config.json", "changed", 1}}));
+  EXPECT_EQ(store_->GetModelVersion("churn", 1)->files[0].digest, "d1");
+
+  auto versions = store_->ListModelVersions("churn").value();
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[0].version, 1);
+  EXPECT_EQ(versions[1].files.size(), 2u);
+  EXPECT_TRUE(store_->ListModelVersions("nothing").value().empty());
+
+  auto models = store_->ListModels().value();
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[0].name, "churn");
+  EXPECT_EQ(models[0].versions, 2);
+  EXPECT_EQ(models[0].latest_version, 2);
+  EXPECT_EQ(models[1].name, "fraud");
+}
+
+TEST_P(MetadataStoreConformance, ModelVersionErrors) {
+  Create(MakeRun("r1", 1));
+  EXPECT_EQ(store_->CreateModelVersion(MakeModelVersion("churn", "nope")).error().code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ(store_->CreateModelVersion(MakeModelVersion("", "r1")).error().code,
+            ErrorCode::kInvalidInput);
+  auto dup = MakeModelVersion("churn", "r1");
+  dup.files.push_back(dup.files[0]);
+  EXPECT_EQ(store_->CreateModelVersion(dup).error().code, ErrorCode::kInvalidInput);
+  // Nothing of a refused version is kept: the next one is still version 1.
+  EXPECT_TRUE(store_->ListModels().value().empty());
+  EXPECT_EQ(store_->CreateModelVersion(MakeModelVersion("churn", "r1"))->version, 1);
+  auto missing = store_->GetModelVersion("churn", 7);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  EXPECT_THAT(missing.error().message, HasSubstr("no version 7"));
+}
+
+TEST_P(MetadataStoreConformance, ModelAliasesPointAtOneVersionAndMove) {
+  Create(MakeRun("r1", 1));
+  ASSERT_TRUE(store_->CreateModelVersion(MakeModelVersion("churn", "r1")));
+  ASSERT_TRUE(store_->CreateModelVersion(MakeModelVersion("churn", "r1")));
+  EXPECT_EQ(store_->ResolveModelAlias("churn", "production").error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(store_->SetModelAlias("churn", "production", 1));
+  ASSERT_TRUE(store_->SetModelAlias("churn", "staging", 1));
+  EXPECT_EQ(store_->ResolveModelAlias("churn", "production").value(), 1);
+  EXPECT_THAT(store_->GetModelVersion("churn", 1)->aliases, ElementsAre("production", "staging"));
+  ASSERT_TRUE(store_->SetModelAlias("churn", "production", 2));
+  EXPECT_EQ(store_->ResolveModelAlias("churn", "production").value(), 2);
+  EXPECT_THAT(store_->GetModelVersion("churn", 1)->aliases, ElementsAre("staging"));
+  EXPECT_THAT(store_->GetModelVersion("churn", 2)->aliases, ElementsAre("production"));
+  EXPECT_EQ(store_->SetModelAlias("churn", "production", 9).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->SetModelAlias("other", "production", 1).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->SetModelAlias("churn", "", 1).error().code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(store_->ResolveModelAlias("churn", "production").value(), 2)
+      << "a refused move leaves the alias where it was";
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreConformance, ::testing::ValuesIn(kBackends),
                          [](const auto& info) { return info.param.name; });
 

@@ -1,0 +1,32 @@
+// What the command groups of the `overdrive` CLI share: exit codes, the error line, the global
+// flags and opening the workspace they name.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.hpp"
+#include "store/records.hpp"
+#include "sweep/workspace.hpp"
+
+namespace overdrive {
+
+// Exit codes (see app.hpp): 1 the operation failed, 2 the user's input is wrong.
+constexpr int kExitFailure = 1;
+constexpr int kExitInvalidInput = 2;
+
+// Prints "overdrive: <message>" to stderr; returns the exit code for the error.
+int Fail(const Error& e);
+
+// Flags given before the subcommand.
+struct Globals {
+  std::string workspace;
+};
+
+// The workspace of --workspace / $OVERDRIVE_WORKSPACE / ./.overdrive; `create` makes it.
+Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g, bool create);
+
+// A run by id or unique prefix.
+Result<RunRecord> FindRun(Workspace& ws, const std::string& id_or_prefix);
+
+}  // namespace overdrive

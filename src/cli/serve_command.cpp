@@ -1,0 +1,127 @@
+#include "cli/serve_command.hpp"
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "serving/endpoint.hpp"
+
+namespace overdrive {
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+
+void OnStopSignal(int sig) { g_stop_signal.store(sig); }
+
+struct ServeFlags {
+  std::string model;
+  std::string path;
+  std::string host = "127.0.0.1";
+  int port = 5001;  // the port of Azure's local inference server
+  int workers = 2;
+  double timeout = 30;
+  std::string python = "/usr/bin/python3";
+  std::string name;
+  std::string version;
+};
+
+int CmdServe(const Globals& g, const ServeFlags& f, const ModelResolver& resolve) {
+  EndpointOptions o;
+  if (!f.model.empty() && !f.path.empty()) {
+    return Fail({ErrorCode::kInvalidInput, "give either MODEL or --path, not both"});
+  }
+  if (!f.model.empty()) {
+    if (!resolve) {
+      return Fail({ErrorCode::kInvalidInput,
+                   "serving a registered model is not available in this build; serve a folder "
+                   "with --path DIR"});
+    }
+    auto served = resolve(g, f.model);
+    if (!served) return Fail(served.error());
+    o.model_path = served->folder;
+    o.model_name = served->name;
+    o.model_version = served->version;
+  } else if (!f.path.empty()) {
+    o.model_path = f.path;
+  } else {
+    return Fail(
+        {ErrorCode::kInvalidInput, "what to serve: give MODEL[:VERSION|@ALIAS] or --path DIR"});
+  }
+  if (!f.name.empty()) o.model_name = f.name;
+  if (!f.version.empty()) o.model_version = f.version;
+  if (f.workers < 1) return Fail({ErrorCode::kInvalidInput, "--workers must be at least 1"});
+  if (f.timeout <= 0) return Fail({ErrorCode::kInvalidInput, "--timeout must be positive"});
+  o.workers = f.workers;
+  o.request_timeout_s = f.timeout;
+  o.python = f.python;
+  o.log = [](std::string_view line) { std::cerr << "overdrive serve: " << line << "\n"; };
+
+  // Installed before the workers start, so a Ctrl-C during a slow init() is not lost.
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  auto endpoint = MakeEndpoint(o);
+  if (!endpoint) return Fail(endpoint.error());
+  Endpoint& ep = **endpoint;
+  auto port = ep.Bind(f.host, f.port);
+  if (!port) return Fail(port.error());
+  if (g_stop_signal.load() != 0) return 130;
+
+  // Signal handlers may only set a flag; this thread turns it into Stop().
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done.load()) {
+      if (g_stop_signal.load() != 0) {
+        ep.Stop();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  std::string name = o.model_name.empty() ? ep.layout().folder.filename().string() : o.model_name;
+  if (!o.model_version.empty()) name += ":" + o.model_version;
+  std::cout << "serving " << name << " (" << ModelKindName(ep.layout().kind) << ") on http://"
+            << f.host << ":" << *port << "  (POST /score, GET /health, GET /metadata)" << std::endl;
+  auto served = ep.Serve();
+  done = true;
+  watcher.join();
+  endpoint->reset();  // stops the workers
+  if (!served) return Fail(served.error());
+  if (int sig = g_stop_signal.load(); sig != 0) {
+    std::cerr << "overdrive serve: stopped (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, const Globals& g, int& code, ModelResolver resolve) {
+  auto flags = std::make_shared<ServeFlags>();
+  auto* serve = app.add_subcommand(
+      "serve",
+      "Serve a model over HTTP: POST /score with {\"data\": [[...], ...]}, GET /health,\n"
+      "GET /metadata. A folder with score.py (init() and run(data), Azure's convention) runs in\n"
+      "a pool of Python workers; an XGBoost model (*.json / *.ubj) is scored natively.\n"
+      "Stops on Ctrl-C or SIGTERM.");
+  serve->add_option("model", flags->model, "registered model: NAME[:VERSION|@ALIAS]");
+  serve->add_option("--path", flags->path, "serve this model folder (or file) instead");
+  serve->add_option("--host", flags->host, "address to listen on (default 127.0.0.1)");
+  serve->add_option("--port,-p", flags->port, "port (default 5001; 0 picks a free one)");
+  serve->add_option("--workers,-w", flags->workers, "scoring-script worker processes (default 2)");
+  serve->add_option("--timeout", flags->timeout,
+                    "seconds a request may take, queueing included (default 30); past it: 504");
+  serve->add_option("--python", flags->python,
+                    "interpreter for scoring scripts (default /usr/bin/python3)");
+  serve->add_option("--name", flags->name, "model name shown by /metadata");
+  serve->add_option("--model-version", flags->version, "model version shown by /metadata");
+  serve->callback([&g, &code, flags, resolve] { code = CmdServe(g, *flags, resolve); });
+}
+
+}  // namespace overdrive
