@@ -12,6 +12,7 @@
 #include "common/clock.hpp"
 #include "common/ids.hpp"
 #include "common/strings.hpp"
+#include "registry/model_registry.hpp"
 #include "sampler/sampler.hpp"
 #include "space/space_ops.hpp"
 #include "sweep/controller.hpp"
@@ -60,6 +61,7 @@ class SweepDriver {
   void DrawView(bool force);
   std::string TrialLabel(const TrialInfo& t) const;
   std::optional<std::string> AllFailingReason() const;
+  std::string RegisterBest(const TrialInfo& best);
 
   Workspace& ws_;
   RunRecord sweep_;
@@ -253,6 +255,35 @@ Result<void> SweepDriver::StopAll(RunStatus status, const std::string& reason) {
     }
   }
   return {};
+}
+
+// Registers the best trial's model (extension register_best_model). Idempotent: a resumed
+// controller that already registered this trial's model does not add a second version.
+// Returns "NAME:VERSION", or "" when it could not (the sweep still completes; the reason is
+// printed and kept as a warning on the sweep).
+std::string SweepDriver::RegisterBest(const TrialInfo& best) {
+  const RegisterBestModelSpec& reg = *plan_.sweep.register_best_model;
+  ModelRegistry registry(ws_.store(), ws_.artifacts());
+  auto existing = registry.ListVersions(reg.name);
+  if (existing) {
+    for (const auto& v : *existing) {
+      if (v.run_id == best.run.id && v.path == reg.path) {
+        return reg.name + ":" + std::to_string(v.version);
+      }
+    }
+  }
+  std::map<std::string, std::string> tags = {{"sweep", sweep_.id},
+                                             {metric_, FormatDouble(*best.best)}};
+  auto version = registry.Register(reg.name, best.run.id, reg.path, tags);
+  if (!version) {
+    std::string w = "could not register the best trial's model: " + version.error().message;
+    Print("warning: " + w);
+    (void)ws_.store().AddEvent(sweep_.id, {WallSeconds(), "warning", w});
+    return "";
+  }
+  std::string ref = reg.name + ":" + std::to_string(version->version);
+  Print("registered model " + ref + " from " + TrialLabel(best));
+  return ref;
 }
 
 std::optional<std::string> SweepDriver::AllFailingReason() const {
@@ -455,6 +486,9 @@ Result<ControllerResult> SweepDriver::Run() {
   if (best) {
     summary["best_trial"] = best->run.id;
     summary["best_value"] = *best->best;
+  }
+  if (best && final_status == RunStatus::kCompleted && spec.register_best_model) {
+    summary["registered_model"] = RegisterBest(*best);
   }
   OD_TRY(ws_.store().AddEvent(sweep_.id, {WallSeconds(), "summary", summary.dump()}));
   RunUpdate u;
