@@ -37,7 +37,7 @@ base = f"http://127.0.0.1:{port}"
 for _ in range(300):  # the scoring worker loads the model (a few seconds)
     try:
         with urllib.request.urlopen(base + "/health", timeout=2) as r:
-            if json.load(r).get("ready"):
+            if json.load(r).get("status") == "ready":
                 break
     except Exception:
         pass
