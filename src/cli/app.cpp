@@ -41,6 +41,15 @@ std::atomic<int> g_interrupts{0};
 
 void OnInterrupt(int) { g_interrupts.fetch_add(1); }
 
+// Ctrl-C and SIGTERM are counted (the controller cancels on the first, detaches on the second).
+void CountInterrupts() {
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
 // Exit code of a foreground run: the run's own when it failed with one.
 int ExitCodeFor(const RunRecord& run) {
   switch (run.status) {
@@ -158,11 +167,7 @@ int CmdSubmit(const Globals& g, const std::string& file, const std::vector<std::
     return 0;
   }
 
-  struct sigaction sa {};
-  sa.sa_handler = OnInterrupt;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  CountInterrupts();
   ControllerOptions opts;
   opts.stream_logs = !json && run.job_type == "command";
   opts.live_view = !json && isatty(STDOUT_FILENO);
@@ -224,11 +229,7 @@ int CmdResume(const Globals& g, const std::string& id) {
     return ExitCodeFor(*run);
   }
   std::cerr << "overdrive: resuming job " << run->id << " (" << RunStatusName(run->status) << ")\n";
-  struct sigaction sa {};
-  sa.sa_handler = OnInterrupt;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  CountInterrupts();
   ControllerOptions opts;
   opts.stream_logs = run->job_type == "command";
   opts.live_view = isatty(STDOUT_FILENO);

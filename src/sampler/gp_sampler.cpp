@@ -47,21 +47,6 @@ constexpr int kRefineBatch = 6;
 // Sample skewness above which the values are log-warped before the fit (see WarpValues).
 constexpr double kWarpSkewness = 1.0;
 
-const char* TypeName(DistributionType t) {
-  switch (t) {
-    case DistributionType::kChoice: return "choice";
-    case DistributionType::kRandint: return "randint";
-    case DistributionType::kUniform: return "uniform";
-    case DistributionType::kLoguniform: return "loguniform";
-    case DistributionType::kQuniform: return "quniform";
-    case DistributionType::kQloguniform: return "qloguniform";
-    case DistributionType::kNormal: return "normal";
-    case DistributionType::kLognormal: return "lognormal";
-    case DistributionType::kQnormal: return "qnormal";
-    case DistributionType::kQlognormal: return "qlognormal";
-  }
-  return "unknown";
-}
 
 std::uint64_t SplitMix(std::uint64_t x) {
   x += 0x9E3779B97F4A7C15ULL;
@@ -858,7 +843,7 @@ Result<std::unique_ptr<Sampler>> MakeGpSampler(const SearchSpace& space) {
         break;
       default:
         return MakeError(ErrorCode::kInvalidInput,
-                         "parameter '" + name + "' is " + TypeName(dist.type) +
+                         "parameter '" + name + "' is " + DistributionTypeName(dist.type) +
                              "; bayesian sampling accepts choice, uniform, quniform");
     }
   }

@@ -54,21 +54,6 @@ bool IsRemotePath(const std::string& path) {
   return StartsWith(path, "azureml:") || path.find("://") != std::string::npos;
 }
 
-const char* DistName(DistributionType t) {
-  switch (t) {
-    case DistributionType::kChoice: return "choice";
-    case DistributionType::kRandint: return "randint";
-    case DistributionType::kUniform: return "uniform";
-    case DistributionType::kLoguniform: return "loguniform";
-    case DistributionType::kQuniform: return "quniform";
-    case DistributionType::kQloguniform: return "qloguniform";
-    case DistributionType::kNormal: return "normal";
-    case DistributionType::kLognormal: return "lognormal";
-    case DistributionType::kQnormal: return "qnormal";
-    case DistributionType::kQlognormal: return "qlognormal";
-  }
-  return "?";
-}
 
 const std::vector<DistributionType> kAllDists = {
     DistributionType::kChoice,     DistributionType::kRandint,     DistributionType::kUniform,
@@ -631,7 +616,7 @@ Result<Distribution> JobParser::ParseParam(const Field& f, std::map<std::string,
     return FailAt(f, "parameter '" + f.name + "' must be a mapping with a 'type' (choice, uniform, ...)");
   }
   Keys names;
-  for (auto t : kAllDists) names.push_back(DistName(t));
+  for (auto t : kAllDists) names.push_back(DistributionTypeName(t));
   YAML::Node type_node = f.value["type"];
   if (!type_node.IsDefined() || type_node.IsNull()) {
     return FailAt(f, "parameter '" + f.name + "' needs a 'type' (one of " + Join(names, ", ") + ")");
@@ -639,7 +624,7 @@ Result<Distribution> JobParser::ParseParam(const Field& f, std::map<std::string,
   Field type_field{"type", f.key, type_node};
   OD_ASSIGN_OR_RETURN(std::string type, OneOf(type_field, names));
   for (auto t : kAllDists) {
-    if (type == DistName(t)) d.type = t;
+    if (type == DistributionTypeName(t)) d.type = t;
   }
   Keys allowed;
   switch (d.type) {
@@ -742,13 +727,13 @@ Result<void> JobParser::CheckSampler(const SearchSpace& space, const SamplingSpe
   for (const auto& [name, d] : space.params) {
     SourcePos pos = param_pos.at(name);
     if (sampling.type == "grid" && d.type != DistributionType::kChoice) {
-      return Fail(pos, "parameter '" + name + "' is " + DistName(d.type) +
+      return Fail(pos, "parameter '" + name + "' is " + DistributionTypeName(d.type) +
                            ", but grid sampling supports only choice");
     }
     if (sampling.type == "bayesian") {
       if (d.type != DistributionType::kChoice && d.type != DistributionType::kUniform &&
           d.type != DistributionType::kQuniform) {
-        return Fail(pos, "parameter '" + name + "' is " + DistName(d.type) +
+        return Fail(pos, "parameter '" + name + "' is " + DistributionTypeName(d.type) +
                              ", but bayesian sampling supports only choice, uniform and quniform");
       }
       if (!d.sub_spaces.empty()) {
