@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 RELEASE := build/release
 DEBUG := build/debug
 
-.PHONY: all build demo test deps deps-demo debug bench fuzz clean format
+.PHONY: all build demo test deps deps-demo deps-bench debug bench fuzz clean format
 
 all: build
 
@@ -16,6 +16,9 @@ deps:
 
 deps-demo:
 	@scripts/deps.sh demo
+
+deps-bench:
+	@scripts/deps.sh bench
 
 $(RELEASE)/build.ninja:
 	cmake -S . -B $(RELEASE) -G Ninja -DCMAKE_BUILD_TYPE=Release -DOVERDRIVE_TESTS=OFF
@@ -36,7 +39,7 @@ demo: deps-demo build
 test: debug
 	@scripts/test.sh
 
-bench: deps-demo
+bench: deps-bench build
 	@scripts/bench.sh
 
 fuzz:

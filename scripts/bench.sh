@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: every bench/run_*.sh in turn, each printing its markdown tables.
 # Skip one with SKIP_<NAME>=1, NAME from run_<name>_bench.sh upper-cased: SKIP_CORE=1,
-# SKIP_SAMPLER=1 (SKIP_SAMPLERS=1 works too). Each script's own environment knobs pass through
-# (see bench/README.md), e.g. REPS=1 SEEDS=3 BAYESIAN_SEEDS=1 make bench for a quick look.
+# SKIP_SAMPLER=1 (SKIP_SAMPLERS=1 works too), SKIP_TUNING=1, SKIP_SERVING=1. Each script's own
+# environment knobs pass through (see bench/README.md), e.g. REPS=1 SEEDS=3 BAYESIAN_SEEDS=1 make bench for a quick look.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

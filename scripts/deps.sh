@@ -3,6 +3,7 @@
 # (idempotent: a second run installs nothing and takes well under a second).
 #   scripts/deps.sh build   compiler, libraries, test frameworks (make build / make test)
 #   scripts/deps.sh demo    build + what the demo job runs with (Debian's python3 and scikit-learn)
+#   scripts/deps.sh bench   demo + the peers and tools bench/ compares with (Optuna, wrk)
 # As a non-root user it prints the one apt-get line to run and exits 1.
 set -euo pipefail
 
@@ -11,12 +12,14 @@ build_pkgs=(cmake ninja-build g++ make pkg-config git
   libfmt-dev libarchive-dev libeigen3-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev
   libxgboost-dev python3 python3-xgboost)
 demo_pkgs=(python3-sklearn python3-numpy)
+bench_pkgs=(python3-optuna python3-scipy wrk)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build|test) ;;
   demo) want+=("${demo_pkgs[@]}") ;;
-  *) echo "usage: scripts/deps.sh [build|test|demo]" >&2; exit 2 ;;
+  bench) want+=("${demo_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: scripts/deps.sh [build|test|demo|bench]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -104,6 +104,13 @@ TEST_F(ServeRegistryTest, ServesARegisteredScoringScriptByAlias) {
   pid_t server = Spawn({"serve", "scaler@production", "--port", std::to_string(port), "--workers",
                         "1"},
                        dir_ / "serve.out", dir_ / "serve.err");
+  // The server is stopped even when an assertion below ends the test early.
+  struct StopServer {
+    pid_t pid;
+    ~StopServer() {
+      if (pid > 0 && kill(pid, SIGTERM) == 0) waitpid(pid, nullptr, 0);
+    }
+  } guard{server};
   bool ready = false;
   for (int i = 0; i < 300 && !ready; ++i) {
     HttpReply health = Http(port, "GET", "/health");
@@ -124,6 +131,7 @@ TEST_F(ServeRegistryTest, ServesARegisteredScoringScriptByAlias) {
   kill(server, SIGTERM);
   int status = 0;
   waitpid(server, &status, 0);
+  guard.pid = 0;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(dir_ / "serve.err");
 
   CommandResult unknown = Run({"serve", "scaler@staging", "--port", "0"});
