@@ -21,7 +21,7 @@ double RunDuration(const RunRecord& run) {
 std::string StatusText(const RunRecord& run) {
   std::string s = RunStatusName(run.status);
   if (!IsFinal(run.status) && run.parent_id.empty() && run.controller_pid != 0 &&
-      !ControllerAlive(run) && run.controller_pid != 0) {
+      !ControllerAlive(run)) {
     s += " (controller gone: overdrive job resume " + run.id + ")";
   }
   return s;
