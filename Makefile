@@ -43,6 +43,7 @@ bench: deps-bench build
 	@scripts/bench.sh
 
 fuzz:
+	@scripts/deps.sh fuzz
 	@scripts/fuzz.sh
 
 format:

@@ -4,6 +4,7 @@
 #   scripts/deps.sh build   compiler, libraries, test frameworks (make build / make test)
 #   scripts/deps.sh demo    build + what the demo job runs with (Debian's python3 and scikit-learn)
 #   scripts/deps.sh bench   demo + the peers and tools bench/ compares with (Optuna, wrk)
+#   scripts/deps.sh fuzz    build + clang and its libFuzzer runtime
 # As a non-root user it prints the one apt-get line to run and exits 1.
 set -euo pipefail
 
@@ -13,13 +14,15 @@ build_pkgs=(cmake ninja-build g++ make pkg-config git
   libxgboost-dev python3 python3-xgboost)
 demo_pkgs=(python3-sklearn python3-numpy)
 bench_pkgs=(python3-optuna python3-scipy wrk)
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build|test) ;;
   demo) want+=("${demo_pkgs[@]}") ;;
   bench) want+=("${demo_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "usage: scripts/deps.sh [build|test|demo|bench]" >&2; exit 2 ;;
+  fuzz) want+=("${fuzz_pkgs[@]}") ;;
+  *) echo "usage: scripts/deps.sh [build|test|demo|bench|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=()
