@@ -9,22 +9,6 @@
 
 namespace overdrive {
 
-const char* DistributionTypeName(DistributionType t) {
-  switch (t) {
-    case DistributionType::kChoice: return "choice";
-    case DistributionType::kRandint: return "randint";
-    case DistributionType::kUniform: return "uniform";
-    case DistributionType::kLoguniform: return "loguniform";
-    case DistributionType::kQuniform: return "quniform";
-    case DistributionType::kQloguniform: return "qloguniform";
-    case DistributionType::kNormal: return "normal";
-    case DistributionType::kLognormal: return "lognormal";
-    case DistributionType::kQnormal: return "qnormal";
-    case DistributionType::kQlognormal: return "qlognormal";
-  }
-  return "unknown";
-}
-
 namespace {
 
 constexpr double kSqrt2 = 1.41421356237309504880;
