@@ -9,6 +9,13 @@ Optuna's side imports train_in_chunks() and reports through a callback, so both 
 the same way. One thread per model: the searches run two models at a time on two cores.
 """
 import argparse
+import sys
+
+if __name__ == "__main__":
+    # As a trial, this file runs in a fresh process each time: xgboost would import scikit-learn
+    # (~0.6 s) for its sklearn-style wrappers, which xgb.train does not use. The in-process peers
+    # pay their imports once; a trial pays them every time, so it skips this one.
+    sys.modules.setdefault("sklearn", None)
 
 import numpy as np
 import xgboost as xgb
