@@ -30,9 +30,9 @@ port=${DEMO_PORT:-$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 "$bin" serve faq-matcher@production --port "$port" --workers 1 > "$ws/demo-serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
-answer=$($py - "$port" "$question" <<'PY'
-import json, sys, time, urllib.request
-port, question = sys.argv[1], sys.argv[2]
+answer=$($py - "$port" "$question" "$server" "$ws/demo-serve.log" <<'PY'
+import json, os, sys, time, urllib.request
+port, question, server, log = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 base = f"http://127.0.0.1:{port}"
 for _ in range(300):  # the scoring worker loads the model (a few seconds)
     try:
@@ -41,7 +41,13 @@ for _ in range(300):  # the scoring worker loads the model (a few seconds)
                 break
     except Exception:
         pass
+    try:
+        os.kill(server, 0)
+    except OSError:
+        sys.exit("overdrive serve stopped before it was ready:\n" + open(log).read())
     time.sleep(0.2)
+else:
+    sys.exit("overdrive serve was not ready after 60 s:\n" + open(log).read())
 req = urllib.request.Request(base + "/score", data=json.dumps({"data": [question]}).encode(),
                              headers={"Content-Type": "application/json"})
 with urllib.request.urlopen(req, timeout=60) as r:
