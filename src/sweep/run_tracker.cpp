@@ -348,6 +348,7 @@ Result<std::vector<FinishedRun>> RunTracker::Update() {
       ru.started_at = u.started_at > 0 ? u.started_at : WallSeconds();
       if (!u.handle.empty()) ru.executor_handle = u.handle;
       OD_TRY(ws_.store().TransitionRun(u.run_id, RunStatus::kRunning, ru));
+      started_.push_back(u.run_id);
       continue;
     }
     if (u.state == ExecState::kQueued) continue;

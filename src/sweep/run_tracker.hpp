@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
@@ -50,6 +51,8 @@ class RunTracker {
   Result<std::vector<FinishedRun>> Update();
   // Asks a run to stop; it will be recorded with `final_status` (canceled / early_terminated).
   Result<void> Stop(const std::string& run_id, RunStatus final_status, const std::string& reason);
+  // Runs that reached `running` in Update() calls since the last TakeStarted().
+  std::vector<std::string> TakeStarted() { return std::exchange(started_, {}); }
   void Wait(std::chrono::milliseconds max_wait) { executor_.Wait(max_wait); }
   int Active() const { return static_cast<int>(runs_.size()); }
   bool Tracks(const std::string& run_id) const { return runs_.count(run_id) > 0; }
@@ -65,6 +68,7 @@ class RunTracker {
   Executor& executor_;
   std::map<std::string, std::unique_ptr<Tracked>> runs_;
   std::map<std::string, std::unique_ptr<StdoutCollector>> collectors_;  // by pattern
+  std::vector<std::string> started_;
 };
 
 // The environment every run gets: OVERDRIVE_RUN_ID, OVERDRIVE_RUN_DIR, OVERDRIVE_METRICS_FILE,

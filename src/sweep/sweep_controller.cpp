@@ -2,6 +2,9 @@
 // feeds each reported interval of the primary metric to the termination policy, and ends the
 // sweep at its limits. Every decision (a trial created with its params, a stop) is written to the
 // store before it is acted on; on resume the state is rebuilt from the store alone.
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <ostream>
 #include <set>
@@ -158,8 +161,14 @@ void SweepDriver::DrawView(bool force) {
     l3 += ", about " + FormatDuration(elapsed / finished * (total - finished)) + " to go";
   }
   if (opts_.live_view) {
+    // Each line must fit the terminal: a wrapped line would break the redraw in place.
+    winsize ws{};
+    size_t width = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 100;
     if (view_lines_ > 0) *opts_.out << "\033[" << view_lines_ << "A";
-    for (const auto& s : {l1.str(), l2.str(), l3}) *opts_.out << "\033[2K" << s << "\n";
+    for (std::string line : {l1.str(), l2.str(), l3}) {
+      if (line.size() >= width) line = line.substr(0, width - 4) + "...";
+      *opts_.out << "\033[2K" << line << "\n";
+    }
     view_lines_ = 3;
     next_view_ = now + 0.5;
   } else {
@@ -432,6 +441,12 @@ Result<ControllerResult> SweepDriver::Run() {
       }
     }
     OD_ASSIGN_OR_RETURN(auto finished, tracker_->Update());
+    for (const auto& id : tracker_->TakeStarted()) {
+      auto it = index_.find(id);
+      if (it != index_.end() && !IsFinal(trials_[it->second].run.status)) {
+        trials_[it->second].run.status = RunStatus::kRunning;
+      }
+    }
     for (const auto& f : finished) {
       auto it = index_.find(f.id);
       if (it == index_.end()) continue;
