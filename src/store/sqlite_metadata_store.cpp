@@ -211,6 +211,15 @@ class Query {
                      "sqlite database '" + *path_ + "': " + sqlite3_errmsg(db_) + " (in: " +
                          Trim(sqlite3_sql(stmt_)).substr(0, 60) + ")");
   }
+  // Calls `row()` for every result row (the columns are read through this query).
+  template <class F>
+  Result<void> ForEachRow(F row) {
+    while (true) {
+      OD_ASSIGN_OR_RETURN(bool more, Step());
+      if (!more) return {};
+      row();
+    }
+  }
   // Steps a statement that returns no rows.
   Result<void> Run() {
     OD_ASSIGN_OR_RETURN(bool row, Step());
@@ -409,11 +418,9 @@ class SqliteMetadataStore final : public MetadataStore {
                         Prepare("SELECT id, name, created_at FROM experiments ORDER BY name"));
     auto q = MakeQuery(stmt);
     std::vector<Experiment> out;
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       out.push_back(Experiment{q.Int(0), q.Text(1), q.Double(2)});
-    }
+    }));
     return out;
   }
 
@@ -521,11 +528,9 @@ class SqliteMetadataStore final : public MetadataStore {
     if (filter.status) q.Bind(3, RunStatusName(*filter.status));
     q.Bind(4, filter.limit > 0 ? static_cast<std::int64_t>(filter.limit) : std::int64_t{-1});
     std::vector<RunRecord> out;
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       out.push_back(ReadRun(q));
-    }
+    }));
     return out;
   }
 
@@ -546,12 +551,10 @@ class SqliteMetadataStore final : public MetadataStore {
     auto q = MakeQuery(stmt);
     q.Bind(1, prefix).Bind(2, upper);
     std::vector<std::string> ids;
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       std::string id = q.Text(0);
       if (StartsWith(id, prefix)) ids.push_back(std::move(id));
-    }
+    }));
     if (ids.empty()) {
       return MakeError(ErrorCode::kNotFound, "no run id starts with '" + prefix + "'");
     }
@@ -651,11 +654,9 @@ class SqliteMetadataStore final : public MetadataStore {
     auto q = MakeQuery(stmt);
     q.Bind(1, run_id);
     std::vector<Param> out;
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       out.push_back(Param{q.Text(0), q.Text(1)});
-    }
+    }));
     return out;
   }
 
@@ -707,11 +708,9 @@ class SqliteMetadataStore final : public MetadataStore {
     auto q = MakeQuery(stmt);
     q.Bind(1, run_id).Bind(2, name);
     std::vector<MetricPoint> out;
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       out.push_back(MetricPoint{name, q.Int(0), q.Double(1), q.Double(2)});
-    }
+    }));
     return out;
   }
 
@@ -728,9 +727,7 @@ class SqliteMetadataStore final : public MetadataStore {
     auto q = MakeQuery(stmt);
     q.Bind(1, run_id);
     std::vector<MetricSummary> out;
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       MetricSummary s;
       s.name = q.Text(0);
       s.count = q.Int(1);
@@ -739,7 +736,7 @@ class SqliteMetadataStore final : public MetadataStore {
       s.max_value = q.Double(4);
       s.last_value = q.Double(5);
       out.push_back(std::move(s));
-    }
+    }));
     return out;
   }
 
@@ -750,11 +747,9 @@ class SqliteMetadataStore final : public MetadataStore {
     auto q = MakeQuery(stmt);
     q.Bind(1, run_id);
     std::map<std::string, std::int64_t> out;
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       out[q.Text(0)] = q.Int(1);
-    }
+    }));
     return out;
   }
 
@@ -786,11 +781,9 @@ class SqliteMetadataStore final : public MetadataStore {
     auto q = MakeQuery(stmt);
     q.Bind(1, run_id);
     std::vector<ArtifactRecord> out;
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       out.push_back(ArtifactRecord{q.Text(0), q.Text(1), q.Int(2)});
-    }
+    }));
     return out;
   }
 
@@ -820,11 +813,9 @@ class SqliteMetadataStore final : public MetadataStore {
     auto q = MakeQuery(stmt);
     q.Bind(1, run_id);
     std::vector<RunEvent> out;
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       out.push_back(RunEvent{q.Double(0), q.Text(1), q.Text(2)});
-    }
+    }));
     return out;
   }
 
@@ -854,11 +845,9 @@ class SqliteMetadataStore final : public MetadataStore {
                         Prepare("SELECT name, type, config_json FROM computes ORDER BY name"));
     auto q = MakeQuery(stmt);
     std::vector<ComputeTarget> out;
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       out.push_back(ComputeTarget{q.Text(0), q.Text(1), q.Text(2)});
-    }
+    }));
     return out;
   }
 
@@ -930,21 +919,17 @@ class SqliteMetadataStore final : public MetadataStore {
                                              "model = ? AND version = ? ORDER BY path"));
       auto q = MakeQuery(stmt);
       q.Bind(1, v.model).Bind(2, v.version);
-      while (true) {
-        OD_ASSIGN_OR_RETURN(bool row, q.Step());
-        if (!row) break;
+      OD_TRY(q.ForEachRow([&] {
         v.files.push_back(ArtifactRecord{q.Text(0), q.Text(1), q.Int(2)});
-      }
+      }));
     }
     OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT alias FROM model_aliases WHERE model = ? AND "
                                            "version = ? ORDER BY alias"));
     auto q = MakeQuery(stmt);
     q.Bind(1, v.model).Bind(2, v.version);
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       v.aliases.push_back(q.Text(0));
-    }
+    }));
     return {};
   }
 
@@ -991,11 +976,9 @@ class SqliteMetadataStore final : public MetadataStore {
                                              "version"));
       auto q = MakeQuery(stmt);
       q.Bind(1, model);
-      while (true) {
-        OD_ASSIGN_OR_RETURN(bool row, q.Step());
-        if (!row) break;
+      OD_TRY(q.ForEachRow([&] {
         out.push_back(ReadModelVersion(q));
-      }
+      }));
     }
     for (auto& v : out) OD_TRY(FillModelVersion(v));
     return out;
@@ -1008,11 +991,9 @@ class SqliteMetadataStore final : public MetadataStore {
                                 "ORDER BY model"));
     auto q = MakeQuery(stmt);
     std::vector<ModelSummary> out;
-    while (true) {
-      OD_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
+    OD_TRY(q.ForEachRow([&] {
       out.push_back(ModelSummary{q.Text(0), q.Int(1), q.Int(2), q.Double(3), q.Double(4)});
-    }
+    }));
     return out;
   }
 
