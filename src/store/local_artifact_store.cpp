@@ -82,6 +82,21 @@ Result<void> WriteAll(int fd, const char* data, size_t n, const fs::path& path) 
   return {};
 }
 
+// Reads `fd` to its end in chunks, handing each to `chunk(data, n)` (which returns Result<void>).
+template <class F>
+Result<void> ReadChunks(int fd, const fs::path& path, F chunk) {
+  std::vector<char> buf(kChunk);
+  while (true) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IoError("cannot read", path);
+    }
+    if (n == 0) return {};
+    OD_TRY(chunk(buf.data(), static_cast<size_t>(n)));
+  }
+}
+
 // A temporary file in `dir`, removed unless released.
 class TempFile {
  public:
@@ -150,17 +165,10 @@ class LocalArtifactStore final : public ArtifactStore {
     if (in.fd < 0) return IoError("cannot read", file, errno);
     OD_ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(blobs_));
     Sha256 sha;
-    std::vector<char> buf(kChunk);
-    while (true) {
-      ssize_t n = ::read(in.fd, buf.data(), buf.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return IoError("cannot read", file);
-      }
-      if (n == 0) break;
-      sha.Update(buf.data(), static_cast<size_t>(n));
-      OD_TRY(WriteAll(tmp.fd(), buf.data(), static_cast<size_t>(n), tmp.path()));
-    }
+    OD_TRY(ReadChunks(in.fd, file, [&](const char* data, size_t n) -> Result<void> {
+      sha.Update(data, n);
+      return WriteAll(tmp.fd(), data, n, tmp.path());
+    }));
     return Commit(std::move(tmp), sha.HexDigest());
   }
 
@@ -198,16 +206,9 @@ class LocalArtifactStore final : public ArtifactStore {
     fs::create_directories(dir, ec);
     // Through a temporary beside `dest`, so that `dest` is replaced whole or not at all.
     OD_ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(dir));
-    std::vector<char> buf(kChunk);
-    while (true) {
-      ssize_t n = ::read(in.fd, buf.data(), buf.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return IoError("cannot read", src);
-      }
-      if (n == 0) break;
-      OD_TRY(WriteAll(tmp.fd(), buf.data(), static_cast<size_t>(n), tmp.path()));
-    }
+    OD_TRY(ReadChunks(in.fd, src, [&](const char* data, size_t n) {
+      return WriteAll(tmp.fd(), data, n, tmp.path());
+    }));
     OD_TRY(tmp.Close(options_.fsync));
     return tmp.RenameTo(dest);
   }
@@ -217,16 +218,10 @@ class LocalArtifactStore final : public ArtifactStore {
     FdCloser in{::open(src.c_str(), O_RDONLY | O_CLOEXEC)};
     if (in.fd < 0) return IoError("cannot read", src);
     std::string out;
-    std::vector<char> buf(kChunk);
-    while (true) {
-      ssize_t n = ::read(in.fd, buf.data(), buf.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return IoError("cannot read", src);
-      }
-      if (n == 0) break;
-      out.append(buf.data(), static_cast<size_t>(n));
-    }
+    OD_TRY(ReadChunks(in.fd, src, [&](const char* data, size_t n) -> Result<void> {
+      out.append(data, n);
+      return {};
+    }));
     return out;
   }
 
