@@ -24,6 +24,7 @@
 #include "common/strings.hpp"
 #include "spec/job_spec.hpp"
 #include "sweep/controller.hpp"
+#include "sweep/log_tail.hpp"
 #include "sweep/submission.hpp"
 #include "sweep/workspace.hpp"
 
@@ -314,25 +315,15 @@ int CmdLogs(const Globals& g, const std::string& id, bool follow) {
     std::cerr << "overdrive: " << run->id << " is a sweep; its trials have the logs (overdrive job "
               << "show " << run->id << " lists them). Controller log:\n";
   }
-  struct Tail {
-    fs::path path;
-    FILE* to;
-    std::int64_t offset = 0;
-  };
-  std::vector<Tail> tails = {{dir / "stdout.log", stdout}, {dir / "stderr.log", stderr}};
-  if (run->job_type == "sweep") tails = {{dir / "controller.log", stdout}};
+  std::vector<LogTail> tails;
+  if (run->job_type == "sweep") {
+    tails.emplace_back(dir / "controller.log", stdout);
+  } else {
+    tails.emplace_back(dir / "stdout.log", stdout);
+    tails.emplace_back(dir / "stderr.log", stderr);
+  }
   auto pump = [&]() {
-    for (auto& t : tails) {
-      std::ifstream in(t.path, std::ios::binary);
-      if (!in) continue;
-      in.seekg(t.offset);
-      char buf[65536];
-      while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-        std::fwrite(buf, 1, static_cast<size_t>(in.gcount()), t.to);
-        t.offset += in.gcount();
-      }
-      std::fflush(t.to);
-    }
+    for (auto& t : tails) t.Pump();
   };
   pump();
   if (!follow) return 0;

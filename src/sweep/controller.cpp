@@ -3,11 +3,11 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <ostream>
 
 #include "common/clock.hpp"
 #include "common/process.hpp"
+#include "sweep/log_tail.hpp"
 #include "sweep/run_tracker.hpp"
 
 namespace overdrive {
@@ -15,32 +15,6 @@ namespace overdrive {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Copies what a log file gained since the last call to a stream.
-class LogTail {
- public:
-  LogTail(fs::path path, FILE* to, bool from_end) : path_(std::move(path)), to_(to) {
-    std::error_code ec;
-    if (from_end && fs::exists(path_, ec)) offset_ = static_cast<std::int64_t>(fs::file_size(path_, ec));
-  }
-  void Pump() {
-    std::ifstream in(path_, std::ios::binary);
-    if (!in) return;
-    in.seekg(offset_);
-    char buf[65536];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-      auto n = in.gcount();
-      std::fwrite(buf, 1, static_cast<size_t>(n), to_);
-      offset_ += n;
-    }
-    std::fflush(to_);
-  }
-
- private:
-  fs::path path_;
-  FILE* to_;
-  std::int64_t offset_ = 0;
-};
 
 Result<ControllerResult> DriveCommand(Workspace& ws, const RunRecord& run,
                                       const ControllerOptions& opts) {
