@@ -77,6 +77,9 @@ class SweepDriver {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<RunTracker> tracker_;
   std::vector<TrialInfo> trials_;
+  // The policy's view of trials_ (same order), kept in step as values arrive so that a decision
+  // does not copy every trial's series.
+  std::vector<TrialProgress> progress_;
   std::map<std::string, size_t> index_;
   std::vector<std::string> param_names_;
   double started_at_ = 0;
@@ -215,11 +218,13 @@ Result<void> SweepDriver::CreateAndLaunch(const Assignment& params) {
   info.params = params;
   index_[tr.id] = trials_.size();
   trials_.push_back(std::move(info));
+  progress_.push_back({tr.id, {}, false});
   auto launched = tracker_->Launch(tr);
   if (!launched) {
     // The tracker recorded the failure on the trial; keep the sweep going.
     auto rec = ws_.store().GetRun(tr.id);
     if (rec) trials_.back().run = *rec;
+    progress_.back().finished = IsFinal(trials_.back().run.status);
     Print("trial " + tr.id + " could not start: " + launched.error().message);
   }
   return {};
@@ -227,32 +232,27 @@ Result<void> SweepDriver::CreateAndLaunch(const Assignment& params) {
 
 Result<void> SweepDriver::ApplyPolicy(const std::string& trial_id, size_t new_values) {
   if (!policy_) return {};
-  TrialInfo& trial = trials_[index_[trial_id]];
-  if (IsFinal(trial.run.status)) return {};
-  std::vector<TrialProgress> all;
-  all.reserve(trials_.size());
-  size_t self = 0;
-  for (const auto& t : trials_) {
-    if (t.run.id == trial_id) self = all.size();
-    all.push_back({t.run.id, t.intervals, IsFinal(t.run.status)});
-  }
-  // Decide at each new interval in order, as if each report had been seen on its own.
-  size_t total = trial.intervals.size();
+  size_t self = index_[trial_id];
+  if (IsFinal(trials_[self].run.status)) return {};
+  // Decide at each new interval in order, as if each report had been seen on its own: the
+  // trial's series is cut back to interval k for the decision, then restored.
+  std::vector<double> full = progress_[self].values;
+  size_t total = full.size();
   for (size_t k = total - new_values + 1; k <= total; ++k) {
-    TrialProgress progress = all[self];
-    progress.values.resize(k);
-    all[self] = progress;
-    PolicyDecision d = policy_->Decide(progress, all);
+    progress_[self].values.assign(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(k));
+    PolicyDecision d = policy_->Decide(progress_[self], progress_);
     if (d.decision == Decision::kStop) {
-      OD_TRY(tracker_->Stop(trial_id, RunStatus::kEarlyTerminated, d.reason));
-      break;
+      progress_[self].values = std::move(full);
+      return tracker_->Stop(trial_id, RunStatus::kEarlyTerminated, d.reason);
     }
   }
+  progress_[self].values = std::move(full);
   return {};
 }
 
 Result<void> SweepDriver::StopAll(RunStatus status, const std::string& reason) {
-  for (const auto& t : trials_) {
+  for (size_t i = 0; i < trials_.size(); ++i) {
+    TrialInfo& t = trials_[i];
     if (IsFinal(t.run.status)) continue;
     if (tracker_->Tracks(t.run.id)) {
       OD_TRY(tracker_->Stop(t.run.id, status, reason));
@@ -261,6 +261,8 @@ Result<void> SweepDriver::StopAll(RunStatus status, const std::string& reason) {
       u.status_reason = reason;
       u.ended_at = WallSeconds();
       OD_TRY(ws_.store().TransitionRun(t.run.id, status, u));
+      t.run.status = status;
+      progress_[i].finished = true;
     }
   }
   return {};
@@ -350,6 +352,7 @@ Result<ControllerResult> SweepDriver::Run() {
     auto rec = ws_.store().GetRun(t.run.id);
     if (rec) t.run = *rec;
   }
+  for (const auto& t : trials_) progress_.push_back({t.run.id, t.intervals, IsFinal(t.run.status)});
   if (!trials_.empty()) {
     Print("sweep " + sweep_.id + ": " + std::to_string(trials_.size()) + " trials found, " +
           std::to_string(adopted) + " still active; carrying on");
@@ -433,6 +436,7 @@ Result<ControllerResult> SweepDriver::Run() {
         for (const auto& p : pts) {
           if (p.name != metric_) continue;
           t.intervals.push_back(p.value);
+          progress_[it->second].values.push_back(p.value);
           ++added;
         }
         if (added == 0) continue;
@@ -456,6 +460,7 @@ Result<ControllerResult> SweepDriver::Run() {
       OD_ASSIGN_OR_RETURN(auto history, ws_.store().GetMetricHistory(f.id, metric_));
       t.intervals.clear();
       for (const auto& p : history) t.intervals.push_back(p.value);
+      progress_[it->second] = {t.run.id, t.intervals, IsFinal(t.run.status)};
       t.best = BestOf(goal_, t.intervals);
       std::string line = TrialLabel(t) + " " + RunStatusName(t.run.status);
       if (t.best) line += "  " + metric_ + "=" + FormatDouble(*t.best);
