@@ -52,9 +52,11 @@ class StdoutCollector {
   // "" means Katib's default. kInvalidInput when the pattern does not compile or has fewer than
   // two capturing groups. A collector is not thread-safe; use one per thread.
   static Result<std::unique_ptr<StdoutCollector>> Make(const std::string& pattern);
-  // Reads `file` from `offset` up to the last complete line (at most `max_bytes`).
+  // Reads `file` from `offset` up to the last complete line (at most `max_bytes`). With
+  // `final_read` (the run has ended, the file will not grow) a last line without '\n' counts too.
   Result<CollectResult> Collect(const std::filesystem::path& file, std::int64_t offset,
-                                StepCounter& steps, std::int64_t max_bytes = 64 << 20);
+                                StepCounter& steps, std::int64_t max_bytes = 64 << 20,
+                                bool final_read = false);
   ~StdoutCollector();
  private:
   StdoutCollector() = default;
@@ -71,6 +73,7 @@ class StdoutCollector {
 // a non-numeric value, a step that is not a non-negative integer or an unknown "kind" is skipped
 // with a warning naming its line (counted from `offset`) and byte position.
 Result<CollectResult> CollectJsonl(const std::filesystem::path& file, std::int64_t offset,
-                                   StepCounter& steps, std::int64_t max_bytes = 64 << 20);
+                                   StepCounter& steps, std::int64_t max_bytes = 64 << 20,
+                                   bool final_read = false);
 
 }  // namespace overdrive

@@ -191,7 +191,8 @@ std::optional<double> NonFiniteFromString(std::string_view s) {
 }  // namespace
 
 Result<CollectResult> CollectJsonl(const std::filesystem::path& file, std::int64_t offset,
-                                   StepCounter& steps, std::int64_t max_bytes) {
+                                   StepCounter& steps, std::int64_t max_bytes,
+                                   bool final_read) {
   CollectResult result;
   metrics_internal::WarningSink warnings;
   const double now = WallSeconds();
@@ -284,7 +285,8 @@ Result<CollectResult> CollectJsonl(const std::filesystem::path& file, std::int64
   };
 
   auto new_offset =
-      metrics_internal::ForEachCompleteLine(file, offset, max_bytes, warnings, on_line);
+      metrics_internal::ForEachCompleteLine(file, offset, max_bytes, warnings, on_line,
+                                            final_read);
   if (!new_offset) return std::unexpected(new_offset.error());
   result.new_offset = *new_offset;
   warnings.MoveTo(result.warnings);

@@ -58,7 +58,8 @@ std::string Snippet(std::string_view line) {
 
 Result<std::int64_t> ForEachCompleteLine(
     const std::filesystem::path& file, std::int64_t offset, std::int64_t max_bytes,
-    WarningSink& warnings, const std::function<void(std::string_view, const LineInfo&)>& on_line) {
+    WarningSink& warnings, const std::function<void(std::string_view, const LineInfo&)>& on_line,
+    bool final_read) {
   if (offset < 0) {
     return MakeError(ErrorCode::kInvalidInput,
                      "negative offset " + std::to_string(offset) + " for " + file.string());
@@ -129,6 +130,17 @@ Result<std::int64_t> ForEachCompleteLine(
     }
     consumed += static_cast<std::int64_t>(start);
     buf.erase(0, start);
+  }
+  // The writer has ended: what follows the last '\n' at the end of the file is a whole line.
+  if (final_read && read_pos >= size && !buf.empty() &&
+      static_cast<std::int64_t>(buf.size()) < max_bytes) {
+    std::string_view line(buf);
+    if (line.back() == '\r') line.remove_suffix(1);
+    info.byte_offset = consumed;
+    ++info.index;
+    on_line(line, info);
+    consumed += static_cast<std::int64_t>(buf.size());
+    buf.clear();
   }
   if (consumed == offset && static_cast<std::int64_t>(buf.size()) >= max_bytes) {
     warnings.Add(file.filename().string() + ": the line at byte " + std::to_string(offset) +

@@ -38,7 +38,8 @@ struct LineInfo {
 // `max_bytes` is skipped with a warning, or the collector could never move past it.
 Result<std::int64_t> ForEachCompleteLine(
     const std::filesystem::path& file, std::int64_t offset, std::int64_t max_bytes,
-    WarningSink& warnings, const std::function<void(std::string_view, const LineInfo&)>& on_line);
+    WarningSink& warnings, const std::function<void(std::string_view, const LineInfo&)>& on_line,
+    bool final_read = false);
 
 // "a long line..." cut to a readable length for warnings.
 std::string Snippet(std::string_view line);

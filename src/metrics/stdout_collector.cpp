@@ -61,7 +61,8 @@ Result<std::unique_ptr<StdoutCollector>> StdoutCollector::Make(const std::string
 
 Result<CollectResult> StdoutCollector::Collect(const std::filesystem::path& file,
                                                std::int64_t offset, StepCounter& steps,
-                                               std::int64_t max_bytes) {
+                                               std::int64_t max_bytes,
+                                               bool final_read) {
   CollectResult result;
   metrics_internal::WarningSink warnings;
   const double now = WallSeconds();
@@ -96,7 +97,8 @@ Result<CollectResult> StdoutCollector::Collect(const std::filesystem::path& file
   };
 
   auto new_offset =
-      metrics_internal::ForEachCompleteLine(file, offset, max_bytes, warnings, on_line);
+      metrics_internal::ForEachCompleteLine(file, offset, max_bytes, warnings, on_line,
+                                            final_read);
   if (!new_offset) return std::unexpected(new_offset.error());
   result.new_offset = *new_offset;
   warnings.MoveTo(result.warnings);

@@ -40,19 +40,6 @@ std::string PythonClientPath() {
   return "";
 }
 
-// A process that died mid-line leaves its last line without '\n'; once it has ended, that line
-// is complete and must be ingested too.
-void TerminateLastLine(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary | std::ios::ate);
-  if (!in) return;
-  auto size = static_cast<std::int64_t>(in.tellg());
-  if (size == 0) return;
-  in.seekg(size - 1);
-  char c = 0;
-  in.get(c);
-  if (c != '\n') std::ofstream(file, std::ios::app | std::ios::binary) << '\n';
-}
-
 std::string LastLine(const fs::path& file) {
   std::ifstream in(file, std::ios::binary | std::ios::ate);
   if (!in) return "";
@@ -240,19 +227,15 @@ Result<std::vector<MetricPoint>> RunTracker::CollectOne(Tracked& t, bool final_r
   batch.run_id = t.run.id;
   fs::path out_log = t.dir / "stdout.log";
   fs::path jsonl = t.dir / "metrics.jsonl";
-  if (final_read) {
-    TerminateLastLine(out_log);
-    TerminateLastLine(jsonl);
-  }
   if (t.cfg.stdout_metrics) {
     OD_ASSIGN_OR_RETURN(StdoutCollector * c, CollectorFor(t.cfg.metrics_pattern));
-    OD_ASSIGN_OR_RETURN(auto r, c->Collect(out_log, t.stdout_offset, t.steps));
+    OD_ASSIGN_OR_RETURN(auto r, c->Collect(out_log, t.stdout_offset, t.steps, 64 << 20, final_read));
     if (r.new_offset != t.stdout_offset) batch.cursors[kStdoutCursor] = r.new_offset;
     batch.points = std::move(r.points);
     t.stdout_offset = r.new_offset;
   }
   {
-    OD_ASSIGN_OR_RETURN(auto r, CollectJsonl(jsonl, t.jsonl_offset, t.steps));
+    OD_ASSIGN_OR_RETURN(auto r, CollectJsonl(jsonl, t.jsonl_offset, t.steps, 64 << 20, final_read));
     if (r.new_offset != t.jsonl_offset) batch.cursors[kJsonlCursor] = r.new_offset;
     for (auto& p : r.points) batch.points.push_back(std::move(p));
     batch.params = std::move(r.params);

@@ -220,5 +220,16 @@ TEST_F(CommandJobTest, UnknownCommandGetsAHint) {
   EXPECT_NE(missing.err.find("nosuchrun"), std::string::npos) << missing.err;
 }
 
+TEST_F(CommandJobTest, LastLineWithoutNewlineIsIngestedAndTheLogKeptAsWritten) {
+  WriteFile(dir_ / "job.yml", "command: printf 'acc=0.5\\nacc=0.75'\n");
+  CommandResult r = Run({"job", "submit", "job.yml"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json run = Json({"job", "list", "--json"})[0];
+  EXPECT_EQ(run["metrics"]["acc"]["count"], 2);
+  EXPECT_EQ(run["metrics"]["acc"]["last"], 0.75);
+  EXPECT_EQ(ReadFile(fs::path(run["run_dir"].get<std::string>()) / "stdout.log"),
+            "acc=0.5\nacc=0.75");
+}
+
 }  // namespace
 }  // namespace overdrive::testing

@@ -185,6 +185,30 @@ TEST(JsonlCollectorTest, ResumesAcrossCallsAndFinishesPartialLines) {
   EXPECT_EQ(r3->new_offset, r2->new_offset);
 }
 
+// A run that ended mid-line (killed, or no trailing newline): once it is over, its last line is
+// whole, and the final read ingests it without touching the file.
+TEST(JsonlCollectorTest, FinalReadTakesTheLastLineWithoutNewline) {
+  TempFolder dir;
+  const auto file = dir / "metrics.jsonl";
+  const std::string text = "{\"name\":\"a\",\"value\":1}\n{\"name\":\"a\",\"value\":2}";
+  WriteFile(file, text);
+  StepCounter steps;
+  auto live = CollectJsonl(file, 0, steps);
+  ASSERT_TRUE(live.has_value());
+  EXPECT_EQ(live->points.size(), 1u);
+  auto last = CollectJsonl(file, live->new_offset, steps, 64 << 20, /*final_read=*/true);
+  ASSERT_TRUE(last.has_value());
+  ASSERT_EQ(last->points.size(), 1u);
+  EXPECT_EQ(last->points[0].value, 2);
+  EXPECT_EQ(last->new_offset, static_cast<std::int64_t>(text.size()));
+  EXPECT_EQ(testing_metrics::ReadFile(file), text) << "the run's file is left as it was";
+
+  WriteFile(dir / "stdout.log", "acc=0.5\nacc=0.75");
+  auto out = StdoutCollector::Make("").value()->Collect(dir / "stdout.log", 0, steps, 64 << 20, true);
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ(out->points.size(), 2u);
+}
+
 TEST(JsonlCollectorTest, SeededCounterContinuesAfterControllerRestart) {
   TempFolder dir;
   const auto file = dir / "metrics.jsonl";
