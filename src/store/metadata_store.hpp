@@ -35,6 +35,10 @@ struct RunFilter {
   std::optional<std::string> parent_id;   // "" = top-level runs only
   std::optional<RunStatus> status;
   int limit = 0;                          // 0 = no limit; newest first
+  int offset = 0;                         // skip this many (pagination)
+  // Leave the large text fields (spec_yaml, launch_json, executor_handle) empty: for tables of
+  // thousands of runs.
+  bool light = false;
 };
 
 // Fields set together with a status change; unset fields are left as they are.
@@ -61,6 +65,8 @@ class MetadataStore {
   // Experiments.
   virtual Result<std::int64_t> GetOrCreateExperiment(const std::string& name) = 0;
   virtual Result<std::vector<Experiment>> ListExperiments() = 0;
+  // kNotFound for an unknown id.
+  virtual Result<Experiment> GetExperiment(std::int64_t id) = 0;
 
   // Runs. CreateRun stores the run, its params and its events in one transaction
   // (kAlreadyExists if the id is taken; kNotFound for an unknown experiment_id or parent_id).
@@ -70,6 +76,16 @@ class MetadataStore {
                                  const std::vector<RunEvent>& events) = 0;
   virtual Result<RunRecord> GetRun(const std::string& id) = 0;
   virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
+  // How many runs match `filter`, ignoring limit and offset.
+  virtual Result<std::int64_t> CountRuns(const RunFilter& filter) = 0;
+  // A string that changes whenever the run or one of its child runs changes status or any
+  // metric point is written (it may also change for points of other runs): live views poll it
+  // cheaply and refetch only when it moved. kNotFound for an unknown run.
+  virtual Result<std::string> ActivityStamp(const std::string& run_id) = 0;
+  // Merges `tags` into the run's tags_json (a key set again takes the new value). Allowed on
+  // final runs too (tags are annotations, not state).
+  virtual Result<void> SetRunTags(const std::string& run_id,
+                                  const std::map<std::string, std::string>& tags) = 0;
   // An exact id match first, else the one run whose id starts with `prefix`; kNotFound /
   // kInvalidInput (ambiguous: the message lists up to 5 matching ids) otherwise.
   virtual Result<std::string> ResolveRunId(const std::string& prefix) = 0;
@@ -88,6 +104,18 @@ class MetadataStore {
   virtual Result<void> Ingest(const IngestBatch& batch) = 0;
   virtual Result<std::vector<MetricPoint>> GetMetricHistory(const std::string& run_id,
                                                             const std::string& name) = 0;
+  // The series downsampled to at most `max_buckets` buckets of consecutive steps (ordered by
+  // step; a series of at most max_buckets points comes back one point per bucket). Done in the
+  // database, so a 1,000,000-point series is not shipped to the caller. max_buckets >= 1.
+  virtual Result<std::vector<MetricBucket>> GetMetricBuckets(const std::string& run_id,
+                                                             const std::string& name,
+                                                             int max_buckets) = 0;
+  // For trial tables: the params of every child run of `parent_id` (by child id), and the
+  // summary of metric `name` of every child that has that metric. kNotFound for an unknown parent.
+  virtual Result<std::map<std::string, std::vector<Param>>> GetChildParams(
+      const std::string& parent_id) = 0;
+  virtual Result<std::map<std::string, MetricSummary>> GetChildMetricSummaries(
+      const std::string& parent_id, const std::string& name) = 0;
   // Per metric name, by name: count, the highest step and its value (the latest written on a
   // tie), min and max.
   virtual Result<std::vector<MetricSummary>> GetMetricSummaries(const std::string& run_id) = 0;
@@ -126,11 +154,29 @@ class MetadataStore {
   // The version an alias points at; kNotFound when the model has no such alias.
   virtual Result<std::int64_t> ResolveModelAlias(const std::string& model,
                                                  const std::string& alias) = 0;
+
+  // API tokens of a server. CreateToken: kAlreadyExists for a taken id or secret hash.
+  virtual Result<void> CreateToken(const ApiToken& token) = 0;
+  // The token whose secret hashes to `secret_hash`, revoked or expired ones included (the caller
+  // decides and says why); kNotFound when none.
+  virtual Result<ApiToken> FindToken(const std::string& secret_hash) = 0;
+  virtual Result<std::vector<ApiToken>> ListTokens() = 0;  // oldest first
+  // Sets revoked_at (once; revoking again keeps the first time). kNotFound for an unknown id.
+  virtual Result<void> RevokeToken(const std::string& id) = 0;
 };
 
 // Opens (creating and migrating as needed) the SQLite store at `db_path`; its folder must exist.
 // WAL, synchronous=NORMAL, 30 s busy timeout. A database migrated by a newer overdrive (schema
 // version above what this binary knows) is refused with kStorage.
 Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& db_path);
+
+// Opens (creating the schema and migrating as needed) the PostgreSQL store at `url`
+// ("postgresql://user@host:port/db" or any libpq connection string). Schema versions are kept
+// in a schema_migrations table; migrations run under an advisory lock, so several processes
+// opening a fresh database at once apply each step once.
+Result<std::unique_ptr<MetadataStore>> OpenPostgresMetadataStore(const std::string& url);
+
+// "postgresql://..." / "postgres://..." -> PostgreSQL; anything else is a SQLite file path.
+bool IsPostgresUrl(const std::string& location);
 
 }  // namespace overdrive

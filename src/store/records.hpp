@@ -124,4 +124,29 @@ struct ModelSummary {
   double updated_at = 0;              // of the latest version
 };
 
+// An API token of a server (`overdrive token create`). Only the SHA-256 of its secret is kept;
+// the secret is shown once, when the token is created.
+struct ApiToken {
+  std::string id;            // public handle: "tok_" + 12 hex chars, used to list and revoke
+  std::string name;          // what it is for, free text
+  std::string secret_hash;   // sha256 hex of the secret
+  std::string scope;         // "read" | "write" | "admin"
+  std::string experiment;    // "" = every experiment; else only this one is visible
+  double created_at = 0;
+  double expires_at = 0;     // 0 = never
+  double revoked_at = 0;     // 0 = live
+};
+
+// One bucket of a downsampled metric series: the points with steps in [step_first, step_last].
+// `value` is the bucket's last point (so the line ends where the series does); min and max keep
+// spikes visible when 1,000,000 points are drawn as 1,000.
+struct MetricBucket {
+  std::int64_t step_first = 0;
+  std::int64_t step_last = 0;
+  double value = 0;
+  double min_value = 0;
+  double max_value = 0;
+  std::int64_t count = 0;
+};
+
 }  // namespace overdrive

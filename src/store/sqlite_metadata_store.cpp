@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/clock.hpp"
 #include "common/strings.hpp"
 #include "store/metadata_store.hpp"
@@ -140,6 +142,19 @@ CREATE TABLE model_aliases (
   PRIMARY KEY (model, alias),
   FOREIGN KEY (model, version) REFERENCES model_versions(model, version)
 ) WITHOUT ROWID;
+)sql",
+      // 3: API tokens of a server (only hashes of their secrets).
+      R"sql(
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL DEFAULT '',
+  secret_hash TEXT NOT NULL UNIQUE,
+  scope TEXT NOT NULL,
+  experiment TEXT NOT NULL DEFAULT '',
+  created_at REAL NOT NULL,
+  expires_at REAL NOT NULL DEFAULT 0,
+  revoked_at REAL NOT NULL DEFAULT 0
+);
 )sql",
   };
   return kMigrations;
@@ -413,6 +428,18 @@ class SqliteMetadataStore final : public MetadataStore {
     return q.Int(0);
   }
 
+  Result<Experiment> GetExperiment(std::int64_t id) override {
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("SELECT id, name, created_at FROM experiments WHERE id = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, id);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) {
+      return MakeError(ErrorCode::kNotFound, "experiment id " + std::to_string(id) + " does not exist");
+    }
+    return Experiment{q.Int(0), q.Text(1), q.Double(2)};
+  }
+
   Result<std::vector<Experiment>> ListExperiments() override {
     OD_ASSIGN_OR_RETURN(auto stmt,
                         Prepare("SELECT id, name, created_at FROM experiments ORDER BY name"));
@@ -512,26 +539,94 @@ class SqliteMetadataStore final : public MetadataStore {
     return ReadRun(q);
   }
 
-  Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override {
-    // The SQL depends only on which filters are set, so the few variants are cached too.
-    std::string sql = std::string("SELECT ") + kRunColumns +
-                      " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1";
+  // The WHERE clause of a RunFilter (parameters ?1..?3); the SQL depends only on which filters
+  // are set, so the few variants are cached as prepared statements.
+  static std::string RunFilterSql(const RunFilter& filter) {
+    std::string sql = " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1";
     if (filter.experiment) sql += " AND e.name = ?1";
     if (filter.parent_id) sql += filter.parent_id->empty() ? " AND r.parent_id IS NULL"
                                                           : " AND r.parent_id = ?2";
     if (filter.status) sql += " AND r.status = ?3";
-    sql += " ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?4";
-    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(sql));
-    auto q = MakeQuery(stmt);
+    return sql;
+  }
+  static void BindRunFilter(Query& q, const RunFilter& filter) {
     if (filter.experiment) q.Bind(1, *filter.experiment);
     if (filter.parent_id && !filter.parent_id->empty()) q.Bind(2, *filter.parent_id);
     if (filter.status) q.Bind(3, RunStatusName(*filter.status));
+  }
+
+  Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override {
+    std::string columns = kRunColumns;
+    if (filter.light) {
+      for (const char* big : {"r.spec_yaml", "r.executor_handle", "r.launch_json"}) {
+        columns.replace(columns.find(big), std::string(big).size(), "''");
+      }
+    }
+    std::string sql = "SELECT " + columns + RunFilterSql(filter) +
+                      " ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?4 OFFSET ?5";
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(sql));
+    auto q = MakeQuery(stmt);
+    BindRunFilter(q, filter);
     q.Bind(4, filter.limit > 0 ? static_cast<std::int64_t>(filter.limit) : std::int64_t{-1});
+    q.Bind(5, static_cast<std::int64_t>(std::max(filter.offset, 0)));
     std::vector<RunRecord> out;
     OD_TRY(q.ForEachRow([&] {
       out.push_back(ReadRun(q));
     }));
     return out;
+  }
+
+  Result<std::int64_t> CountRuns(const RunFilter& filter) override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT COUNT(*)" + RunFilterSql(filter)));
+    auto q = MakeQuery(stmt);
+    BindRunFilter(q, filter);
+    OD_TRY(q.Step());
+    return q.Int(0);
+  }
+
+  Result<std::string> ActivityStamp(const std::string& run_id) override {
+    OD_TRY(RequireRun(run_id));
+    // Statuses only move forward through this list, so the sum of their positions grows with
+    // every transition; MAX(rowid) of metrics is one index seek and grows with every point.
+    OD_ASSIGN_OR_RETURN(
+        auto stmt,
+        Prepare("SELECT COUNT(*), TOTAL(instr('queued starting running completed failed "
+                "canceled early_terminated timed_out', status)), TOTAL(cancel_requested), "
+                "(SELECT COALESCE(MAX(rowid), 0) FROM metrics) "
+                "FROM runs WHERE id = ?1 OR parent_id = ?1"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, run_id);
+    OD_TRY(q.Step());
+    return std::to_string(q.Int(0)) + ":" + FormatDouble(q.Double(1)) + ":" +
+           FormatDouble(q.Double(2)) + ":" + std::to_string(q.Int(3));
+  }
+
+  Result<void> SetRunTags(const std::string& run_id,
+                          const std::map<std::string, std::string>& tags) override {
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    std::string current;
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT tags_json FROM runs WHERE id = ?"));
+      auto q = MakeQuery(stmt);
+      q.Bind(1, run_id);
+      OD_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) return MakeError(ErrorCode::kNotFound, "run '" + run_id + "' does not exist");
+      current = q.Text(0);
+    }
+    nlohmann::json merged = nlohmann::json::parse(current, nullptr, false);
+    if (!merged.is_object()) merged = nlohmann::json::object();
+    for (const auto& [k, v] : tags) {
+      if (k.empty()) {
+        return MakeError(ErrorCode::kInvalidInput, "a tag of run '" + run_id + "' has an empty key");
+      }
+      merged[k] = v;
+    }
+    std::string text = merged.dump();
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("UPDATE runs SET tags_json = ? WHERE id = ?"));
+    auto q = MakeQuery(stmt);
+    OD_TRY(q.Bind(1, text).Bind(2, run_id).Run());
+    return tx.Commit();
   }
 
   Result<std::string> ResolveRunId(const std::string& prefix) override {
@@ -710,6 +805,91 @@ class SqliteMetadataStore final : public MetadataStore {
     std::vector<MetricPoint> out;
     OD_TRY(q.ForEachRow([&] {
       out.push_back(MetricPoint{name, q.Int(0), q.Double(1), q.Double(2)});
+    }));
+    return out;
+  }
+
+  Result<std::vector<MetricBucket>> GetMetricBuckets(const std::string& run_id,
+                                                     const std::string& name,
+                                                     int max_buckets) override {
+    OD_TRY(RequireRun(run_id));
+    if (max_buckets < 1) return MakeError(ErrorCode::kInvalidInput, "max_buckets must be >= 1");
+    std::int64_t n = 0;
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt,
+                          Prepare("SELECT COUNT(*) FROM metrics WHERE run_id = ? AND name = ?"));
+      auto q = MakeQuery(stmt);
+      OD_TRY(q.Bind(1, run_id).Bind(2, name).Step());
+      n = q.Int(0);
+    }
+    // One pass in step order; point i goes to bucket i * max_buckets / n, so buckets hold
+    // equal numbers of points and a short series keeps one point per bucket.
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("SELECT step, value FROM metrics WHERE run_id = ? AND name = ? "
+                                "ORDER BY step, rowid"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, run_id).Bind(2, name);
+    std::vector<MetricBucket> out;
+    out.reserve(static_cast<size_t>(std::min<std::int64_t>(n, max_buckets)));
+    std::int64_t i = 0, current = -1;
+    OD_TRY(q.ForEachRow([&] {
+      std::int64_t b = n > 0 ? i * max_buckets / n : 0;
+      std::int64_t step = q.Int(0);
+      double v = q.Double(1);
+      if (b != current) {
+        current = b;
+        out.push_back(MetricBucket{step, step, v, v, v, 0});
+      }
+      MetricBucket& m = out.back();
+      m.step_last = step;
+      m.value = v;
+      // NaN never wins a comparison, so min/max skip it unless the bucket holds only NaNs.
+      if (v < m.min_value || std::isnan(m.min_value)) m.min_value = v;
+      if (v > m.max_value || std::isnan(m.max_value)) m.max_value = v;
+      ++m.count;
+      ++i;
+    }));
+    return out;
+  }
+
+  Result<std::map<std::string, std::vector<Param>>> GetChildParams(
+      const std::string& parent_id) override {
+    OD_TRY(RequireRun(parent_id));
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("SELECT p.run_id, p.name, p.value_json FROM runs r "
+                                "JOIN params p ON p.run_id = r.id WHERE r.parent_id = ? "
+                                "ORDER BY p.run_id, p.name"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, parent_id);
+    std::map<std::string, std::vector<Param>> out;
+    OD_TRY(q.ForEachRow([&] {
+      out[q.Text(0)].push_back(Param{q.Text(1), q.Text(2)});
+    }));
+    return out;
+  }
+
+  Result<std::map<std::string, MetricSummary>> GetChildMetricSummaries(
+      const std::string& parent_id, const std::string& name) override {
+    OD_TRY(RequireRun(parent_id));
+    OD_ASSIGN_OR_RETURN(
+        auto stmt,
+        Prepare("SELECT m.run_id, COUNT(*), MAX(m.step), MIN(m.value), MAX(m.value), "
+                "(SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = m.name "
+                " ORDER BY l.step DESC, l.rowid DESC LIMIT 1) "
+                "FROM runs r JOIN metrics m ON m.run_id = r.id AND m.name = ?2 "
+                "WHERE r.parent_id = ?1 GROUP BY m.run_id"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, parent_id).Bind(2, name);
+    std::map<std::string, MetricSummary> out;
+    OD_TRY(q.ForEachRow([&] {
+      MetricSummary s;
+      s.name = name;
+      s.count = q.Int(1);
+      s.last_step = q.Int(2);
+      s.min_value = q.Double(3);
+      s.max_value = q.Double(4);
+      s.last_value = q.Double(5);
+      out.emplace(q.Text(0), std::move(s));
     }));
     return out;
   }
@@ -1036,6 +1216,66 @@ class SqliteMetadataStore final : public MetadataStore {
                        "model '" + model + "' has no alias '" + alias + "'");
     }
     return q.Int(0);
+  }
+
+  // ---- API tokens ----
+  static constexpr const char* kTokenColumns =
+      "id, name, secret_hash, scope, experiment, created_at, expires_at, revoked_at";
+  static ApiToken ReadToken(const Query& q) {
+    return ApiToken{q.Text(0), q.Text(1), q.Text(2), q.Text(3),
+                    q.Text(4), q.Double(5), q.Double(6), q.Double(7)};
+  }
+
+  Result<void> CreateToken(const ApiToken& t) override {
+    if (t.id.empty() || t.secret_hash.empty()) {
+      return MakeError(ErrorCode::kInvalidInput, "a token needs an id and a secret hash");
+    }
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("INSERT INTO api_tokens(") + kTokenColumns +
+                                           ") VALUES (?,?,?,?,?,?,?,?)"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, t.id).Bind(2, t.name).Bind(3, t.secret_hash).Bind(4, t.scope).Bind(5, t.experiment);
+    q.Bind(6, t.created_at != 0 ? t.created_at : WallSeconds()).Bind(7, t.expires_at);
+    q.Bind(8, t.revoked_at);
+    auto r = q.Run();
+    if (!r && (q.last_rc() == SQLITE_CONSTRAINT_PRIMARYKEY || q.last_rc() == SQLITE_CONSTRAINT_UNIQUE)) {
+      return MakeError(ErrorCode::kAlreadyExists, "token '" + t.id + "' already exists");
+    }
+    return r;
+  }
+
+  Result<ApiToken> FindToken(const std::string& secret_hash) override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kTokenColumns +
+                                           " FROM api_tokens WHERE secret_hash = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, secret_hash);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return MakeError(ErrorCode::kNotFound, "no such token");
+    return ReadToken(q);
+  }
+
+  Result<std::vector<ApiToken>> ListTokens() override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kTokenColumns +
+                                           " FROM api_tokens ORDER BY created_at, id"));
+    auto q = MakeQuery(stmt);
+    std::vector<ApiToken> out;
+    OD_TRY(q.ForEachRow([&] { out.push_back(ReadToken(q)); }));
+    return out;
+  }
+
+  Result<void> RevokeToken(const std::string& id) override {
+    {
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare("UPDATE api_tokens SET revoked_at = ? "
+                                             "WHERE id = ? AND revoked_at = 0"));
+      auto q = MakeQuery(stmt);
+      OD_TRY(q.Bind(1, WallSeconds()).Bind(2, id).Run());
+    }
+    if (sqlite3_changes(db_) > 0) return {};
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT 1 FROM api_tokens WHERE id = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, id);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return MakeError(ErrorCode::kNotFound, "no token with id '" + id + "'");
+    return {};
   }
 
  private:

@@ -579,6 +579,147 @@ TEST_P(MetadataStoreConformance, ModelAliasesPointAtOneVersionAndMove) {
       << "a refused move leaves the alias where it was";
 }
 
+TEST_P(MetadataStoreConformance, RunsPageWithOffsetCountAndLightRecords) {
+  RunRecord sweep = MakeRun("sweep", 1);
+  sweep.spec_yaml = "type: sweep";
+  sweep.launch_json = R"({"big": true})";
+  Create(sweep);
+  for (int i = 0; i < 7; ++i) Create(MakeRun("t" + std::to_string(i), 10 + i, "sweep"));
+  RunFilter f = Filter(std::nullopt, "sweep");
+  f.limit = 3;
+  f.offset = 2;
+  auto page = store_->ListRuns(f);
+  ASSERT_TRUE(page.has_value()) << page.error().message;
+  ASSERT_EQ(page->size(), 3u);
+  EXPECT_EQ((*page)[0].id, "t4") << "newest first, after skipping two";
+  EXPECT_EQ((*page)[2].id, "t2");
+  EXPECT_EQ(store_->CountRuns(f).value(), 7) << "the count ignores limit and offset";
+  EXPECT_EQ(store_->CountRuns(Filter(std::nullopt, "")).value(), 1);
+  RunFilter light = Filter(std::nullopt, "");
+  light.light = true;
+  auto top = store_->ListRuns(light);
+  ASSERT_TRUE(top.has_value());
+  ASSERT_EQ(top->size(), 1u);
+  EXPECT_EQ((*top)[0].spec_yaml, "");
+  EXPECT_EQ((*top)[0].launch_json, "");
+  EXPECT_EQ(store_->GetRun("sweep")->spec_yaml, "type: sweep") << "light only skips on lists";
+}
+
+TEST_P(MetadataStoreConformance, ActivityStampMovesOnTrialStatusAndMetrics) {
+  Create(MakeRun("sweep", 1));
+  Create(MakeRun("t1", 2, "sweep"));
+  Create(MakeRun("other", 3));
+  auto s0 = store_->ActivityStamp("sweep");
+  ASSERT_TRUE(s0.has_value()) << s0.error().message;
+  EXPECT_EQ(store_->ActivityStamp("sweep").value(), *s0) << "nothing changed, same stamp";
+  ASSERT_TRUE(store_->TransitionRun("t1", RunStatus::kRunning, {}).value());
+  auto s1 = store_->ActivityStamp("sweep").value();
+  EXPECT_NE(s1, *s0) << "a trial's transition moves its sweep's stamp";
+  ASSERT_TRUE(store_->Ingest({"t1", {{"acc", 1, 0.5, 1}}, {}, {}}));
+  auto s2 = store_->ActivityStamp("sweep").value();
+  EXPECT_NE(s2, s1) << "a trial's metric point moves it";
+  ASSERT_TRUE(store_->TransitionRun("t1", RunStatus::kCompleted, {}).value());
+  EXPECT_NE(store_->ActivityStamp("sweep").value(), s2);
+  EXPECT_EQ(store_->ActivityStamp("nope").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, TagsMergeAndSurviveTheEnd) {
+  Create(MakeRun("r1", 1));
+  ASSERT_TRUE(store_->SetRunTags("r1", {{"team", "search"}, {"mlflow.runName", "first"}}));
+  ASSERT_TRUE(store_->SetRunTags("r1", {{"team", "ranking"}}));
+  ASSERT_TRUE(store_->TransitionRun("r1", RunStatus::kCompleted, {}).value());
+  ASSERT_TRUE(store_->SetRunTags("r1", {{"note", "ok"}})) << "tags annotate final runs too";
+  EXPECT_EQ(store_->GetRun("r1")->tags_json,
+            R"({"mlflow.runName":"first","note":"ok","team":"ranking"})");
+  EXPECT_EQ(store_->SetRunTags("nope", {{"a", "b"}}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->SetRunTags("r1", {{"", "b"}}).error().code, ErrorCode::kInvalidInput);
+}
+
+TEST_P(MetadataStoreConformance, ExperimentsAreFoundById) {
+  auto e = store_->GetExperiment(exp_id_);
+  ASSERT_TRUE(e.has_value()) << e.error().message;
+  EXPECT_EQ(e->name, "exp");
+  EXPECT_EQ(store_->GetExperiment(exp_id_ + 1000).error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, MetricBucketsDownsampleInStepOrder) {
+  Create(MakeRun("r1", 1));
+  IngestBatch b{"r1", {}, {}, {}};
+  // Written out of order: buckets follow steps, not arrival.
+  for (int step = 999; step >= 0; --step) {
+    double v = step == 500 ? 1e6 : step;  // one spike
+    b.points.push_back({"loss", step, v, 1});
+  }
+  b.points.push_back({"other", 0, 7, 1});
+  ASSERT_TRUE(store_->Ingest(b));
+  auto buckets = store_->GetMetricBuckets("r1", "loss", 10);
+  ASSERT_TRUE(buckets.has_value()) << buckets.error().message;
+  ASSERT_EQ(buckets->size(), 10u);
+  EXPECT_EQ((*buckets)[0].step_first, 0);
+  EXPECT_EQ((*buckets)[0].step_last, 99);
+  EXPECT_EQ((*buckets)[0].count, 100);
+  EXPECT_EQ((*buckets)[0].value, 99) << "a bucket's value is its last point";
+  EXPECT_EQ((*buckets)[0].min_value, 0);
+  EXPECT_EQ((*buckets)[5].max_value, 1e6) << "the spike survives downsampling";
+  EXPECT_EQ((*buckets)[9].step_last, 999);
+  auto all = store_->GetMetricBuckets("r1", "loss", 5000);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->size(), 1000u) << "a short series comes back point by point";
+  EXPECT_EQ((*all)[3].step_first, 3);
+  EXPECT_EQ((*all)[3].count, 1);
+  EXPECT_TRUE(store_->GetMetricBuckets("r1", "missing", 10)->empty());
+  EXPECT_EQ(store_->GetMetricBuckets("nope", "loss", 10).error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, ChildParamsAndSummariesForTrialTables) {
+  Create(MakeRun("sweep", 1));
+  for (int i = 0; i < 3; ++i) {
+    std::string id = "t" + std::to_string(i);
+    ASSERT_TRUE(store_->CreateRun(MakeRun(id, 2 + i, "sweep"),
+                                  {{"lr", std::to_string(i)}, {"opt", "\"adam\""}}, {}));
+  }
+  Create(MakeRun("elsewhere", 9));
+  ASSERT_TRUE(store_->Ingest({"t0", {{"acc", 1, 0.5, 1}, {"acc", 2, 0.7, 1}, {"loss", 1, 3, 1}}, {}, {}}));
+  ASSERT_TRUE(store_->Ingest({"t2", {{"acc", 1, 0.9, 1}}, {}, {}}));
+  ASSERT_TRUE(store_->Ingest({"elsewhere", {{"acc", 1, 0.99, 1}}, {}, {}}));
+  auto params = store_->GetChildParams("sweep");
+  ASSERT_TRUE(params.has_value()) << params.error().message;
+  ASSERT_EQ(params->size(), 3u);
+  EXPECT_EQ(params->at("t1")[0].name, "lr");
+  EXPECT_EQ(params->at("t1")[0].value_json, "1");
+  auto sums = store_->GetChildMetricSummaries("sweep", "acc");
+  ASSERT_TRUE(sums.has_value()) << sums.error().message;
+  ASSERT_EQ(sums->size(), 2u) << "t1 has no acc, elsewhere is not a trial";
+  EXPECT_EQ(sums->at("t0").count, 2);
+  EXPECT_EQ(sums->at("t0").last_value, 0.7);
+  EXPECT_EQ(sums->at("t0").max_value, 0.7);
+  EXPECT_EQ(sums->at("t2").last_step, 1);
+  EXPECT_EQ(store_->GetChildParams("nope").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, TokensAreFoundByHashListedAndRevokedOnce) {
+  ApiToken t{"tok_1", "ci", "hash1", "read", "exp", 100, 0, 0};
+  ASSERT_TRUE(store_->CreateToken(t));
+  ASSERT_TRUE(store_->CreateToken({"tok_2", "", "hash2", "admin", "", 200, 300, 0}));
+  EXPECT_EQ(store_->CreateToken(t).error().code, ErrorCode::kAlreadyExists);
+  auto found = store_->FindToken("hash1");
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  EXPECT_EQ(found->id, "tok_1");
+  EXPECT_EQ(found->scope, "read");
+  EXPECT_EQ(found->experiment, "exp");
+  EXPECT_EQ(store_->FindToken("nope").error().code, ErrorCode::kNotFound);
+  auto list = store_->ListTokens();
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[1].expires_at, 300);
+  ASSERT_TRUE(store_->RevokeToken("tok_1"));
+  double first = store_->FindToken("hash1")->revoked_at;
+  EXPECT_GT(first, 0);
+  ASSERT_TRUE(store_->RevokeToken("tok_1")) << "revoking twice is fine";
+  EXPECT_EQ(store_->FindToken("hash1")->revoked_at, first) << "and keeps the first time";
+  EXPECT_EQ(store_->RevokeToken("tok_9").error().code, ErrorCode::kNotFound);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreConformance, ::testing::ValuesIn(kBackends),
                          [](const auto& info) { return info.param.name; });
 
