@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Overdrive needs from Debian's packages, only when something is missing
 # (idempotent: a second run installs nothing and takes well under a second).
-#   scripts/deps.sh build   compiler, libraries, test frameworks (make build / make test)
+#   scripts/deps.sh build   compiler, libraries, test frameworks (make build)
+#   scripts/deps.sh test    build + the PostgreSQL server the store's conformance tests start
+#   scripts/deps.sh postgres  only the PostgreSQL server (scripts/postgres.sh start)
 #   scripts/deps.sh demo    build + what the demo job runs with (Debian's python3 and scikit-learn)
 #   scripts/deps.sh bench   demo + the peers and tools bench/ compares with (Optuna, wrk)
 #   scripts/deps.sh fuzz    build + clang and its libFuzzer runtime
@@ -11,18 +13,22 @@ set -euo pipefail
 build_pkgs=(cmake ninja-build g++ make pkg-config git
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsqlite3-dev libssl-dev
   libfmt-dev libarchive-dev libeigen3-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libxgboost-dev python3 python3-xgboost)
+  libxgboost-dev libpq-dev python3 python3-xgboost
+  chromium)  # Debian's Chromium: the dashboard's browser tests (tests/web)
 demo_pkgs=(python3-sklearn python3-numpy)
 bench_pkgs=(python3-optuna python3-scipy wrk)
 fuzz_pkgs=(clang libclang-rt-14-dev)
+postgres_pkgs=(postgresql)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
-  build|test) ;;
+  build) ;;
+  test) want+=("${postgres_pkgs[@]}") ;;
+  postgres) want=("${postgres_pkgs[@]}") ;;
   demo) want+=("${demo_pkgs[@]}") ;;
   bench) want+=("${demo_pkgs[@]}" "${bench_pkgs[@]}") ;;
   fuzz) want+=("${fuzz_pkgs[@]}") ;;
-  *) echo "usage: scripts/deps.sh [build|test|demo|bench|fuzz]" >&2; exit 2 ;;
+  *) echo "usage: scripts/deps.sh [build|test|postgres|demo|bench|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=()

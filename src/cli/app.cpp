@@ -15,7 +15,9 @@
 
 #include "cli/cli_common.hpp"
 #include "cli/model_commands.hpp"
+#include "cli/remote_commands.hpp"
 #include "cli/serve_command.hpp"
+#include "cli/server_command.hpp"
 #include "cli/table.hpp"
 #include "registry/model_registry.hpp"
 #include "cli/views.hpp"
@@ -49,19 +51,6 @@ void CountInterrupts() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-}
-
-// Exit code of a foreground run: the run's own when it failed with one.
-int ExitCodeFor(const RunRecord& run) {
-  switch (run.status) {
-    case RunStatus::kCompleted: return 0;
-    case RunStatus::kTimedOut: return 124;
-    case RunStatus::kCanceled: return 130;
-    case RunStatus::kFailed:
-      if (run.exit_code && *run.exit_code > 0 && *run.exit_code < 126) return *run.exit_code;
-      return kExitFailure;
-    default: return kExitFailure;
-  }
 }
 
 std::string MetricsLine(Workspace& ws, const std::string& run_id) {
@@ -102,6 +91,7 @@ Result<int> SpawnDetachedController(const Globals& g, Workspace& ws, const std::
 
 int CmdSubmit(const Globals& g, const std::string& file, const std::vector<std::string>& sets,
               bool detach, bool dry_run, bool json) {
+  if (!dry_run && !ServerUrl(g).empty()) return RemoteSubmit(g, file, sets, detach, json);
   auto spec = ParseJobFile(file, sets);
   if (!spec) return Fail(spec.error());
   if (dry_run) {
@@ -247,6 +237,7 @@ int CmdResume(const Globals& g, const std::string& id) {
 
 int CmdList(const Globals& g, const std::string& experiment, const std::string& status, int limit,
             bool json) {
+  if (!ServerUrl(g).empty()) return RemoteList(g, experiment, status, limit, json);
   auto ws = OpenWorkspace(g, false);
   if (!ws) return Fail(ws.error());
   RunFilter f;
@@ -290,6 +281,7 @@ int CmdList(const Globals& g, const std::string& experiment, const std::string& 
 }
 
 int CmdShow(const Globals& g, const std::string& id, bool json) {
+  if (!ServerUrl(g).empty()) return RemoteShow(g, id, json);
   auto ws = OpenWorkspace(g, false);
   if (!ws) return Fail(ws.error());
   auto run = FindRun(**ws, id);
@@ -305,6 +297,7 @@ int CmdShow(const Globals& g, const std::string& id, bool json) {
 }
 
 int CmdLogs(const Globals& g, const std::string& id, bool follow) {
+  if (!ServerUrl(g).empty()) return RemoteLogs(g, id, follow);
   auto ws = OpenWorkspace(g, false);
   if (!ws) return Fail(ws.error());
   auto run = FindRun(**ws, id);
@@ -340,6 +333,7 @@ int CmdLogs(const Globals& g, const std::string& id, bool follow) {
 }
 
 int CmdCancel(const Globals& g, const std::string& id) {
+  if (!ServerUrl(g).empty()) return RemoteCancel(g, id);
   auto ws = OpenWorkspace(g, false);
   if (!ws) return Fail(ws.error());
   auto run = FindRun(**ws, id);
@@ -370,6 +364,7 @@ int CmdCancel(const Globals& g, const std::string& id) {
 }
 
 int CmdMetrics(const Globals& g, const std::string& id, const std::string& name, bool json) {
+  if (!ServerUrl(g).empty()) return RemoteMetrics(g, id, name, json);
   auto ws = OpenWorkspace(g, false);
   if (!ws) return Fail(ws.error());
   auto run = FindRun(**ws, id);
@@ -561,13 +556,21 @@ int RunCli(int argc, char** argv) {
       "(./.overdrive by default).\n\n"
       "  overdrive job submit job.yml        run a job and stream its output\n"
       "  overdrive job list                  jobs in the workspace\n"
-      "  overdrive job show ID               params, metrics, outputs of a run\n",
+      "  overdrive job show ID               params, metrics, outputs of a run\n"
+      "  overdrive server                    tracking server + live dashboard on :8765\n",
       "overdrive"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("overdrive ") + OVERDRIVE_VERSION);
   Globals g;
   app.add_option("--workspace", g.workspace,
                  "workspace folder (default: $OVERDRIVE_WORKSPACE, else ./.overdrive)");
+  app.add_option("--db", g.db,
+                 "keep the workspace's metadata in PostgreSQL: postgresql://user@host:port/db "
+                 "(default: $OVERDRIVE_DB, else SQLite in the workspace)");
+  app.add_option("--server", g.server,
+                 "talk to `overdrive server` at this URL instead of a local workspace, for job "
+                 "submit/list/show/logs/cancel and runs metrics (default: $OVERDRIVE_SERVER)");
+  app.add_option("--token", g.token, "bearer token for --server (default: $OVERDRIVE_TOKEN)");
   app.fallthrough();
   int code = 0;
 
@@ -669,6 +672,8 @@ int RunCli(int argc, char** argv) {
   compute_list->callback([&] { code = CmdComputeList(g); });
 
   AddModelCommands(app, g, code);
+  AddServerCommand(app, g, code);
+  AddTokenCommands(app, g, code);
   AddServeCommand(app, g, code, [](const Globals& globals, const std::string& ref) -> Result<ServedModel> {
     // MODEL[:VERSION|@ALIAS] from the workspace's registry, unpacked once into a cache folder.
     OD_ASSIGN_OR_RETURN(auto ws, OpenWorkspace(globals, false));
@@ -683,7 +688,7 @@ int RunCli(int argc, char** argv) {
     CLI::App* current = &app;
     for (int i = 1; i < argc; ++i) {
       std::string arg = argv[i];
-      if (arg == "--workspace") {
+      if (arg == "--workspace" || arg == "--db" || arg == "--server" || arg == "--token") {
         ++i;
         continue;
       }

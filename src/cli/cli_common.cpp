@@ -1,5 +1,6 @@
 #include "cli/cli_common.hpp"
 
+#include <cstdlib>
 #include <iostream>
 
 namespace overdrive {
@@ -10,7 +11,32 @@ int Fail(const Error& e) {
 }
 
 Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g, bool create) {
-  return Workspace::Open(Workspace::DefaultRoot(g.workspace), create);
+  std::string db = g.db;
+  if (db.empty()) {
+    if (const char* env = std::getenv("OVERDRIVE_DB"); env && *env) db = env;
+  }
+  if (db.empty()) return Workspace::Open(Workspace::DefaultRoot(g.workspace), create);
+  if (!IsPostgresUrl(db)) {
+    return MakeError(ErrorCode::kInvalidInput,
+                     "--db '" + db + "' is not a postgresql:// URL (SQLite lives in the workspace "
+                     "folder: use --workspace)");
+  }
+  WorkspaceLocation loc;
+  loc.root = Workspace::DefaultRoot(g.workspace);
+  loc.db_url = db;
+  return Workspace::Open(loc);
+}
+
+int ExitCodeFor(RunStatus status, std::optional<int> exit_code) {
+  switch (status) {
+    case RunStatus::kCompleted: return 0;
+    case RunStatus::kTimedOut: return 124;
+    case RunStatus::kCanceled: return 130;
+    case RunStatus::kFailed:
+      if (exit_code && *exit_code > 0 && *exit_code < 126) return *exit_code;
+      return kExitFailure;
+    default: return kExitFailure;
+  }
 }
 
 Result<RunRecord> FindRun(Workspace& ws, const std::string& id_or_prefix) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/result.hpp"
@@ -21,9 +22,18 @@ int Fail(const Error& e);
 // Flags given before the subcommand.
 struct Globals {
   std::string workspace;
+  std::string db;      // --db postgresql://... ($OVERDRIVE_DB): the metadata store elsewhere
+  std::string server;  // --server URL ($OVERDRIVE_SERVER): talk to `overdrive server` instead
+  std::string token;   // --token ($OVERDRIVE_TOKEN): bearer token for --server
 };
 
-// The workspace of --workspace / $OVERDRIVE_WORKSPACE / ./.overdrive; `create` makes it.
+// Exit code of a foreground run: 0 completed, 124 timed out, 130 canceled, the run's own exit
+// code when it failed with one, else 1.
+int ExitCodeFor(RunStatus status, std::optional<int> exit_code);
+inline int ExitCodeFor(const RunRecord& run) { return ExitCodeFor(run.status, run.exit_code); }
+
+// The workspace of --workspace / $OVERDRIVE_WORKSPACE / ./.overdrive (with its metadata in
+// --db / $OVERDRIVE_DB when set); `create` makes it.
 Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g, bool create);
 
 // A run by id or unique prefix.

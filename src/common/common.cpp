@@ -169,4 +169,14 @@ std::string NewRunId() {
   return id;
 }
 
+std::string RedactedUrl(std::string_view url) {
+  std::string u(url);
+  size_t scheme = u.find("://");
+  size_t at = u.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+  if (scheme == std::string::npos || at == std::string::npos) return u;
+  size_t colon = u.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return u;
+  return u.substr(0, colon + 1) + "***" + u.substr(at);
+}
+
 }  // namespace overdrive

@@ -10,6 +10,8 @@ namespace overdrive {
 
 std::string Trim(std::string_view s);
 std::vector<std::string> Split(std::string_view s, char sep);
+// A URL safe to print: "postgresql://user:secret@host/db" -> "postgresql://user:***@host/db".
+std::string RedactedUrl(std::string_view url);
 bool StartsWith(std::string_view s, std::string_view prefix);
 
 // Levenshtein distance, used for "did you mean" hints.

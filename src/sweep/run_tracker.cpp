@@ -161,6 +161,8 @@ Result<void> RunTracker::Launch(const RunRecord& run,
   spec.working_dir = wd;
   spec.run_dir = t.dir;
   spec.env = RunEnvironment(run, t.cfg);
+  for (const auto& [k, v] : ws_.run_env()) spec.env[k] = v;
+  if (spec.env.count("MLFLOW_TRACKING_URI")) spec.env["MLFLOW_RUN_ID"] = run.id;
   for (const auto& [k, v] : extra_env) spec.env[k] = v;
   spec.cpus = t.cfg.cpus;
   spec.gpus = t.cfg.gpus;

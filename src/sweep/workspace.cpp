@@ -27,11 +27,30 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const fs::path& root, bool cr
                        "cannot create workspace folder " + root.string() + ": " + ec.message());
     }
   }
+  WorkspaceLocation location;
+  location.root = root;
+  return Open(location);
+}
+
+Result<std::unique_ptr<Workspace>> Workspace::Open(const WorkspaceLocation& location) {
+  std::error_code ec;
   auto ws = std::unique_ptr<Workspace>(new Workspace());
-  ws->root_ = fs::absolute(root, ec).lexically_normal();
+  ws->root_ = fs::absolute(location.root, ec).lexically_normal();
   fs::create_directories(ws->root_ / "runs", ec);
-  OD_ASSIGN_OR_RETURN(ws->store_, OpenSqliteMetadataStore((ws->root_ / "overdrive.db").string()));
-  OD_ASSIGN_OR_RETURN(ws->artifacts_, OpenLocalArtifactStore(ws->root_ / "artifacts"));
+  if (ec) {
+    return MakeError(ErrorCode::kIo, "cannot create workspace folder " + ws->root_.string() +
+                                         ": " + ec.message());
+  }
+  ws->location_ = location;
+  ws->location_.root = ws->root_;
+  if (ws->location_.artifacts.empty()) ws->location_.artifacts = ws->root_ / "artifacts";
+  if (location.db_url.empty()) {
+    OD_ASSIGN_OR_RETURN(ws->store_,
+                        OpenSqliteMetadataStore((ws->root_ / "overdrive.db").string()));
+  } else {
+    OD_ASSIGN_OR_RETURN(ws->store_, OpenPostgresMetadataStore(location.db_url));
+  }
+  OD_ASSIGN_OR_RETURN(ws->artifacts_, OpenLocalArtifactStore(ws->location_.artifacts));
   return ws;
 }
 

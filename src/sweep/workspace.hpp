@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -16,10 +17,21 @@
 
 namespace overdrive {
 
+// Where a workspace keeps things when they are not all under one folder (a server with
+// PostgreSQL): the metadata store at `db_url` and the artifact store at `artifacts`, run folders
+// under `root`/runs.
+struct WorkspaceLocation {
+  std::filesystem::path root;
+  std::string db_url;                  // "" = SQLite at root/overdrive.db
+  std::filesystem::path artifacts;     // "" = root/artifacts
+};
+
 class Workspace {
  public:
   // `create`: make the folder if missing; otherwise a missing workspace is kNotFound with a hint.
   static Result<std::unique_ptr<Workspace>> Open(const std::filesystem::path& root, bool create);
+  // Opens (creating folders and schema as needed) a workspace whose stores may live elsewhere.
+  static Result<std::unique_ptr<Workspace>> Open(const WorkspaceLocation& location);
   // --workspace flag value if not empty, else $OVERDRIVE_WORKSPACE, else ./.overdrive.
   static std::filesystem::path DefaultRoot(const std::string& flag_value);
 
@@ -27,9 +39,16 @@ class Workspace {
   std::filesystem::path RunDir(const std::string& run_id) const { return root_ / "runs" / run_id; }
   MetadataStore& store() { return *store_; }
   ArtifactStore& artifacts() { return *artifacts_; }
+  const WorkspaceLocation& location() const { return location_; }
+
+  // Environment every run launched from this workspace gets on top of its own (a server sets
+  // MLFLOW_TRACKING_URI here so trials log to it); MLFLOW_RUN_ID is then set per run.
+  std::map<std::string, std::string>& run_env() { return run_env_; }
 
  private:
   std::filesystem::path root_;
+  WorkspaceLocation location_;
+  std::map<std::string, std::string> run_env_;
   std::unique_ptr<MetadataStore> store_;
   std::unique_ptr<ArtifactStore> artifacts_;
 };

@@ -1,0 +1,26 @@
+// The CLI against `overdrive server` (--server URL / $OVERDRIVE_SERVER): the same commands as on
+// a local workspace, through the REST API of docs/api.md, printing the dashboard URL of the job
+// submitted or shown.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/cli_common.hpp"
+
+namespace overdrive {
+
+int RemoteSubmit(const Globals& g, const std::string& file, const std::vector<std::string>& sets,
+                 bool detach, bool json);
+int RemoteList(const Globals& g, const std::string& experiment, const std::string& status,
+               int limit, bool json);
+int RemoteShow(const Globals& g, const std::string& id, bool json);
+int RemoteLogs(const Globals& g, const std::string& id, bool follow);
+int RemoteCancel(const Globals& g, const std::string& id);
+int RemoteMetrics(const Globals& g, const std::string& id, const std::string& name, bool json);
+
+// --server, else $OVERDRIVE_SERVER; "" = local workspace.
+std::string ServerUrl(const Globals& g);
+
+}  // namespace overdrive

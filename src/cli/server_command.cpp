@@ -1,0 +1,200 @@
+#include "cli/server_command.hpp"
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "cli/table.hpp"
+#include "common/clock.hpp"
+#include "common/strings.hpp"
+#include "server/auth.hpp"
+#include "server/server.hpp"
+
+namespace overdrive {
+
+namespace {
+
+std::atomic<int> g_server_signal{0};
+void OnServerSignal(int sig) { g_server_signal.store(sig); }
+
+struct ServerFlags {
+  std::string host = "127.0.0.1";
+  int port = 8765;
+  std::string artifacts, web_dir, tls_cert, tls_key, public_url;
+  int max_body_mb = 64;
+};
+
+int RunServer(const Globals& g, const ServerFlags& f) {
+  ServerOptions o;
+  o.host = f.host;
+  o.port = f.port;
+  o.location.root = Workspace::DefaultRoot(g.workspace);
+  o.location.db_url = g.db;
+  if (o.location.db_url.empty()) {
+    if (const char* env = std::getenv("OVERDRIVE_DB"); env && *env) o.location.db_url = env;
+  }
+  if (!o.location.db_url.empty() && !IsPostgresUrl(o.location.db_url)) {
+    return Fail({ErrorCode::kInvalidInput,
+                 "--db '" + o.location.db_url + "' is not a postgresql:// URL"});
+  }
+  o.location.artifacts = f.artifacts;
+  o.web_dir = f.web_dir;
+  o.tls_cert = f.tls_cert;
+  o.tls_key = f.tls_key;
+  o.public_url = f.public_url;
+  o.max_body_bytes = static_cast<std::size_t>(std::max(f.max_body_mb, 1)) << 20;
+  auto server = Server::Create(o);
+  if (!server) return Fail(server.error());
+  if (auto ok = (*server)->Bind(); !ok) return Fail(ok.error());
+  Server& s = **server;
+
+  std::cerr << "overdrive server: " << s.base_url() << "/   (dashboard)\n"
+            << "  REST API  " << s.base_url() << "/api/v1   MLflow  MLFLOW_TRACKING_URI="
+            << s.base_url() << "\n"
+            << "  store     "
+            << (o.location.db_url.empty() ? "sqlite in " + o.location.root.string()
+                                          : RedactedUrl(o.location.db_url))
+            << "\n";
+  if (s.auth_required()) {
+    std::cerr << "  tokens    required (Authorization: Bearer ...)\n";
+  } else {
+    std::cerr << "  tokens    none yet: listening on " << o.host
+              << " only, open to anyone on this machine.\n"
+              << "            To open it to others: overdrive token create --scope admin, then "
+                 "restart with --host 0.0.0.0\n";
+  }
+  std::cerr << "  submit    overdrive --server " << s.base_url() << " job submit job.yml\n"
+            << "  (Ctrl-C stops the server; running jobs keep going and are picked up on the "
+               "next start)\n";
+
+  struct sigaction sa {};
+  sa.sa_handler = OnServerSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  std::thread watcher([&s] {
+    while (g_server_signal.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    s.Stop();
+  });
+  s.Run();
+  if (g_server_signal.load() == 0) g_server_signal.store(-1);  // stopped otherwise: end watcher
+  watcher.join();
+  std::cerr << "overdrive server: stopped\n";
+  return 0;
+}
+
+int TokenCreate(const Globals& g, const std::string& scope_name, const std::string& experiment,
+                const std::string& expires, const std::string& name) {
+  auto scope = ParseScope(scope_name);
+  if (!scope) {
+    return Fail({ErrorCode::kInvalidInput,
+                 "unknown scope '" + scope_name + "'" +
+                     DidYouMeanSuffix(scope_name, {"read", "write", "admin"}) +
+                     " (read: look; write: also submit, cancel and log; admin: also tokens)"});
+  }
+  double ttl = 0;
+  if (!expires.empty() && expires != "never") {
+    auto t = ParseTtl(expires);
+    if (!t) return Fail(t.error());
+    ttl = *t;
+  }
+  auto ws = OpenWorkspace(g, true);
+  if (!ws) return Fail(ws.error());
+  auto created = CreateApiToken((*ws)->store(), *scope, experiment, ttl, name);
+  if (!created) return Fail(created.error());
+  std::cout << created->secret << "\n";
+  std::cerr << "overdrive: token " << created->token.id << " (" << scope_name
+            << (experiment.empty() ? ", all experiments" : ", experiment " + experiment)
+            << (ttl > 0 ? ", expires " + FormatTimestamp(created->token.expires_at) : ", no expiry")
+            << ").\n  The secret above is shown only now; the workspace keeps only its hash.\n"
+            << "  Use it: export OVERDRIVE_TOKEN=<secret>, or MLFLOW_TRACKING_TOKEN for MLflow "
+               "scripts.\n  A server started before the first token must be restarted to "
+               "require tokens.\n";
+  return 0;
+}
+
+int TokenList(const Globals& g) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  auto tokens = (*ws)->store().ListTokens();
+  if (!tokens) return Fail(tokens.error());
+  if (tokens->empty()) {
+    std::cout << "no tokens: the server listens on loopback only (overdrive token create --scope "
+                 "admin)\n";
+    return 0;
+  }
+  double now = WallSeconds();
+  Table t({"id", "scope", "experiment", "state", "created", "expires", "name"});
+  for (const auto& tk : *tokens) {
+    std::string state = tk.revoked_at > 0                             ? "revoked"
+                        : (tk.expires_at > 0 && now >= tk.expires_at) ? "expired"
+                                                                      : "live";
+    t.Add({tk.id, tk.scope, tk.experiment.empty() ? "*" : tk.experiment, state,
+           FormatTimestamp(tk.created_at),
+           tk.expires_at > 0 ? FormatTimestamp(tk.expires_at) : "never", tk.name});
+  }
+  t.Print(std::cout);
+  return 0;
+}
+
+int TokenRevoke(const Globals& g, const std::string& id) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  if (auto ok = (*ws)->store().RevokeToken(id); !ok) return Fail(ok.error());
+  std::cout << id << " revoked (a running server stops accepting it within 2 seconds)\n";
+  return 0;
+}
+
+}  // namespace
+
+void AddServerCommand(CLI::App& app, const Globals& g, int& code) {
+  auto flags = std::make_shared<ServerFlags>();
+  auto* cmd = app.add_subcommand(
+      "server",
+      "Run the tracking server: REST API (/api/v1), MLflow-compatible logging (/api/2.0/mlflow),\n"
+      "the live web dashboard (/), and the controllers of jobs submitted with --server.\n"
+      "Metadata in the workspace's SQLite, or PostgreSQL with --db postgresql://...\n"
+      "Without tokens it listens on 127.0.0.1 only (see `overdrive token create`).\n\n"
+      "  overdrive server --port 8765\n"
+      "  overdrive server --db postgresql://overdrive@db:5432/overdrive --artifacts /srv/od --host 0.0.0.0\n");
+  cmd->add_option("--host", flags->host, "address to listen on (default 127.0.0.1; others need tokens)");
+  cmd->add_option("--port,-p", flags->port, "port (default 8765; 0 = any free port)");
+  cmd->add_option("--artifacts", flags->artifacts, "artifact store folder (default: <workspace>/artifacts)");
+  cmd->add_option("--web-dir", flags->web_dir, "the built dashboard (default: found next to the binary)");
+  cmd->add_option("--tls-cert", flags->tls_cert, "PEM certificate: serve HTTPS (with --tls-key)");
+  cmd->add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert");
+  cmd->add_option("--public-url", flags->public_url, "the URL users reach it at, for printed links");
+  cmd->add_option("--max-body-mb", flags->max_body_mb, "largest request body accepted (default 64)");
+  cmd->callback([&g, &code, flags] { code = RunServer(g, *flags); });
+}
+
+void AddTokenCommands(CLI::App& app, const Globals& g, int& code) {
+  auto* token = app.add_subcommand("token", "API tokens of the server (like shared-access signatures)");
+  token->require_subcommand(1);
+  token->fallthrough();
+  struct Flags {
+    std::string scope = "read", experiment, expires, name, id;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* create = token->add_subcommand(
+      "create", "create a token and print its secret (once). Once a token exists, the server\n"
+                "requires one on every request and may listen beyond loopback.\n\n"
+                "  overdrive token create --scope write --experiment churn --expires 24h\n");
+  create->add_option("--scope", f->scope, "read | write | admin (default read)");
+  create->add_option("--experiment", f->experiment, "limit it to one experiment (others are invisible)");
+  create->add_option("--expires", f->expires, "lifetime: 30m, 24h, 7d (default: never)");
+  create->add_option("--name", f->name, "what it is for");
+  create->callback([&g, &code, f] { code = TokenCreate(g, f->scope, f->experiment, f->expires, f->name); });
+  auto* list = token->add_subcommand("list", "list tokens (never their secrets)");
+  list->callback([&g, &code] { code = TokenList(g); });
+  auto* revoke = token->add_subcommand("revoke", "revoke a token by id (tok_...)");
+  revoke->add_option("id", f->id, "token id")->required();
+  revoke->callback([&g, &code, f] { code = TokenRevoke(g, f->id); });
+}
+
+}  // namespace overdrive

@@ -1,0 +1,805 @@
+// The REST API of docs/api.md. Handlers are thin: they authorize, lease a workspace, call the
+// stores and views, and shape JSON.
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "common/clock.hpp"
+#include "common/ids.hpp"
+#include "common/strings.hpp"
+#include "server/http_util.hpp"
+#include "server/job_runner.hpp"
+#include "server/server.hpp"
+#include "spec/job_spec.hpp"
+#include "sweep/run_views.hpp"
+#include "sweep/submission.hpp"
+#include "sweep/sweep_plan.hpp"
+
+namespace overdrive {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using httplib::Request;
+using httplib::Response;
+
+namespace {
+
+constexpr int kMaxIngestPoints = 10000;
+
+// Everything a handler starts with: who asks, and a workspace to answer from.
+struct Call {
+  Principal who;
+  WorkspacePool::Lease ws;
+};
+
+std::optional<Call> Begin(ServerContext& ctx, const Request& req, Response& res, Scope needed) {
+  auto who = ctx.Authorize(req, res, needed);
+  if (!who) return std::nullopt;
+  auto ws = ctx.Lease(res);
+  if (!ws) return std::nullopt;
+  return Call{*who, std::move(*ws)};
+}
+
+json SummaryWithUrl(const RunRecord& r) {
+  json j = RunSummaryJson(r);
+  j["url"] = "/#/runs/" + r.id;
+  return j;
+}
+
+// The experiment a listing is limited to: the token's, or the one asked for.
+std::optional<std::string> ListingExperiment(const Principal& who, const Request& req) {
+  std::string asked = StrParam(req, "experiment");
+  if (!who.experiment.empty()) return who.experiment;
+  if (!asked.empty()) return asked;
+  return std::nullopt;
+}
+
+// The objective of a sweep run (from the plan stored at submit).
+struct Objective {
+  std::string metric;
+  Goal goal = Goal::kMaximize;
+  int max_total_trials = 0;
+  std::string sampling, early_termination;
+};
+std::optional<Objective> SweepObjective(const RunRecord& sweep) {
+  if (sweep.job_type != "sweep") return std::nullopt;
+  auto plan = SweepPlan::FromJson(sweep.launch_json);
+  if (!plan) return std::nullopt;
+  Objective o;
+  o.metric = plan->sweep.objective.primary_metric;
+  o.goal = plan->sweep.objective.goal;
+  o.max_total_trials = plan->sweep.limits.max_total_trials;
+  o.sampling = plan->sweep.sampling.type;
+  o.early_termination =
+      plan->sweep.early_termination.type.empty() ? "none" : plan->sweep.early_termination.type;
+  return o;
+}
+
+double Best(const MetricSummary& s, Goal goal) {
+  return goal == Goal::kMaximize ? s.max_value : s.min_value;
+}
+
+// One trial of a sweep table.
+struct TrialRow {
+  RunRecord run;
+  json params = json::object();
+  std::optional<MetricSummary> metric;
+  std::optional<double> best;
+};
+
+Result<std::vector<TrialRow>> LoadTrialRows(Workspace& ws, const RunRecord& sweep,
+                                            const std::string& metric, Goal goal) {
+  RunFilter f;
+  f.parent_id = sweep.id;
+  f.light = true;
+  OD_ASSIGN_OR_RETURN(auto runs, ws.store().ListRuns(f));
+  OD_ASSIGN_OR_RETURN(auto params, ws.store().GetChildParams(sweep.id));
+  std::map<std::string, MetricSummary> sums;
+  if (!metric.empty()) {
+    OD_ASSIGN_OR_RETURN(sums, ws.store().GetChildMetricSummaries(sweep.id, metric));
+  }
+  std::vector<TrialRow> rows;
+  rows.reserve(runs.size());
+  for (auto& r : runs) {
+    TrialRow row;
+    if (auto it = params.find(r.id); it != params.end()) row.params = ParamsJson(it->second);
+    if (auto it = sums.find(r.id); it != sums.end()) {
+      row.metric = it->second;
+      double b = Best(it->second, goal);
+      if (!std::isnan(b)) row.best = b;
+    }
+    row.run = std::move(r);
+    rows.push_back(std::move(row));
+  }
+  // Oldest first: the trial index is the order they were created in.
+  std::reverse(rows.begin(), rows.end());
+  return rows;
+}
+
+const TrialRow* BestRow(const std::vector<TrialRow>& rows, Goal goal) {
+  const TrialRow* best = nullptr;
+  for (const auto& r : rows) {
+    if (!r.best) continue;
+    if (!best || (goal == Goal::kMaximize ? *r.best > *best->best : *r.best < *best->best)) {
+      best = &r;
+    }
+  }
+  return best;
+}
+
+json MetricJson(const std::optional<MetricSummary>& s, const std::optional<double>& best) {
+  if (!s) return nullptr;
+  return {{"best", best ? JsonNumber(*best) : json(nullptr)},
+          {"last", JsonNumber(s->last_value)},
+          {"count", s->count}};
+}
+
+bool ContainsText(const TrialRow& r, const std::string& q) {
+  if (r.run.id.find(q) != std::string::npos) return true;
+  if (std::string(RunStatusName(r.run.status)).find(q) != std::string::npos) return true;
+  if (r.run.display_name.find(q) != std::string::npos) return true;
+  for (const auto& [k, v] : r.params.items()) {
+    std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+    if (text.find(q) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Orders JSON param values: numbers by value, then everything else by its text.
+bool ParamLess(const json& a, const json& b) {
+  if (a.is_number() && b.is_number()) return a.get<double>() < b.get<double>();
+  if (a.is_number() != b.is_number()) return a.is_number();
+  return a.dump() < b.dump();
+}
+
+void SendTrialsPage(ServerContext& ctx, Call& c, const RunRecord& sweep, const Request& req,
+                    Response& res) {
+  auto obj = SweepObjective(sweep);
+  std::string metric = obj ? obj->metric : StrParam(req, "metric");
+  Goal goal = obj ? obj->goal : Goal::kMaximize;
+  auto rows = LoadTrialRows(*c.ws, sweep, metric, goal);
+  if (!rows) return SendError(res, rows.error());
+  const TrialRow* best = BestRow(*rows, goal);
+  std::set<std::string> names;
+  for (const auto& r : *rows)
+    for (const auto& [k, v] : r.params.items()) names.insert(k);
+
+  std::vector<const TrialRow*> view;
+  std::string q = StrParam(req, "q");
+  std::set<std::string> statuses;
+  for (const auto& s : Split(StrParam(req, "status"), ',')) {
+    if (!Trim(s).empty()) statuses.insert(Trim(s));
+  }
+  for (const auto& r : *rows) {
+    if (!statuses.empty() && !statuses.count(RunStatusName(r.run.status))) continue;
+    if (!q.empty() && !ContainsText(r, q)) continue;
+    view.push_back(&r);
+  }
+  std::string sort = StrParam(req, "sort", "created_at");
+  bool desc = StrParam(req, "order", sort == "metric" ? "best" : "desc") == "desc";
+  if (sort == "metric" && StrParam(req, "order", "best") == "best") {
+    desc = goal == Goal::kMaximize;
+  }
+  auto cmp = [&](const TrialRow* a, const TrialRow* b) -> bool {
+    if (sort == "metric") {
+      // Trials without a value go last whatever the order.
+      if (a->best.has_value() != b->best.has_value()) return a->best.has_value();
+      if (!a->best) return false;
+      return desc ? *a->best > *b->best : *a->best < *b->best;
+    }
+    if (sort == "status") {
+      int x = static_cast<int>(a->run.status), y = static_cast<int>(b->run.status);
+      return desc ? x > y : x < y;
+    }
+    if (sort == "duration") {
+      double x = RunDuration(a->run), y = RunDuration(b->run);
+      return desc ? x > y : x < y;
+    }
+    if (StartsWith(sort, "param:")) {
+      std::string name = sort.substr(6);
+      bool ha = a->params.contains(name), hb = b->params.contains(name);
+      if (ha != hb) return ha;
+      if (!ha) return false;
+      return desc ? ParamLess(b->params[name], a->params[name])
+                  : ParamLess(a->params[name], b->params[name]);
+    }
+    return desc ? a->run.created_at > b->run.created_at : a->run.created_at < b->run.created_at;
+  };
+  std::stable_sort(view.begin(), view.end(), cmp);
+  long long limit = IntParam(req, "limit", 50, 1, 1000);
+  long long offset = IntParam(req, "offset", 0, 0, 1LL << 40);
+  json out = json::array();
+  for (long long i = offset; i < static_cast<long long>(view.size()) && i < offset + limit; ++i) {
+    const TrialRow& r = *view[static_cast<size_t>(i)];
+    json j = RunSummaryJson(r.run);
+    j["params"] = r.params;
+    j["metric"] = MetricJson(r.metric, r.best);
+    j["index"] = (&r - rows->data()) + 1;
+    out.push_back(std::move(j));
+  }
+  SendJson(res, 200,
+           {{"runs", out},
+            {"total", view.size()},
+            {"offset", offset},
+            {"limit", limit},
+            {"metric", metric},
+            {"goal", goal == Goal::kMaximize ? "maximize" : "minimize"},
+            {"best_trial", best ? json(best->run.id) : json(nullptr)},
+            {"param_names", names}});
+}
+
+void SendTopLevelPage(Call& c, const Request& req, Response& res, const char* key) {
+  RunFilter f;
+  f.parent_id = "";
+  f.light = true;
+  f.experiment = ListingExperiment(c.who, req);
+  std::string status = StrParam(req, "status");
+  if (!status.empty()) {
+    auto st = ParseRunStatus(status);
+    if (!st) return SendError(res, 400, "invalid_input", "unknown status '" + status + "'");
+    f.status = st;
+  }
+  f.limit = static_cast<int>(IntParam(req, "limit", 50, 1, 1000));
+  f.offset = static_cast<int>(IntParam(req, "offset", 0, 0, 1 << 30));
+  auto runs = c.ws->store().ListRuns(f);
+  if (!runs) return SendError(res, runs.error());
+  auto total = c.ws->store().CountRuns(f);
+  if (!total) return SendError(res, total.error());
+  json list = json::array();
+  for (const auto& r : *runs) list.push_back(SummaryWithUrl(r));
+  SendJson(res, 200, {{key, list}, {"total", *total}, {"offset", f.offset}, {"limit", f.limit}});
+}
+
+json SweepHeader(Workspace& ws, const RunRecord& sweep) {
+  json j;
+  auto obj = SweepObjective(sweep);
+  if (!obj) return j;
+  j["objective"] = {{"primary_metric", obj->metric},
+                    {"goal", obj->goal == Goal::kMaximize ? "maximize" : "minimize"}};
+  j["sampling"] = obj->sampling;
+  j["early_termination"] = obj->early_termination;
+  j["max_total_trials"] = obj->max_total_trials;
+  auto rows = LoadTrialRows(ws, sweep, obj->metric, obj->goal);
+  if (!rows) return j;
+  json counts = json::object();
+  double used = 0;
+  for (const auto& r : *rows) {
+    std::string s = RunStatusName(r.run.status);
+    counts[s] = counts.value(s, 0) + 1;
+    used += RunDuration(r.run);
+  }
+  j["trial_counts"] = counts;
+  j["trials"] = rows->size();
+  j["trial_seconds"] = used;
+  const TrialRow* best = BestRow(*rows, obj->goal);
+  j["best_trial"] = best ? json(best->run.id) : json(nullptr);
+  j["best_value"] = best ? JsonNumber(*best->best) : json(nullptr);
+  return j;
+}
+
+// Reads `path` from `offset` (at most `max` bytes).
+std::string ReadRange(const fs::path& path, std::int64_t offset, std::int64_t max) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  in.seekg(offset);
+  std::string data(static_cast<size_t>(max), '\0');
+  in.read(data.data(), max);
+  data.resize(static_cast<size_t>(in.gcount()));
+  return data;
+}
+
+std::int64_t FileSize(const fs::path& p) {
+  std::error_code ec;
+  auto n = fs::file_size(p, ec);
+  return ec ? 0 : static_cast<std::int64_t>(n);
+}
+
+void HandleLogs(ServerContext& ctx, Call& c, const RunRecord& run, const Request& req,
+                Response& res) {
+  std::string stream = StrParam(req, "stream", "stdout");
+  if (stream != "stdout" && stream != "stderr") {
+    return SendError(res, 400, "invalid_input", "stream must be stdout or stderr");
+  }
+  fs::path file = fs::path(run.run_dir) / (stream + ".log");
+  std::int64_t size = FileSize(file);
+  std::int64_t offset;
+  if (req.has_param("offset")) {
+    offset = IntParam(req, "offset", 0, 0, 1LL << 50);
+  } else {
+    offset = std::max<std::int64_t>(0, size - IntParam(req, "tail", 64 << 10, 0, 16 << 20));
+  }
+  long long wait_s = IntParam(req, "wait", 0, 0, 30);
+  bool final = IsFinal(run.status);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
+  while (wait_s > 0 && size <= offset && !final && !ctx.stopping &&
+         std::chrono::steady_clock::now() < deadline) {
+    ctx.WaitForChange(250);
+    size = FileSize(file);
+    auto now = c.ws->store().GetRun(run.id);
+    if (now) final = IsFinal(now->status);
+  }
+  if (final) size = FileSize(file);  // the last bytes written before the end
+  std::int64_t n = std::min<std::int64_t>(std::max<std::int64_t>(size - offset, 0), 4 << 20);
+  std::string data = n > 0 ? ReadRange(file, offset, n) : std::string();
+  SendJson(res, 200,
+           {{"data", data},
+            {"offset", offset},
+            {"next_offset", offset + static_cast<std::int64_t>(data.size())},
+            {"size", size},
+            {"final", final && offset + static_cast<std::int64_t>(data.size()) >= size}});
+}
+
+void HandleIngest(ServerContext& ctx, Call& c, const RunRecord& run, const Request& req,
+                  Response& res) {
+  auto body = JsonBody(req, res);
+  if (!body) return;
+  std::vector<MetricPoint> points;
+  std::vector<Param> params;
+  try {
+    if (body->contains("metrics")) {
+      const json& m = (*body)["metrics"];
+      if (!m.is_array()) return SendError(res, 400, "invalid_input", "\"metrics\" must be a list");
+      if (m.size() > kMaxIngestPoints) {
+        return SendError(res, 413, "too_large",
+                         "at most " + std::to_string(kMaxIngestPoints) +
+                             " points per request; send several batches");
+      }
+      points.reserve(m.size());
+      for (size_t i = 0; i < m.size(); ++i) {
+        const json& p = m[i];
+        std::string where = "metrics[" + std::to_string(i) + "]";
+        if (!p.is_object() || !p.contains("name") || !p["name"].is_string() ||
+            p["name"].get<std::string>().empty()) {
+          return SendError(res, 400, "invalid_input", where + ": needs a non-empty \"name\"");
+        }
+        MetricPoint pt;
+        pt.name = p["name"].get<std::string>();
+        const json& v = p.value("value", json());
+        if (v.is_number()) {
+          pt.value = v.get<double>();
+        } else if (v.is_null() || (v.is_string() && v.get<std::string>() == "nan")) {
+          pt.value = std::nan("");
+        } else {
+          return SendError(res, 400, "invalid_input", where + ": \"value\" must be a number");
+        }
+        pt.step = p.contains("step") && p["step"].is_number_integer() ? p["step"].get<std::int64_t>() : -1;
+        pt.timestamp = p.contains("timestamp") && p["timestamp"].is_number()
+                           ? p["timestamp"].get<double>()
+                           : 0;
+        points.push_back(std::move(pt));
+      }
+    }
+    if (body->contains("params")) {
+      const json& ps = (*body)["params"];
+      if (!ps.is_object()) return SendError(res, 400, "invalid_input", "\"params\" must be an object");
+      for (const auto& [k, v] : ps.items()) {
+        if (k.empty()) return SendError(res, 400, "invalid_input", "a param has an empty name");
+        params.push_back(Param{k, v.dump()});
+      }
+    }
+  } catch (const json::exception& e) {
+    return SendError(res, 400, "invalid_input", e.what());
+  }
+  size_t n = points.size();
+  auto ok = ctx.LogToRun(*c.ws, run, std::move(points), params);
+  if (!ok) return SendError(res, ok.error());
+  SendJson(res, 200, {{"accepted", n}, {"params", params.size()}});
+}
+
+// POST /api/v1/jobs: a job file (and its code as a tar) submitted like `overdrive job submit`.
+void HandleSubmit(ServerContext& ctx, Call& c, const Request& req, Response& res) {
+  if (!req.is_multipart_form_data() || !req.has_file("spec")) {
+    return SendError(res, 400, "invalid_input",
+                     "send multipart/form-data with a \"spec\" field (the job YAML), optional "
+                     "\"file_name\", repeated \"set\" fields and a \"code\" tar");
+  }
+  std::string text = req.get_file_value("spec").content;
+  std::string file_name = req.has_file("file_name") ? req.get_file_value("file_name").content : "job.yml";
+  std::vector<std::string> sets;
+  auto range = req.files.equal_range("set");
+  for (auto it = range.first; it != range.second; ++it) sets.push_back(it->second.content);
+
+  fs::path tmp = c.ws->root() / "uploads" / NewRunId();
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(p, e);
+    }
+  } cleanup{tmp};
+  // The code goes where the job file's `code:` points, relative to a stand-in folder for the
+  // job file, deep enough for its leading '..'s; it must stay inside the upload folder.
+  fs::path base = tmp / "job";
+  std::error_code ec;
+  if (req.has_file("code")) {
+    std::string rel = req.has_file("code_dir") ? req.get_file_value("code_dir").content : ".";
+    fs::path relp = fs::path(rel).lexically_normal();
+    int ups = 0;
+    for (const auto& part : relp) ups += part == "..";
+    if (relp.is_absolute() || ups > 16) {
+      return SendError(res, 400, "invalid_input", "code_dir '" + rel + "' must be a relative path");
+    }
+    for (int i = 0; i < ups; ++i) base /= "up";
+    fs::path dest = (base / relp).lexically_normal();
+    auto inside = dest.lexically_relative(tmp);
+    if (inside.empty() || *inside.begin() == "..") {
+      return SendError(res, 400, "invalid_input", "code_dir '" + rel + "' leaves the upload folder");
+    }
+    auto digest = c.ws->artifacts().PutBytes(req.get_file_value("code").content);
+    if (!digest) return SendError(res, digest.error());
+    auto unpacked = UnpackSnapshot(c.ws->artifacts(), *digest, dest);
+    if (!unpacked) return SendError(res, unpacked.error());
+  }
+  fs::create_directories(base, ec);
+  auto spec = ParseJobText(text, file_name, base, sets);
+  if (!spec) return SendError(res, spec.error());
+  if (!c.who.SeesExperiment(spec->experiment_name)) {
+    return SendError(res, 403, "forbidden",
+                     "token " + c.who.token_id + " may only submit to experiment '" +
+                         c.who.experiment + "', not '" + spec->experiment_name + "'");
+  }
+  auto submitted = SubmitJob(*c.ws, *spec);
+  if (!submitted) return SendError(res, submitted.error());
+  ctx.jobs->Start(submitted->run.id);
+  ctx.Notify();
+  json out = SummaryWithUrl(submitted->run);
+  out["url"] = ctx.RunUrl(submitted->run.id);
+  out["warnings"] = submitted->warnings;
+  out["snapshot_files"] = submitted->snapshot_files;
+  SendJson(res, 201, out);
+}
+
+// Server-sent events: an "update" whenever the watched run (or the job list) changes.
+void HandleEvents(ServerContext& ctx, const Principal& who, const Request& req, Response& res) {
+  std::string run_id = StrParam(req, "run");
+  if (!run_id.empty()) {
+    auto lease = ctx.Lease(res);
+    if (!lease) return;
+    auto run = ctx.VisibleRun(**lease, who, run_id, res);
+    if (!run) return;
+    run_id = run->id;
+  }
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  struct State {
+    std::string last;
+    std::chrono::steady_clock::time_point last_sent = std::chrono::steady_clock::now();
+    bool first = true;
+  };
+  auto state = std::make_shared<State>();
+  res.set_chunked_content_provider(
+      "text/event-stream", [&ctx, run_id, state](size_t, httplib::DataSink& sink) {
+        if (ctx.stopping || !sink.is_writable()) return false;
+        if (!state->first) ctx.WaitForChange(500);
+        state->first = false;
+        if (ctx.stopping) return false;
+        auto lease = ctx.pool->Acquire();
+        if (!lease) return false;
+        std::string stamp, status;
+        if (!run_id.empty()) {
+          auto s = (*lease)->store().ActivityStamp(run_id);
+          auto r = (*lease)->store().GetRun(run_id);
+          if (!s || !r) return false;
+          stamp = *s;
+          status = RunStatusName(r->status);
+        } else {
+          RunFilter f;
+          f.parent_id = "";
+          auto n = (*lease)->store().CountRuns(f);
+          auto runs = (*lease)->store().ListRuns(RunFilter{std::nullopt, "", std::nullopt, 50, 0, true});
+          if (!n || !runs) return false;
+          stamp = std::to_string(*n);
+          for (const auto& r : *runs) stamp += std::string(":") + RunStatusName(r.status);
+        }
+        auto now = std::chrono::steady_clock::now();
+        std::string out;
+        if (stamp != state->last) {
+          state->last = stamp;
+          json d = {{"stamp", stamp}};
+          if (!run_id.empty()) {
+            d["run"] = run_id;
+            d["status"] = status;
+          }
+          out = "event: update\ndata: " + d.dump() + "\n\n";
+        } else if (now - state->last_sent > std::chrono::seconds(15)) {
+          out = ": keep-alive\n\n";
+        }
+        if (!out.empty()) {
+          state->last_sent = now;
+          if (!sink.write(out.data(), out.size())) return false;
+        }
+        return true;
+      });
+}
+
+}  // namespace
+
+void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
+  http.Get("/api/v1/health", [&ctx](const Request&, Response& res) {
+    SendJson(res, 200,
+             {{"status", "ok"},
+              {"version", OVERDRIVE_VERSION},
+              {"store", ctx.pool->location().db_url.empty() ? "sqlite" : "postgresql"},
+              {"auth", ctx.auth->required()},
+              {"active_jobs", ctx.jobs->Active()}});
+  });
+
+  http.Get("/api/v1/experiments", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    auto exps = c->ws->store().ListExperiments();
+    if (!exps) return SendError(res, exps.error());
+    json list = json::array();
+    for (const auto& e : *exps) {
+      if (!c->who.SeesExperiment(e.name)) continue;
+      RunFilter f;
+      f.experiment = e.name;
+      f.parent_id = "";
+      auto total = c->ws->store().CountRuns(f);
+      if (!total) return SendError(res, total.error());
+      std::int64_t active = 0;
+      for (RunStatus s : {RunStatus::kQueued, RunStatus::kStarting, RunStatus::kRunning}) {
+        f.status = s;
+        auto n = c->ws->store().CountRuns(f);
+        if (!n) return SendError(res, n.error());
+        active += *n;
+      }
+      list.push_back({{"id", e.id}, {"name", e.name}, {"created_at", e.created_at},
+                      {"runs", *total}, {"active", active}});
+    }
+    SendJson(res, 200, {{"experiments", list}});
+  });
+
+  http.Get("/api/v1/jobs", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (c) SendTopLevelPage(*c, req, res, "jobs");
+  });
+
+  http.Post("/api/v1/jobs", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kWrite);
+    if (c) HandleSubmit(ctx, *c, req, res);
+  });
+
+  http.Get("/api/v1/runs", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    std::string parent = StrParam(req, "parent");
+    if (parent.empty()) return SendTopLevelPage(*c, req, res, "runs");
+    auto sweep = ctx.VisibleRun(*c->ws, c->who, parent, res);
+    if (sweep) SendTrialsPage(ctx, *c, *sweep, req, res);
+  });
+
+  http.Get(R"(/api/v1/runs/([^/]+))", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
+    if (!run) return;
+    auto j = RunToJson(*c->ws, *run, false);
+    if (!j) return SendError(res, j.error());
+    (*j)["url"] = ctx.RunUrl(run->id);
+    auto artifacts = c->ws->store().ListArtifacts(run->id);
+    auto events = c->ws->store().ListEvents(run->id);
+    if (!artifacts || !events) return SendError(res, 500, "internal", "cannot read the run");
+    json arts = json::array(), ev = json::array();
+    for (const auto& a : *artifacts) arts.push_back({{"path", a.path}, {"size", a.size}, {"digest", a.digest}});
+    for (const auto& e : *events) {
+      if (StartsWith(e.kind, "stop:")) continue;  // the controller's own bookkeeping
+      ev.push_back({{"timestamp", e.timestamp}, {"kind", e.kind}, {"message", e.message}});
+    }
+    (*j)["artifacts"] = arts;
+    (*j)["events"] = ev;
+    if (run->job_type == "sweep") {
+      json header = SweepHeader(*c->ws, *run);
+      for (auto& [k, v] : header.items()) (*j)[k] = v;
+    }
+    SendJson(res, 200, *j);
+  });
+
+  http.Get(R"(/api/v1/runs/([^/]+)/trials/points)", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    auto sweep = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
+    if (!sweep) return;
+    auto obj = SweepObjective(*sweep);
+    std::string metric = StrParam(req, "metric", obj ? obj->metric : "");
+    Goal goal = obj ? obj->goal : Goal::kMaximize;
+    auto rows = LoadTrialRows(*c->ws, *sweep, metric, goal);
+    if (!rows) return SendError(res, rows.error());
+    std::set<std::string> names;
+    json trials = json::array();
+    for (const auto& r : *rows) {
+      for (const auto& [k, v] : r.params.items()) names.insert(k);
+      trials.push_back({{"id", r.run.id},
+                        {"status", RunStatusName(r.run.status)},
+                        {"params", r.params},
+                        {"best", r.best ? JsonNumber(*r.best) : json(nullptr)},
+                        {"last", r.metric ? JsonNumber(r.metric->last_value) : json(nullptr)},
+                        {"count", r.metric ? r.metric->count : 0}});
+    }
+    const TrialRow* best = BestRow(*rows, goal);
+    SendJson(res, 200, {{"metric", metric},
+                        {"goal", goal == Goal::kMaximize ? "maximize" : "minimize"},
+                        {"param_names", names},
+                        {"best_trial", best ? json(best->run.id) : json(nullptr)},
+                        {"trials", trials}});
+  });
+
+  http.Get(R"(/api/v1/runs/([^/]+)/metrics)", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
+    if (!run) return;
+    auto sums = c->ws->store().GetMetricSummaries(run->id);
+    if (!sums) return SendError(res, sums.error());
+    json list = json::array();
+    for (const auto& s : *sums) {
+      list.push_back({{"name", s.name}, {"count", s.count}, {"last", JsonNumber(s.last_value)},
+                      {"last_step", s.last_step}, {"min", JsonNumber(s.min_value)},
+                      {"max", JsonNumber(s.max_value)}});
+    }
+    SendJson(res, 200, {{"metrics", list}});
+  });
+
+  http.Get(R"(/api/v1/runs/([^/]+)/metrics/(.+))", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
+    if (!run) return;
+    std::string name = req.matches[2];
+    int max_points = static_cast<int>(IntParam(req, "max_points", 1000, 1, 10000));
+    auto buckets = c->ws->store().GetMetricBuckets(run->id, name, max_points);
+    if (!buckets) return SendError(res, buckets.error());
+    std::int64_t count = 0;
+    bool down = false;
+    json points = json::array();
+    for (const auto& b : *buckets) {
+      count += b.count;
+      down = down || b.count > 1;
+      points.push_back({{"step", b.step_first}, {"value", JsonNumber(b.value)},
+                        {"min", JsonNumber(b.min_value)}, {"max", JsonNumber(b.max_value)}});
+    }
+    SendJson(res, 200, {{"name", name}, {"count", count}, {"downsampled", down}, {"points", points}});
+  });
+
+  http.Post(R"(/api/v1/runs/([^/]+)/metrics)", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kWrite);
+    if (!c) return;
+    auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
+    if (run) HandleIngest(ctx, *c, *run, req, res);
+  });
+
+  http.Get(R"(/api/v1/runs/([^/]+)/logs)", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
+    if (run) HandleLogs(ctx, *c, *run, req, res);
+  });
+
+  http.Get(R"(/api/v1/runs/([^/]+)/artifacts)", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
+    if (!run) return;
+    auto arts = c->ws->store().ListArtifacts(run->id);
+    if (!arts) return SendError(res, arts.error());
+    json list = json::array();
+    for (const auto& a : *arts) list.push_back({{"path", a.path}, {"size", a.size}, {"digest", a.digest}});
+    SendJson(res, 200, {{"artifacts", list}});
+  });
+
+  // Downloads go by the artifact records only: the path is a key looked up in the run's
+  // records, never joined to a folder, so '..', absolute paths and symlinks lead nowhere.
+  http.Get(R"(/api/v1/runs/([^/]+)/artifacts/(.+))", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
+    if (!run) return;
+    std::string path = req.matches[2];
+    auto arts = c->ws->store().ListArtifacts(run->id);
+    if (!arts) return SendError(res, arts.error());
+    auto it = std::find_if(arts->begin(), arts->end(),
+                           [&](const ArtifactRecord& a) { return a.path == path; });
+    if (it == arts->end()) {
+      return SendError(res, 404, "not_found",
+                       "run " + run->id + " has no artifact '" + path + "'");
+    }
+    auto bytes = c->ws->artifacts().GetBytes(it->digest);
+    if (!bytes) return SendError(res, bytes.error());
+    std::string base = path.substr(path.find_last_of('/') + 1);
+    res.set_header("Content-Disposition", "attachment; filename=\"" + base + "\"");
+    res.set_content(std::move(*bytes), "application/octet-stream");
+  });
+
+  http.Post(R"(/api/v1/runs/([^/]+)/cancel)", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kWrite);
+    if (!c) return;
+    auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
+    if (!run) return;
+    auto ok = c->ws->store().RequestCancel(run->id);
+    if (!ok) return SendError(res, ok.error());
+    if (run->parent_id.empty()) ctx.jobs->Start(run->id);  // nobody drives it: cancel it now
+    ctx.Notify();
+    SendJson(res, 200, {{"id", run->id}, {"status", RunStatusName(run->status)}, {"cancel_requested", true}});
+  });
+
+  http.Get("/api/v1/models", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    auto models = c->ws->store().ListModels();
+    if (!models) return SendError(res, models.error());
+    json list = json::array();
+    for (const auto& m : *models) {
+      list.push_back({{"name", m.name}, {"versions", m.versions},
+                      {"latest_version", m.latest_version}, {"created_at", m.created_at},
+                      {"updated_at", m.updated_at}});
+    }
+    SendJson(res, 200, {{"models", list}});
+  });
+
+  http.Get(R"(/api/v1/models/([^/]+))", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    std::string name = req.matches[1];
+    auto versions = c->ws->store().ListModelVersions(name);
+    if (!versions) return SendError(res, versions.error());
+    if (versions->empty()) return SendError(res, 404, "not_found", "no model named '" + name + "'");
+    json list = json::array();
+    for (const auto& v : *versions) {
+      json files = json::array();
+      for (const auto& f : v.files) files.push_back({{"path", f.path}, {"size", f.size}});
+      list.push_back({{"version", v.version}, {"run_id", v.run_id}, {"path", v.path},
+                      {"aliases", v.aliases}, {"files", files}, {"created_at", v.created_at},
+                      {"tags", json::parse(v.tags_json, nullptr, false)}});
+    }
+    SendJson(res, 200, {{"name", name}, {"versions", list}});
+  });
+
+  http.Get("/api/v1/events", [&ctx](const Request& req, Response& res) {
+    auto who = ctx.Authorize(req, res, Scope::kRead);
+    if (who) HandleEvents(ctx, *who, req, res);
+  });
+
+  http.Get("/api/v1/tokens", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kAdmin);
+    if (!c) return;
+    auto tokens = c->ws->store().ListTokens();
+    if (!tokens) return SendError(res, tokens.error());
+    json list = json::array();
+    for (const auto& t : *tokens) {
+      list.push_back({{"id", t.id}, {"name", t.name}, {"scope", t.scope},
+                      {"experiment", t.experiment}, {"created_at", t.created_at},
+                      {"expires_at", t.expires_at}, {"revoked_at", t.revoked_at}});
+    }
+    SendJson(res, 200, {{"tokens", list}});
+  });
+
+  http.Post("/api/v1/tokens", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kAdmin);
+    if (!c) return;
+    auto body = JsonBody(req, res);
+    if (!body) return;
+    auto scope = ParseScope(body->value("scope", std::string("read")));
+    if (!scope) return SendError(res, 400, "invalid_input", "scope must be read, write or admin");
+    double ttl = body->value("expires_in_s", 0.0);
+    auto t = CreateApiToken(c->ws->store(), *scope, body->value("experiment", std::string()),
+                            ttl, body->value("name", std::string()));
+    if (!t) return SendError(res, t.error());
+    SendJson(res, 201, {{"id", t->token.id}, {"secret", t->secret}, {"scope", t->token.scope},
+                        {"experiment", t->token.experiment}, {"expires_at", t->token.expires_at}});
+  });
+
+  http.Delete(R"(/api/v1/tokens/([^/]+))", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kAdmin);
+    if (!c) return;
+    auto ok = c->ws->store().RevokeToken(req.matches[1]);
+    if (!ok) return SendError(res, ok.error());
+    ctx.auth->Forget();
+    SendJson(res, 200, {{"id", std::string(req.matches[1])}, {"revoked", true}});
+  });
+}
+
+}  // namespace overdrive

@@ -1,0 +1,61 @@
+#include "server/http_util.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace overdrive {
+
+void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json");
+}
+
+void SendError(httplib::Response& res, int status, const std::string& code,
+               const std::string& message) {
+  SendJson(res, status, {{"error", {{"code", code}, {"message", message}}}});
+}
+
+int HttpStatusFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidInput: return 400;
+    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kAlreadyExists: return 409;
+    case ErrorCode::kFailedPrecondition: return 409;
+    case ErrorCode::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+void SendError(httplib::Response& res, const Error& e) {
+  static const char* kCodes[] = {"invalid_input", "not_found", "conflict", "conflict",
+                                 "internal",      "internal",  "unavailable", "internal"};
+  int i = static_cast<int>(e.code);
+  SendError(res, HttpStatusFor(e.code), (i >= 0 && i < 8) ? kCodes[i] : "internal", e.message);
+}
+
+std::optional<nlohmann::json> JsonBody(const httplib::Request& req, httplib::Response& res) {
+  try {
+    return nlohmann::json::parse(req.body);
+  } catch (const nlohmann::json::parse_error& e) {
+    SendError(res, 400, "invalid_input",
+              std::string("request body is not valid JSON: ") + e.what());
+    return std::nullopt;
+  }
+}
+
+long long IntParam(const httplib::Request& req, const char* name, long long def, long long lo,
+                   long long hi) {
+  if (!req.has_param(name)) return def;
+  std::string s = req.get_param_value(name);
+  long long v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return def;
+  return std::clamp(v, lo, hi);
+}
+
+std::string StrParam(const httplib::Request& req, const char* name, const std::string& def) {
+  return req.has_param(name) ? req.get_param_value(name) : def;
+}
+
+}  // namespace overdrive

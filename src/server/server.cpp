@@ -1,0 +1,167 @@
+#include "server/server.hpp"
+
+#include <unistd.h>
+
+#include <iostream>
+
+#include <httplib.h>
+
+#include "server/http_util.hpp"
+#include "server/job_runner.hpp"
+
+namespace overdrive {
+
+namespace {
+
+bool IsLoopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1";
+}
+
+}  // namespace
+
+Server::~Server() {
+  Stop();
+}
+
+Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
+  auto s = std::unique_ptr<Server>(new Server());
+  s->ctx_.options = options;
+  s->ctx_.pool = std::make_unique<WorkspacePool>(options.location);
+  // Opening one workspace creates folders and migrates the schema before anything listens.
+  bool tokens = false;
+  {
+    OD_ASSIGN_OR_RETURN(auto lease, s->ctx_.pool->Acquire());
+    OD_ASSIGN_OR_RETURN(auto list, lease->store().ListTokens());
+    for (const auto& t : list) tokens = tokens || t.revoked_at == 0;
+  }
+  s->ctx_.auth = std::make_unique<Authenticator>(tokens);
+  if (!tokens && !IsLoopback(options.host)) {
+    return MakeError(ErrorCode::kInvalidInput,
+                     "refusing to listen on " + options.host +
+                         " without tokens: anyone who can reach it could run commands. Create "
+                         "one first (overdrive token create --scope admin), or leave --host at "
+                         "127.0.0.1");
+  }
+  bool has_cert = !options.tls_cert.empty(), has_key = !options.tls_key.empty();
+  if (has_cert != has_key) {
+    return MakeError(ErrorCode::kInvalidInput, "TLS needs both --tls-cert and --tls-key");
+  }
+  if (has_cert) {
+    auto ssl = std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(),
+                                                    options.tls_key.c_str());
+    if (!ssl->is_valid()) {
+      return MakeError(ErrorCode::kInvalidInput,
+                       "cannot load the TLS certificate '" + options.tls_cert + "' and key '" +
+                           options.tls_key + "' (PEM files, the key unencrypted)");
+    }
+    s->http_ = std::move(ssl);
+    s->ctx_.tls = true;
+  } else {
+    s->http_ = std::make_unique<httplib::Server>();
+  }
+  s->jobs_ = std::make_unique<JobRunner>(s->ctx_);
+  s->ctx_.jobs = s->jobs_.get();
+  s->Routes();
+  return s;
+}
+
+void Server::Routes() {
+  httplib::Server& http = *http_;
+  // Live views (event streams, long-polled logs) hold a thread each.
+  http.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  http.set_payload_max_length(ctx_.options.max_body_bytes);
+  http.set_read_timeout(30, 0);
+  http.set_write_timeout(30, 0);
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("X-Content-Type-Options", "nosniff");
+    if (req.path.rfind("/api/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    if (!ctx_.Authorize(req, res, Scope::kRead)) return httplib::Server::HandlerResponse::Handled;
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                                std::exception_ptr ep) {
+    std::string what = "unexpected error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    SendError(res, 500, "internal", what);
+  });
+  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 413) {
+      SendError(res, 413, "too_large", "request body too large");
+    } else if (res.status == 404 && req.path.rfind("/api/", 0) == 0) {
+      SendError(res, 404, "not_found", "no such endpoint: " + req.method + " " + req.path);
+    }
+  });
+  RegisterApiRoutes(http, ctx_);
+  RegisterMlflowRoutes(http, ctx_);
+  std::filesystem::path web = FindWebDir(ctx_.options.web_dir);
+  if (!web.empty()) {
+    http.set_mount_point("/", web.string());
+  } else {
+    http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(
+          "<!doctype html><title>overdrive</title><p>The dashboard is not built: run "
+          "<code>make build</code> (it runs <code>scripts/web.sh build</code>), or pass "
+          "<code>--web-dir</code>. The API is at <a href=\"/api/v1/health\">/api/v1</a>.",
+          "text/html");
+    });
+  }
+}
+
+Result<void> Server::Bind() {
+  const auto& o = ctx_.options;
+  if (o.port == 0) {
+    port_ = http_->bind_to_any_port(o.host);
+    if (port_ <= 0) {
+      return MakeError(ErrorCode::kUnavailable, "cannot listen on " + o.host + " (any port)");
+    }
+  } else {
+    if (!http_->bind_to_port(o.host, o.port)) {
+      return MakeError(ErrorCode::kUnavailable,
+                       "cannot listen on " + o.host + ":" + std::to_string(o.port) +
+                           " (in use? pick another with --port)");
+    }
+    port_ = o.port;
+  }
+  std::string scheme = ctx_.tls ? "https://" : "http://";
+  std::string host = o.host == "0.0.0.0" || o.host == "::" ? "127.0.0.1" : o.host;
+  ctx_.base_url = !o.public_url.empty() ? o.public_url
+                                        : scheme + host + ":" + std::to_string(port_);
+  while (!ctx_.base_url.empty() && ctx_.base_url.back() == '/') ctx_.base_url.pop_back();
+  // Trials of this server's sweeps log with MLflow to it over loopback.
+  std::string local = scheme + "127.0.0.1:" + std::to_string(port_);
+  ctx_.pool->run_env["MLFLOW_TRACKING_URI"] = local;
+  if (ctx_.tls) ctx_.pool->run_env["MLFLOW_TRACKING_INSECURE_TLS"] = "true";
+  if (ctx_.auth->required()) {
+    // One write token for this server's own trials, scoped to nothing more than logging needs
+    // and expiring with a week of headroom; a new one at every start.
+    OD_ASSIGN_OR_RETURN(auto lease, ctx_.pool->Acquire());
+    OD_ASSIGN_OR_RETURN(auto t, CreateApiToken(lease->store(), Scope::kWrite, "", 7 * 86400,
+                                               "trials of the server started at pid " +
+                                                   std::to_string(::getpid())));
+    ctx_.pool->run_env["MLFLOW_TRACKING_TOKEN"] = t.secret;
+  }
+  OD_ASSIGN_OR_RETURN(int resumed, jobs_->ResumeOrphans());
+  if (resumed > 0 && !o.quiet) {
+    std::cerr << "overdrive server: resumed " << resumed << " unfinished job(s)\n";
+  }
+  return {};
+}
+
+void Server::Run() {
+  http_->listen_after_bind();
+}
+
+void Server::Stop() {
+  if (ctx_.stopping.exchange(true)) return;
+  ctx_.Notify();
+  if (http_) http_->stop();
+  if (jobs_) jobs_->StopAll();
+}
+
+}  // namespace overdrive

@@ -1,0 +1,151 @@
+#include "sweep/run_views.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/clock.hpp"
+#include "common/strings.hpp"
+#include "sweep/sweep_plan.hpp"
+
+namespace overdrive {
+
+double RunDuration(const RunRecord& run) {
+  if (run.started_at <= 0) return 0;
+  double end = run.ended_at > 0 ? run.ended_at : WallSeconds();
+  return end - run.started_at;
+}
+
+nlohmann::json ParamsJson(const std::vector<Param>& params) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& p : params) {
+    try {
+      j[p.name] = nlohmann::json::parse(p.value_json);
+    } catch (const std::exception&) {
+      j[p.name] = p.value_json;
+    }
+  }
+  return j;
+}
+
+nlohmann::json JsonNumber(double v) {
+  if (std::isnan(v) || std::isinf(v)) return FormatDouble(v);
+  return v;
+}
+
+Result<SweepView> LoadSweepView(Workspace& ws, const RunRecord& sweep) {
+  SweepView v;
+  OD_ASSIGN_OR_RETURN(SweepPlan plan, SweepPlan::FromJson(sweep.launch_json));
+  v.metric = plan.sweep.objective.primary_metric;
+  v.goal = plan.sweep.objective.goal;
+  v.max_total_trials = plan.sweep.limits.max_total_trials;
+  v.sampling = plan.sweep.sampling.type + (plan.sweep.sampling.rule == "sobol" ? " (sobol)" : "");
+  v.early_termination = plan.sweep.early_termination.type.empty() ? "none" : plan.sweep.early_termination.type;
+  OD_ASSIGN_OR_RETURN(v.trials, LoadTrials(ws.store(), sweep.id, v.metric, v.goal));
+  // Ranked by the primary metric (best first); trials without a value last, in creation order.
+  std::stable_sort(v.trials.begin(), v.trials.end(), [&](const TrialInfo& a, const TrialInfo& b) {
+    if (a.best && b.best) return IsBetter(v.goal, *a.best, *b.best);
+    return a.best.has_value() && !b.best.has_value();
+  });
+  const TrialInfo* best = BestTrial(v.trials, v.goal);
+  if (best) v.best_trial_id = best->run.id;
+  v.cost = EstimateCost(v.trials);
+  return v;
+}
+
+Result<nlohmann::json> SweepToJson(Workspace& ws, const RunRecord& sweep) {
+  OD_ASSIGN_OR_RETURN(SweepView v, LoadSweepView(ws, sweep));
+  nlohmann::json j;
+  j["objective"] = {{"primary_metric", v.metric},
+                    {"goal", v.goal == Goal::kMaximize ? "maximize" : "minimize"}};
+  j["sampling"] = v.sampling;
+  j["early_termination"] = v.early_termination;
+  nlohmann::json trials = nlohmann::json::array();
+  for (const auto& t : v.trials) {
+    nlohmann::json tj;
+    tj["id"] = t.run.id;
+    tj["name"] = t.run.display_name;
+    tj["status"] = RunStatusName(t.run.status);
+    if (!t.run.status_reason.empty()) tj["status_reason"] = t.run.status_reason;
+    nlohmann::json params = nlohmann::json::object();
+    for (const auto& [k, pv] : t.params) params[k] = ParamToJson(pv);
+    tj["params"] = params;
+    OD_ASSIGN_OR_RETURN(auto summaries, ws.store().GetMetricSummaries(t.run.id));
+    nlohmann::json metrics = nlohmann::json::object();
+    for (const auto& s : summaries) {
+      double best = v.goal == Goal::kMaximize ? s.max_value : s.min_value;
+      if (s.name != v.metric) best = s.last_value;
+      metrics[s.name] = {{"last", JsonNumber(s.last_value)}, {"best", JsonNumber(best)},
+                         {"min", JsonNumber(s.min_value)}, {"max", JsonNumber(s.max_value)},
+                         {"count", s.count}};
+    }
+    tj["metrics"] = metrics;
+    tj["intervals"] = t.intervals.size();
+    tj["duration_s"] = RunDuration(t.run);
+    trials.push_back(tj);
+  }
+  j["trials"] = trials;
+  j["best_trial"] = v.best_trial_id.empty() ? nlohmann::json() : nlohmann::json(v.best_trial_id);
+  j["trial_seconds"] = v.cost.used_s;
+  j["saved_trial_seconds"] = v.cost.saved_s;
+  return j;
+}
+
+nlohmann::json RunSummaryJson(const RunRecord& run) {
+  nlohmann::json j;
+  j["id"] = run.id;
+  j["type"] = run.job_type;
+  j["status"] = RunStatusName(run.status);
+  if (!run.status_reason.empty()) j["status_reason"] = run.status_reason;
+  j["experiment"] = run.experiment_name;
+  j["display_name"] = run.display_name;
+  if (!run.parent_id.empty()) j["parent_id"] = run.parent_id;
+  j["created_at"] = run.created_at;
+  j["started_at"] = run.started_at > 0 ? nlohmann::json(run.started_at) : nlohmann::json();
+  j["ended_at"] = run.ended_at > 0 ? nlohmann::json(run.ended_at) : nlohmann::json();
+  j["duration_s"] = RunDuration(run);
+  j["exit_code"] = run.exit_code ? nlohmann::json(*run.exit_code) : nlohmann::json();
+  j["command"] = run.command;
+  j["compute"] = run.compute;
+  j["run_dir"] = run.run_dir;
+  try {
+    j["tags"] = nlohmann::json::parse(run.tags_json);
+  } catch (const std::exception&) {
+    j["tags"] = nlohmann::json::object();
+  }
+  return j;
+}
+
+Result<nlohmann::json> RunToJson(Workspace& ws, const RunRecord& run, bool details) {
+  nlohmann::json j = RunSummaryJson(run);
+  OD_ASSIGN_OR_RETURN(auto params, ws.store().GetParams(run.id));
+  j["params"] = ParamsJson(params);
+  OD_ASSIGN_OR_RETURN(auto summaries, ws.store().GetMetricSummaries(run.id));
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& s : summaries) {
+    metrics[s.name] = {{"last", JsonNumber(s.last_value)}, {"min", JsonNumber(s.min_value)},
+                       {"max", JsonNumber(s.max_value)}, {"count", s.count},
+                       {"last_step", s.last_step}};
+  }
+  j["metrics"] = metrics;
+  if (details && run.job_type == "sweep") {
+    OD_ASSIGN_OR_RETURN(nlohmann::json sweep, SweepToJson(ws, run));
+    for (auto& [k, v] : sweep.items()) j[k] = v;
+  }
+  if (details) {
+    OD_ASSIGN_OR_RETURN(auto artifacts, ws.store().ListArtifacts(run.id));
+    nlohmann::json arts = nlohmann::json::array();
+    for (const auto& a : artifacts) {
+      arts.push_back({{"path", a.path}, {"size", a.size}, {"digest", a.digest}});
+    }
+    j["artifacts"] = arts;
+    OD_ASSIGN_OR_RETURN(auto events, ws.store().ListEvents(run.id));
+    nlohmann::json ev = nlohmann::json::array();
+    for (const auto& e : events) {
+      ev.push_back({{"timestamp", e.timestamp}, {"kind", e.kind}, {"message", e.message}});
+    }
+    j["events"] = ev;
+  }
+  return j;
+}
+
+}  // namespace overdrive
