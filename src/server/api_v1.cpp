@@ -237,6 +237,10 @@ void SendTopLevelPage(Call& c, const Request& req, Response& res, const char* ke
   f.parent_id = "";
   f.light = true;
   f.experiment = ListingExperiment(c.who, req);
+  std::string asked = StrParam(req, "experiment");
+  if (!asked.empty() && !c.who.SeesExperiment(asked)) {
+    return SendJson(res, 200, {{key, json::array()}, {"total", 0}, {"offset", 0}, {"limit", 0}});
+  }
   std::string status = StrParam(req, "status");
   if (!status.empty()) {
     auto st = ParseRunStatus(status);

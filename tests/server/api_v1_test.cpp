@@ -2,6 +2,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <thread>
+
 #include "server/auth.hpp"
 #include "server_test_util.hpp"
 #include "sweep/workspace.hpp"
@@ -29,6 +32,364 @@ TEST_F(ServerTest, UnknownEndpointsAndRunsAreJsonErrors) {
   r = Get("/api/v1/runs/doesnotexist");
   EXPECT_EQ(r.status, 404);
   EXPECT_THAT(r.Json()["error"]["message"].get<std::string>(), HasSubstr("doesnotexist"));
+}
+
+}  // namespace
+}  // namespace overdrive
+
+namespace overdrive {
+namespace {
+
+using testing_util::HttpReply;
+using testing_util::ServerTest;
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+class ApiTest : public ServerTest {
+ protected:
+  std::unique_ptr<Workspace> OpenWs() {
+    auto ws = Workspace::Open(workspace(), true);
+    EXPECT_TRUE(ws.has_value()) << ws.error().message;
+    return std::move(*ws);
+  }
+  // A sweep with `n` trials: trial i has lr = i and acc = i / n (trial 0 has no metric).
+  void SeedSweep(Workspace& ws, const std::string& sweep, int n, const std::string& exp = "exp") {
+    RunRecord s;
+    s.id = sweep;
+    s.experiment_name = exp;
+    s.job_type = "sweep";
+    s.created_at = 1000;
+    ASSERT_TRUE(ws.store().CreateRun(s, {}, {}));
+    for (int i = 0; i < n; ++i) {
+      RunRecord t;
+      t.id = sweep + "-t" + std::to_string(i);
+      t.experiment_name = exp;
+      t.parent_id = sweep;
+      t.job_type = "trial";
+      t.created_at = 1001 + i;
+      ASSERT_TRUE(ws.store().CreateRun(t, {{"lr", std::to_string(i)}, {"opt", i % 2 ? "\"adam\"" : "\"sgd\""}}, {}));
+      if (i > 0) ASSERT_TRUE(ws.store().Ingest({t.id, {{"acc", 1, double(i) / n, 1}}, {}, {}}));
+      ASSERT_TRUE(ws.store().TransitionRun(t.id, i % 3 ? RunStatus::kCompleted : RunStatus::kFailed, {}));
+    }
+  }
+};
+
+TEST_F(ApiTest, TrialsTableSortsFiltersAndPages) {
+  StartServer();
+  auto ws = OpenWs();
+  SeedSweep(*ws, "sw", 30);
+  auto r = Get("/api/v1/runs?parent=sw&metric=acc&sort=metric&order=desc&limit=5");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = r.Json();
+  EXPECT_EQ(j["total"], 30);
+  ASSERT_EQ(j["runs"].size(), 5u);
+  EXPECT_EQ(j["runs"][0]["id"], "sw-t29") << "best acc first";
+  EXPECT_EQ(j["runs"][0]["params"]["opt"], "adam");
+  EXPECT_EQ(j["best_trial"], "sw-t29");
+  EXPECT_EQ(j["param_names"], json({"lr", "opt"}));
+  // Ascending still puts the trial without a value last.
+  r = Get("/api/v1/runs?parent=sw&metric=acc&sort=metric&order=asc&limit=50");
+  j = r.Json();
+  EXPECT_EQ(j["runs"][0]["id"], "sw-t1");
+  EXPECT_EQ(j["runs"][29]["id"], "sw-t0");
+  EXPECT_TRUE(j["runs"][29]["metric"].is_null());
+  // Page 2 of 4-row pages, by a numeric param.
+  r = Get("/api/v1/runs?parent=sw&sort=param:lr&order=asc&limit=4&offset=4");
+  j = r.Json();
+  ASSERT_EQ(j["runs"].size(), 4u);
+  EXPECT_EQ(j["runs"][0]["id"], "sw-t4") << "numbers sort as numbers, not text";
+  // Filters: status and text.
+  r = Get("/api/v1/runs?parent=sw&status=failed&limit=100");
+  EXPECT_EQ(r.Json()["total"], 10);
+  r = Get("/api/v1/runs?parent=sw&q=adam&limit=100");
+  EXPECT_EQ(r.Json()["total"], 15);
+  // Every trial for the charts in one call.
+  r = Get("/api/v1/runs/sw/trials/points?metric=acc");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json()["trials"].size(), 30u);
+  EXPECT_EQ(r.Json()["trials"][0]["id"], "sw-t0") << "creation order";
+}
+
+TEST_F(ApiTest, JobsAndExperimentsList) {
+  StartServer();
+  auto ws = OpenWs();
+  SeedSweep(*ws, "a", 2, "alpha");
+  SeedSweep(*ws, "b", 2, "beta");
+  auto r = Get("/api/v1/jobs");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json()["total"], 2) << "trials are not jobs";
+  r = Get("/api/v1/jobs?experiment=beta");
+  ASSERT_EQ(r.Json()["jobs"].size(), 1u);
+  EXPECT_EQ(r.Json()["jobs"][0]["id"], "b");
+  EXPECT_EQ(r.Json()["jobs"][0]["url"], "/#/runs/b");
+  r = Get("/api/v1/experiments");
+  ASSERT_EQ(r.Json()["experiments"].size(), 2u);
+  EXPECT_EQ(r.Json()["experiments"][0]["name"], "alpha");
+  EXPECT_EQ(r.Json()["experiments"][0]["runs"], 1);
+}
+
+TEST_F(ApiTest, BatchedIngestAndDownsampledHistory) {
+  StartServer();
+  auto ws = OpenWs();
+  RunRecord run;
+  run.id = "r1";
+  run.experiment_name = "exp";
+  run.job_type = "external";
+  ASSERT_TRUE(ws->store().CreateRun(run, {}, {}));
+  for (int b = 0; b < 3; ++b) {
+    json batch = {{"metrics", json::array()}};
+    for (int i = 0; i < 10000; ++i) {
+      int step = b * 10000 + i;
+      batch["metrics"].push_back({{"name", "loss"}, {"value", step == 15555 ? 1e9 : 1.0 / (step + 1)}, {"step", step}});
+    }
+    if (b == 0) batch["params"] = {{"lr", 0.1}, {"arch", "cnn"}};
+    auto r = PostJson("/api/v1/runs/r1/metrics", batch);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.Json()["accepted"], 10000);
+  }
+  auto r = Get("/api/v1/runs/r1/metrics/loss?max_points=300");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = r.Json();
+  EXPECT_EQ(j["count"], 30000) << "every point was stored";
+  EXPECT_TRUE(j["downsampled"]);
+  ASSERT_EQ(j["points"].size(), 300u);
+  EXPECT_EQ(j["points"][155]["max"], 1e9) << "the spike survives";
+  EXPECT_EQ(ws->store().GetParams("r1")->size(), 2u);
+  // Points without a step continue the series.
+  r = PostJson("/api/v1/runs/r1/metrics", {{"metrics", {{{"name", "loss"}, {"value", 0.5}}}}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(ws->store().GetMetricSummaries("r1")->at(0).last_step, 30000);
+}
+
+TEST_F(ApiTest, IngestRejectsBadBatchesWhole) {
+  StartServer();
+  auto ws = OpenWs();
+  RunRecord run;
+  run.id = "r1";
+  run.experiment_name = "exp";
+  ASSERT_TRUE(ws->store().CreateRun(run, {}, {}));
+  auto r = Post("/api/v1/runs/r1/metrics", "{not json");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("not valid JSON"));
+  r = PostJson("/api/v1/runs/r1/metrics",
+               {{"metrics", {{{"name", "a"}, {"value", 1}}, {{"name", "b"}, {"value", "high"}}}}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("metrics[1]"));
+  EXPECT_TRUE(ws->store().GetMetricSummaries("r1")->empty()) << "nothing of a rejected batch";
+  json big = {{"metrics", json::array()}};
+  for (int i = 0; i < 10001; ++i) big["metrics"].push_back({{"name", "a"}, {"value", 1}});
+  r = PostJson("/api/v1/runs/r1/metrics", big);
+  EXPECT_EQ(r.status, 413);
+  r = PostJson("/api/v1/runs/nope/metrics", {{"metrics", json::array()}});
+  EXPECT_EQ(r.status, 404);
+}
+
+TEST_F(ApiTest, LogsTailAndLongPoll) {
+  StartServer();
+  auto ws = OpenWs();
+  RunRecord run;
+  run.id = "r1";
+  run.experiment_name = "exp";
+  run.run_dir = (dir_.path() / "r1").string();
+  std::filesystem::create_directories(run.run_dir);
+  ASSERT_TRUE(ws->store().CreateRun(run, {}, {}));
+  ASSERT_TRUE(ws->store().TransitionRun("r1", RunStatus::kRunning, {}));
+  { std::ofstream(run.run_dir + "/stdout.log") << "line one\n"; }
+  auto r = Get("/api/v1/runs/r1/logs?stream=stdout");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json()["data"], "line one\n");
+  EXPECT_EQ(r.Json()["final"], false);
+  std::int64_t next = r.Json()["next_offset"];
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    std::ofstream(run.run_dir + "/stdout.log", std::ios::app) << "line two\n";
+  });
+  auto start = std::chrono::steady_clock::now();
+  r = Get("/api/v1/runs/r1/logs?stream=stdout&wait=10&offset=" + std::to_string(next));
+  writer.join();
+  EXPECT_EQ(r.Json()["data"], "line two\n") << "the request waited for the new line";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ASSERT_TRUE(ws->store().TransitionRun("r1", RunStatus::kCompleted, {}));
+  r = Get("/api/v1/runs/r1/logs?stream=stdout&offset=" + std::to_string(r.Json()["next_offset"].get<std::int64_t>()));
+  EXPECT_EQ(r.Json()["final"], true);
+  EXPECT_EQ(Get("/api/v1/runs/r1/logs?stream=secrets").status, 400);
+}
+
+TEST_F(ApiTest, EventStreamFiresWhenATrialChanges) {
+  StartServer();
+  auto ws = OpenWs();
+  SeedSweep(*ws, "sw", 0);
+  RunRecord t;
+  t.id = "sw-live";
+  t.experiment_name = "exp";
+  t.parent_id = "sw";
+  ASSERT_TRUE(ws->store().CreateRun(t, {}, {}));
+  std::vector<std::string> events;
+  std::thread changer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    (void)ws->store().TransitionRun("sw-live", RunStatus::kRunning, {});
+  });
+  std::string buffer;
+  httplib::Client sse("127.0.0.1", server_->port());
+  sse.set_read_timeout(10, 0);
+  auto res = sse.Get("/api/v1/events?run=sw", [&](const char* data, size_t n) {
+    buffer.append(data, n);
+    size_t pos;
+    while ((pos = buffer.find("\n\n")) != std::string::npos) {
+      std::string ev = buffer.substr(0, pos);
+      buffer.erase(0, pos + 2);
+      if (ev.rfind("event: update", 0) == 0) events.push_back(ev);
+    }
+    return events.size() < 2;  // the initial state, then the change
+  });
+  changer.join();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_THAT(events[0], HasSubstr("\"run\":\"sw\""));
+  EXPECT_NE(events[0], events[1]);
+}
+
+TEST_F(ApiTest, ArtifactDownloadsCannotEscapeTheStore) {
+  StartServer();
+  auto ws = OpenWs();
+  RunRecord run;
+  run.id = "r1";
+  run.experiment_name = "exp";
+  ASSERT_TRUE(ws->store().CreateRun(run, {}, {}));
+  auto digest = ws->artifacts().PutBytes("weights");
+  ASSERT_TRUE(digest.has_value());
+  ASSERT_TRUE(ws->store().AddArtifacts("r1", {{"outputs/model.bin", *digest, 7}}));
+  auto r = Get("/api/v1/runs/r1/artifacts/outputs/model.bin");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "weights");
+  for (const char* evil : {"/api/v1/runs/r1/artifacts/../../../etc/passwd",
+                           "/api/v1/runs/r1/artifacts/%2Fetc%2Fpasswd",
+                           "/api/v1/runs/r1/artifacts/outputs/..%2F..%2Foverdrive.db",
+                           "/api/v1/runs/r1/artifacts/outputs/model.bin%00.txt"}) {
+    auto bad = Get(evil);
+    EXPECT_NE(bad.status, 200) << evil;
+    EXPECT_THAT(bad.body, ::testing::Not(HasSubstr("root:")));
+  }
+  r = Get("/api/v1/runs/r1/artifacts");
+  EXPECT_EQ(r.Json()["artifacts"].size(), 1u);
+}
+
+TEST_F(ApiTest, RequestBodiesAreLimited) {
+  ServerOptions o;
+  o.max_body_bytes = 4096;
+  StartServer(o);
+  auto ws = OpenWs();
+  RunRecord run;
+  run.id = "r1";
+  run.experiment_name = "exp";
+  ASSERT_TRUE(ws->store().CreateRun(run, {}, {}));
+  json big = {{"metrics", json::array()}};
+  for (int i = 0; i < 200; ++i) big["metrics"].push_back({{"name", "a"}, {"value", i}});
+  auto r = PostJson("/api/v1/runs/r1/metrics", big);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_TRUE(ws->store().GetMetricSummaries("r1")->empty());
+}
+
+TEST_F(ApiTest, NoTokensMeansLoopbackOnly) {
+  ServerOptions o;
+  o.host = "0.0.0.0";
+  o.location.root = workspace();
+  auto s = Server::Create(o);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_THAT(s.error().message, HasSubstr("overdrive token create"));
+}
+
+class AuthTest : public ApiTest {
+ protected:
+  std::string MakeToken(Scope scope, const std::string& experiment = "", double ttl = 0) {
+    auto ws = OpenWs();
+    auto t = CreateApiToken(ws->store(), scope, experiment, ttl, "test");
+    EXPECT_TRUE(t.has_value());
+    return t ? t->secret : "";
+  }
+};
+
+TEST_F(AuthTest, TokensAreRequiredOnceOneExists) {
+  std::string admin = MakeToken(Scope::kAdmin);
+  std::string read = MakeToken(Scope::kRead);
+  StartServer();
+  EXPECT_EQ(Get("/api/v1/jobs").status, 401) << "no token";
+  token_ = "odt_0000000000000000000000000000000000000000";
+  EXPECT_EQ(Get("/api/v1/jobs").status, 401) << "unknown token";
+  token_ = read;
+  EXPECT_EQ(Get("/api/v1/jobs").status, 200);
+  auto ws = OpenWs();
+  SeedSweep(*ws, "sw", 1);
+  auto r = PostJson("/api/v1/runs/sw/metrics", {{"metrics", json::array()}});
+  EXPECT_EQ(r.status, 403) << "read tokens cannot write";
+  EXPECT_THAT(r.body, HasSubstr("scope 'read'"));
+  EXPECT_EQ(Get("/api/v1/tokens").status, 403) << "nor manage tokens";
+  EXPECT_EQ(Get("/api/v1/health").status, 200);
+  token_ = admin;
+  auto tokens = Get("/api/v1/tokens");
+  ASSERT_EQ(tokens.status, 200);
+  EXPECT_THAT(tokens.body, ::testing::Not(HasSubstr(read))) << "secrets are never listed";
+  EXPECT_THAT(tokens.body, ::testing::Not(HasSubstr("secret_hash")));
+  // Revoking works at once through the server.
+  std::string read_id;
+  json listed = tokens.Json();
+  for (const auto& t : listed["tokens"])
+    if (t["scope"] == "read") read_id = t["id"];
+  ASSERT_EQ(Delete("/api/v1/tokens/" + read_id).status, 200);
+  token_ = read;
+  EXPECT_EQ(Get("/api/v1/jobs").status, 401);
+  // The event stream takes the token in the query (EventSource cannot send headers).
+  token_ = "";
+  EXPECT_EQ(Get("/api/v1/jobs?token=" + admin).status, 200);
+}
+
+TEST_F(AuthTest, ExpiredTokensAreRefused) {
+  MakeToken(Scope::kAdmin);
+  std::string soon = MakeToken(Scope::kRead, "", 1);
+  StartServer();
+  token_ = soon;
+  EXPECT_EQ(Get("/api/v1/jobs").status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  auto r = Get("/api/v1/jobs");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_THAT(r.body, HasSubstr("expired"));
+}
+
+TEST_F(AuthTest, ExperimentTokensSeeNothingElse) {
+  std::string scoped = MakeToken(Scope::kWrite, "alpha");
+  StartServer();
+  auto ws = OpenWs();
+  SeedSweep(*ws, "a", 2, "alpha");
+  SeedSweep(*ws, "b", 2, "beta");
+  token_ = scoped;
+  auto r = Get("/api/v1/jobs");
+  ASSERT_EQ(r.status, 200);
+  ASSERT_EQ(r.Json()["jobs"].size(), 1u);
+  EXPECT_EQ(r.Json()["jobs"][0]["id"], "a");
+  EXPECT_EQ(Get("/api/v1/jobs?experiment=beta").Json()["jobs"].size(), 0u);
+  EXPECT_EQ(Get("/api/v1/runs/b").status, 404) << "as if it did not exist";
+  EXPECT_EQ(Get("/api/v1/runs/b-t1/metrics").status, 404);
+  EXPECT_EQ(PostJson("/api/v1/runs/b-t1/metrics", {{"metrics", json::array()}}).status, 404);
+  EXPECT_EQ(Get("/api/v1/experiments").Json()["experiments"].size(), 1u);
+  EXPECT_EQ(Get("/api/v1/runs/a").status, 200);
+}
+
+TEST_F(ApiTest, ServesHttpsWithACertificate) {
+  std::string cert = (dir_.path() / "cert.pem").string(), key = (dir_.path() / "key.pem").string();
+  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " +
+                    key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl could not make a test certificate";
+  ServerOptions o;
+  o.tls_cert = cert;
+  o.tls_key = key;
+  StartServer(o);
+  httplib::SSLClient tls("127.0.0.1", server_->port());
+  tls.set_ca_cert_path(cert.c_str());
+  tls.enable_server_certificate_verification(false);
+  auto r = tls.Get("/api/v1/health");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  auto plain = Get("/api/v1/health");
+  EXPECT_NE(plain.status, 200) << "no plain HTTP on a TLS port";
 }
 
 }  // namespace

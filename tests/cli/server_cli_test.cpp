@@ -1,0 +1,207 @@
+// `overdrive server` and the CLI's --server mode, end to end with the real binary: submit with
+// code, read commands, tokens, and a server killed with -9 mid-sweep losing nothing.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "cli_test_util.hpp"
+#include "common/strings.hpp"
+#include "sweep/workspace.hpp"
+
+namespace overdrive {
+namespace {
+
+namespace fs = std::filesystem;
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class ServerCliTest : public testing::CliTest {
+ protected:
+  void TearDown() override {
+    StopServer(SIGTERM);
+    CliTest::TearDown();
+  }
+  // Starts `overdrive server --port 0` and reads the URL it prints.
+  void StartServer() {
+    server_log_ = dir_ / ("server-" + std::to_string(++starts_) + ".log");
+    server_pid_ = Spawn({"server", "--port", "0"}, dir_ / ".server.out", server_log_);
+    std::regex url_re("overdrive server: (http://127\\.0\\.0\\.1:[0-9]+)/");
+    for (int i = 0; i < 300 && url_.empty(); ++i) {
+      std::smatch m;
+      std::string log = testing::ReadFile(server_log_);
+      if (std::regex_search(log, m, url_re)) url_ = m[1];
+      if (url_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_FALSE(url_.empty()) << testing::ReadFile(server_log_);
+  }
+  void StopServer(int sig) {
+    if (server_pid_ <= 0) return;
+    kill(server_pid_, sig);
+    int status = 0;
+    waitpid(server_pid_, &status, 0);
+    server_pid_ = -1;
+    url_.clear();
+  }
+  std::vector<std::string> Remote(std::vector<std::string> args, const std::string& token = "") {
+    std::vector<std::string> full = {"--server", url_};
+    if (!token.empty()) {
+      full.push_back("--token");
+      full.push_back(token);
+    }
+    full.insert(full.end(), args.begin(), args.end());
+    return full;
+  }
+
+  pid_t server_pid_ = -1;
+  std::string url_;
+  fs::path server_log_;
+  int starts_ = 0;
+};
+
+constexpr const char* kJob = R"(type: command
+experiment_name: remote
+code: src
+command: sh run.sh
+)";
+
+TEST_F(ServerCliTest, SubmitWithCodeAndReadBackThroughTheServer) {
+  testing::WriteFile(dir_ / "job.yml", kJob);
+  testing::WriteFile(dir_ / "src" / "run.sh", "echo from-the-code-folder\necho acc=0.75\necho oops >&2\n");
+  StartServer();
+  auto r = Run(Remote({"job", "submit", "job.yml"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("from-the-code-folder")) << "output streamed from the server";
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex("dashboard: (\\S+/#/runs/([a-z0-9]+))")))
+      << r.err;
+  EXPECT_EQ(std::string(m[1]).rfind(url_, 0), 0u);
+  std::string id = m[2];
+
+  r = Run(Remote({"job", "list"}));
+  EXPECT_THAT(r.out, HasSubstr(id));
+  r = Run(Remote({"job", "show", id}));
+  EXPECT_THAT(r.out, HasSubstr("completed"));
+  EXPECT_THAT(r.out, HasSubstr("acc"));
+  EXPECT_THAT(r.out, HasSubstr(url_ + "/#/runs/" + id));
+  r = Run(Remote({"job", "logs", id}));
+  EXPECT_THAT(r.out, HasSubstr("from-the-code-folder"));
+  EXPECT_THAT(r.err, HasSubstr("oops"));
+  auto j = Json(Remote({"runs", "metrics", id, "--json"}));
+  EXPECT_EQ(j["metrics"]["acc"][0]["value"], 0.75);
+  // The same records as a local workspace would hold.
+  auto local = Json({"job", "show", id, "--json"});
+  EXPECT_EQ(local["status"], "completed");
+}
+
+TEST_F(ServerCliTest, FailuresAndBadFilesKeepTheirExitCodes) {
+  testing::WriteFile(dir_ / "fail.yml", "type: command\ncommand: exit 3\n");
+  testing::WriteFile(dir_ / "bad.yml", "type: command\ncomand: echo hi\n");
+  StartServer();
+  auto r = Run(Remote({"job", "submit", "fail.yml"}));
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  r = Run(Remote({"job", "submit", "bad.yml"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("bad.yml:2:1"));
+  r = Run(Remote({"job", "list", "--json"}));
+  EXPECT_EQ(nlohmann::json::parse(r.out).size(), 1u) << "the bad file stored nothing";
+  r = Run(Remote({"job", "show", "nosuchrun"}));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("nosuchrun"));
+}
+
+TEST_F(ServerCliTest, UnreachableServerSaysSo) {
+  url_ = "http://127.0.0.1:9";
+  auto r = Run(Remote({"job", "list"}));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("cannot reach the server at http://127.0.0.1:9"));
+}
+
+constexpr const char* kSweep = R"(type: sweep
+experiment_name: resilient
+trial:
+  command: >-
+    for i in 1 2 3; do echo "acc=${{search_space.x}}"; sleep 0.4; done
+sampling_algorithm: random
+search_space:
+  x:
+    type: choice
+    values: [1, 2, 3, 4, 5, 6, 7, 8]
+objective:
+  goal: maximize
+  primary_metric: acc
+limits:
+  max_total_trials: 6
+  max_concurrent_trials: 2
+)";
+
+TEST_F(ServerCliTest, KilledServerResumesItsSweepLosingNothing) {
+  testing::WriteFile(dir_ / "sweep.yml", kSweep);
+  StartServer();
+  auto r = Run(Remote({"job", "submit", "sweep.yml", "--detach"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string id = Trim(r.out);
+  // Kill -9 once two trials have finished and others run.
+  for (int i = 0; i < 300; ++i) {
+    auto j = Json({"job", "show", id, "--json"});
+    int done = 0;
+    for (const auto& t : j["trials"]) done += t["status"] == "completed";
+    if (done >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  StopServer(SIGKILL);
+  StartServer();
+  std::string status;
+  for (int i = 0; i < 600 && status != "completed"; ++i) {
+    status = Json({"job", "show", id, "--json"})["status"];
+    if (status != "completed") std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(status, "completed") << testing::ReadFile(server_log_);
+  EXPECT_THAT(testing::ReadFile(server_log_), HasSubstr("resumed 1 unfinished job"));
+  auto j = Json({"job", "show", id, "--json"});
+  ASSERT_EQ(j["trials"].size(), 6u) << "no trial lost or added";
+  for (const auto& t : j["trials"]) {
+    EXPECT_EQ(t["status"], "completed") << t.dump();
+    EXPECT_EQ(t["metrics"]["acc"]["count"], 3) << "each point exactly once: " << t.dump();
+  }
+}
+
+TEST_F(ServerCliTest, TokensGateTheServerOnceCreated) {
+  StartServer();
+  auto r = Run({"token", "list"});
+  EXPECT_THAT(r.out, HasSubstr("no tokens"));
+  StopServer(SIGTERM);
+  r = Run({"token", "create", "--scope", "read", "--name", "dashboards"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string read = Trim(r.out);
+  EXPECT_EQ(read.rfind("odt_", 0), 0u) << read;
+  EXPECT_THAT(r.err, HasSubstr("shown only now"));
+  std::string write = Trim(Run({"token", "create", "--scope", "write", "--expires", "1h"}).out);
+  EXPECT_EQ(Run({"token", "create", "--scope", "root"}).exit_code, 2);
+  EXPECT_EQ(Run({"token", "create", "--expires", "soon"}).exit_code, 2);
+  StartServer();
+  testing::WriteFile(dir_ / "job.yml", "type: command\ncommand: echo hi\n");
+  r = Run(Remote({"job", "list"}));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("needs a token"));
+  EXPECT_EQ(Run(Remote({"job", "list"}, read)).exit_code, 0);
+  r = Run(Remote({"job", "submit", "job.yml"}, read));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("scope 'read'"));
+  EXPECT_EQ(Run(Remote({"job", "submit", "job.yml"}, write)).exit_code, 0);
+  // Revoked from the CLI while the server runs: refused within its 2-second cache.
+  std::string listing = Run({"token", "list"}).out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(listing, m, std::regex("(tok_[0-9a-f]+)\\s+read"))) << listing;
+  EXPECT_THAT(listing, Not(HasSubstr(read))) << "secrets are never listed";
+  ASSERT_EQ(Run({"token", "revoke", m[1]}).exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+  r = Run(Remote({"job", "list"}, read));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("revoked"));
+  EXPECT_THAT(Run({"token", "list"}).out, HasSubstr("revoked"));
+}
+
+}  // namespace
+}  // namespace overdrive
