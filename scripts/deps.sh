@@ -4,6 +4,7 @@
 #   scripts/deps.sh build   compiler, libraries, test frameworks (make build)
 #   scripts/deps.sh test    build + the PostgreSQL server the store's conformance tests start
 #   scripts/deps.sh postgres  only the PostgreSQL server (scripts/postgres.sh start)
+#   scripts/deps.sh slurm   only Slurm and munge (scripts/slurm.sh start: a one-node test cluster)
 #   scripts/deps.sh demo    build + what the demo job runs with (Debian's python3 and scikit-learn)
 #   scripts/deps.sh bench   demo + the peers and tools bench/ compares with (Optuna, wrk)
 #   scripts/deps.sh fuzz    build + clang and its libFuzzer runtime
@@ -19,16 +20,18 @@ demo_pkgs=(python3-sklearn python3-numpy)
 bench_pkgs=(python3-optuna python3-scipy wrk)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 postgres_pkgs=(postgresql)
+slurm_pkgs=(slurm-wlm munge)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build) ;;
   test) want+=("${postgres_pkgs[@]}") ;;
   postgres) want=("${postgres_pkgs[@]}") ;;
+  slurm) want=("${slurm_pkgs[@]}") ;;
   demo) want+=("${demo_pkgs[@]}") ;;
   bench) want+=("${demo_pkgs[@]}" "${bench_pkgs[@]}") ;;
   fuzz) want+=("${fuzz_pkgs[@]}") ;;
-  *) echo "usage: scripts/deps.sh [build|test|postgres|demo|bench|fuzz]" >&2; exit 2 ;;
+  *) echo "usage: scripts/deps.sh [build|test|postgres|slurm|demo|bench|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=()

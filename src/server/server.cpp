@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -69,6 +70,12 @@ void Server::Routes() {
   httplib::Server& http = *http_;
   // Live views (event streams, long-polled logs) hold a thread each.
   http.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  // httplib's default sets SO_REUSEPORT, which lets a second server start on a port in use and
+  // silently split the requests; SO_REUSEADDR alone still allows a quick restart.
+  http.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   http.set_payload_max_length(ctx_.options.max_body_bytes);
   http.set_read_timeout(30, 0);
   http.set_write_timeout(30, 0);

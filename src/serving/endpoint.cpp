@@ -158,6 +158,12 @@ class HttpEndpoint final : public Endpoint {
     server_.set_payload_max_length(options_.max_body_bytes);
     server_.set_read_timeout(std::chrono::seconds(30));
     server_.set_tcp_nodelay(true);
+    // Not httplib's default SO_REUSEPORT: a second endpoint on a port in use must fail, not
+    // silently share it.
+    server_.set_socket_options([](int sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     server_.Post("/score", [this](const httplib::Request& req, httplib::Response& res) {
       Reply(res, Score(req.body));
     });

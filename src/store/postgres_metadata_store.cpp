@@ -337,6 +337,17 @@ std::string Describe(PGconn* conn) {
   return h + ":" + p + "/" + (db != nullptr ? db : "");
 }
 
+// A failed statement's message and detail, without libpq's "ERROR:" and "LINE 1:" lines.
+std::string ErrorText(const PGresult* r) {
+  const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+  if (primary == nullptr) return PQresultErrorMessage(r);
+  std::string out = primary;
+  if (const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL)) {
+    out += std::string(" (") + detail + ")";
+  }
+  return out;
+}
+
 // libpq messages span lines ("...failed: Connection refused\n\tIs the server running..."); an
 // error is one line.
 std::string OneLine(const char* message) {
@@ -424,7 +435,7 @@ constexpr const char* kTokenColumns =
     "id, name, secret_hash, scope, experiment, created_at, expires_at, revoked_at";
 
 ApiToken ReadToken(const Rows& q, int i) {
-  return ApiToken{q.Text(i, 0), q.Text(i, 1), q.Text(i, 2),   q.Text(i, 3),
+  return ApiToken{q.Text(i, 0), q.Text(i, 1),   q.Text(i, 2),   q.Text(i, 3),
                   q.Text(i, 4), q.Double(i, 5), q.Double(i, 6), q.Double(i, 7)};
 }
 
@@ -445,8 +456,7 @@ class Transaction {
 
 class PostgresMetadataStore final : public MetadataStore {
  public:
-  PostgresMetadataStore(PGconn* conn, std::string where)
-      : conn_(conn), where_(std::move(where)) {}
+  PostgresMetadataStore(PGconn* conn, std::string where) : conn_(conn), where_(std::move(where)) {}
   ~PostgresMetadataStore() override { PQfinish(conn_); }
 
   std::unexpected<Error> Fail(const std::string& what, const char* detail) const {
@@ -462,8 +472,7 @@ class PostgresMetadataStore final : public MetadataStore {
     auto status = PQresultStatus(r);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
       last_sqlstate_ = SqlState(r);
-      return Fail(std::string("'") + Trim(sql).substr(0, 40) + "' failed",
-                  PQresultErrorMessage(r));
+      return Fail(std::string("'") + Trim(sql).substr(0, 40) + "' failed", ErrorText(r).c_str());
     }
     return {};
   }
@@ -478,7 +487,7 @@ class PostgresMetadataStore final : public MetadataStore {
       if (PQresultStatus(prepared.raw()) != PGRES_COMMAND_OK) {
         last_sqlstate_ = SqlState(prepared.raw());
         return Fail("cannot prepare '" + Trim(sql).substr(0, 60) + "'",
-                    PQresultErrorMessage(prepared.raw()));
+                    ErrorText(prepared.raw()).c_str());
       }
       it = statements_.emplace(sql, std::move(name)).first;
     }
@@ -491,7 +500,7 @@ class PostgresMetadataStore final : public MetadataStore {
     auto status = PQresultStatus(r);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
       last_sqlstate_ = SqlState(r);
-      return Fail("'" + Trim(sql).substr(0, 60) + "' failed", PQresultErrorMessage(r));
+      return Fail("'" + Trim(sql).substr(0, 60) + "' failed", ErrorText(r).c_str());
     }
     last_sqlstate_.clear();
     return rows;
@@ -512,12 +521,13 @@ class PostgresMetadataStore final : public MetadataStore {
     Transaction tx(this);
     OD_TRY(tx.Begin());
     // One lock per schema: a second opener waits here, then sees the steps already applied.
-    OD_TRY(Exec("SELECT pg_advisory_xact_lock(hashtext(current_schema() || "
-                "'/overdrive.schema_migrations'))"));
-    OD_TRY(Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "
-                "applied_at DOUBLE PRECISION NOT NULL)"));
-    OD_ASSIGN_OR_RETURN(auto rows,
-                        Exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+    OD_TRY(
+        Exec("SELECT pg_advisory_xact_lock(hashtext(current_schema() || "
+             "'/overdrive.schema_migrations'))"));
+    OD_TRY(
+        Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "
+             "applied_at DOUBLE PRECISION NOT NULL)"));
+    OD_ASSIGN_OR_RETURN(auto rows, Exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
     std::int64_t version = rows.Int(0, 0);
     if (version > static_cast<std::int64_t>(steps.size())) {
       return MakeError(ErrorCode::kStorage,
@@ -541,8 +551,7 @@ class PostgresMetadataStore final : public MetadataStore {
   }
 
   Result<std::optional<RunStatus>> StatusOf(const std::string& id) {
-    OD_ASSIGN_OR_RETURN(auto rows,
-                        Exec("SELECT status FROM runs WHERE id = $1", Params().Add(id)));
+    OD_ASSIGN_OR_RETURN(auto rows, Exec("SELECT status FROM runs WHERE id = $1", Params().Add(id)));
     if (rows.empty()) return std::optional<RunStatus>();
     return ParseRunStatus(rows.Text(0, 0));
   }
@@ -613,8 +622,8 @@ class PostgresMetadataStore final : public MetadataStore {
       }
     }
     if (!run.parent_id.empty() && !RequireRun(run.parent_id)) {
-      return MakeError(ErrorCode::kNotFound, "parent run '" + run.parent_id + "' of run '" +
-                                                 run.id + "' does not exist");
+      return MakeError(ErrorCode::kNotFound,
+                       "parent run '" + run.parent_id + "' of run '" + run.id + "' does not exist");
     }
     Params p;
     p.Add(run.id).Add(run.experiment_id);
@@ -643,14 +652,14 @@ class PostgresMetadataStore final : public MetadataStore {
         .Add(run.controller_started_at)
         .Add(run.cancel_requested)
         .Add(run.launch_json);
-    auto inserted =
-        Exec("INSERT INTO runs(id, experiment_id, parent_id, job_type, display_name, "
-             "description, tags_json, status, status_reason, spec_yaml, command, compute, "
-             "snapshot_digest, run_dir, executor_handle, exit_code, created_at, started_at, "
-             "ended_at, controller_pid, controller_started_at, cancel_requested, launch_json) "
-             "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,"
-             "$21,$22,$23)",
-             p);
+    auto inserted = Exec(
+        "INSERT INTO runs(id, experiment_id, parent_id, job_type, display_name, "
+        "description, tags_json, status, status_reason, spec_yaml, command, compute, "
+        "snapshot_digest, run_dir, executor_handle, exit_code, created_at, started_at, "
+        "ended_at, controller_pid, controller_started_at, cancel_requested, launch_json) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,"
+        "$21,$22,$23)",
+        p);
     if (!inserted) {
       // Another process created the same id between our check and the insert.
       if (last_sqlstate_ == kUniqueViolation) {
@@ -740,8 +749,7 @@ class PostgresMetadataStore final : public MetadataStore {
     if (rows.IsNull(0, 4) || !rows.Bool(0, 4)) {
       return MakeError(ErrorCode::kNotFound, "run '" + run_id + "' does not exist");
     }
-    return rows.Text(0, 0) + ":" + rows.Text(0, 1) + ":" + rows.Text(0, 2) + ":" +
-           rows.Text(0, 3);
+    return rows.Text(0, 0) + ":" + rows.Text(0, 1) + ":" + rows.Text(0, 2) + ":" + rows.Text(0, 3);
   }
 
   Result<void> SetRunTags(const std::string& run_id,
@@ -787,34 +795,31 @@ class PostgresMetadataStore final : public MetadataStore {
     if (ids.size() == 1) return ids.front();
     bool more = ids.size() > 5;
     if (more) ids.resize(5);
-    return MakeError(ErrorCode::kInvalidInput, "run id prefix '" + prefix +
-                                                   "' is ambiguous: it matches " +
-                                                   Join(ids, ", ") + (more ? ", ..." : "") +
-                                                   "; give more characters");
+    return MakeError(ErrorCode::kInvalidInput,
+                     "run id prefix '" + prefix + "' is ambiguous: it matches " + Join(ids, ", ") +
+                         (more ? ", ..." : "") + "; give more characters");
   }
 
-  Result<bool> TransitionRun(const std::string& id, RunStatus to,
-                             const RunUpdate& u) override {
-    OD_ASSIGN_OR_RETURN(
-        auto rows,
-        Exec(std::string("UPDATE runs SET status = $1, "
-                         "status_reason = COALESCE($2, status_reason), "
-                         "command = COALESCE($3, command), "
-                         "executor_handle = COALESCE($4, executor_handle), "
-                         "exit_code = COALESCE($5, exit_code), "
-                         "started_at = COALESCE($6, started_at), "
-                         "ended_at = COALESCE($7, ended_at) "
-                         "WHERE id = $8 AND status NOT IN ") +
-                 kFinalStatusList,
-             Params()
-                 .Add(RunStatusName(to))
-                 .Add(u.status_reason)
-                 .Add(u.command)
-                 .Add(u.executor_handle)
-                 .Add(u.exit_code)
-                 .Add(u.started_at)
-                 .Add(u.ended_at)
-                 .Add(id)));
+  Result<bool> TransitionRun(const std::string& id, RunStatus to, const RunUpdate& u) override {
+    OD_ASSIGN_OR_RETURN(auto rows,
+                        Exec(std::string("UPDATE runs SET status = $1, "
+                                         "status_reason = COALESCE($2, status_reason), "
+                                         "command = COALESCE($3, command), "
+                                         "executor_handle = COALESCE($4, executor_handle), "
+                                         "exit_code = COALESCE($5, exit_code), "
+                                         "started_at = COALESCE($6, started_at), "
+                                         "ended_at = COALESCE($7, ended_at) "
+                                         "WHERE id = $8 AND status NOT IN ") +
+                                 kFinalStatusList,
+                             Params()
+                                 .Add(RunStatusName(to))
+                                 .Add(u.status_reason)
+                                 .Add(u.command)
+                                 .Add(u.executor_handle)
+                                 .Add(u.exit_code)
+                                 .Add(u.started_at)
+                                 .Add(u.ended_at)
+                                 .Add(id)));
     if (rows.Affected() > 0) return true;
     OD_TRY(RequireRun(id));
     return false;
@@ -824,8 +829,7 @@ class PostgresMetadataStore final : public MetadataStore {
   // $2.. for `p`'s values; $1 is the id.
   Result<void> UpdateUnlessFinal(const std::string& id, const std::string& set_sql, Params p) {
     OD_ASSIGN_OR_RETURN(auto rows, Exec("UPDATE runs SET " + set_sql +
-                                            " WHERE id = $1 AND status NOT IN " +
-                                            kFinalStatusList,
+                                            " WHERE id = $1 AND status NOT IN " + kFinalStatusList,
                                         p));
     if (rows.Affected() > 0) return {};
     OD_ASSIGN_OR_RETURN(auto status, StatusOf(id));
@@ -847,8 +851,8 @@ class PostgresMetadataStore final : public MetadataStore {
 
   // Names and values as two arrays; a name given twice keeps its last value (one statement
   // cannot upsert the same row twice).
-  static Result<std::pair<BinaryArray, BinaryArray>> ParamArrays(
-      const std::string& run_id, const std::vector<Param>& params) {
+  static Result<std::pair<BinaryArray, BinaryArray>> ParamArrays(const std::string& run_id,
+                                                                 const std::vector<Param>& params) {
     std::map<std::string, const std::string*> last;
     for (const auto& p : params) {
       if (p.name.empty()) {
@@ -868,13 +872,11 @@ class PostgresMetadataStore final : public MetadataStore {
   Result<void> UpsertParams(const std::string& run_id, const std::vector<Param>& params) {
     if (params.empty()) return {};
     OD_ASSIGN_OR_RETURN(auto arrays, ParamArrays(run_id, params));
-    OD_TRY(Exec("INSERT INTO params(run_id, name, value_json) SELECT $1, t.n, t.v "
-                "FROM unnest($2::text[], $3::text[]) AS t(n, v) "
-                "ON CONFLICT (run_id, name) DO UPDATE SET value_json = excluded.value_json",
-                Params()
-                    .Add(run_id)
-                    .Add(kTextArrayOid, arrays.first)
-                    .Add(kTextArrayOid, arrays.second)));
+    OD_TRY(Exec(
+        "INSERT INTO params(run_id, name, value_json) SELECT $1, t.n, t.v "
+        "FROM unnest($2::text[], $3::text[]) AS t(n, v) "
+        "ON CONFLICT (run_id, name) DO UPDATE SET value_json = excluded.value_json",
+        Params().Add(run_id).Add(kTextArrayOid, arrays.first).Add(kTextArrayOid, arrays.second)));
     return {};
   }
 
@@ -984,15 +986,14 @@ class PostgresMetadataStore final : public MetadataStore {
     OD_TRY(RequireRun(run_id));
     if (max_buckets < 1) return MakeError(ErrorCode::kInvalidInput, "max_buckets must be >= 1");
     const auto b = static_cast<std::int64_t>(max_buckets);
-    OD_ASSIGN_OR_RETURN(
-        auto bounds,
-        Exec("SELECT (SELECT step FROM metrics WHERE run_id = $1 AND name = $2 "
-             "        ORDER BY step LIMIT 1), "
-             "       (SELECT step FROM metrics WHERE run_id = $1 AND name = $2 "
-             "        ORDER BY step OFFSET 1 LIMIT 1), "
-             "       (SELECT step FROM metrics WHERE run_id = $1 AND name = $2 "
-             "        ORDER BY step DESC LIMIT 1)",
-             Params().Add(run_id).Add(name)));
+    OD_ASSIGN_OR_RETURN(auto bounds,
+                        Exec("SELECT (SELECT step FROM metrics WHERE run_id = $1 AND name = $2 "
+                             "        ORDER BY step LIMIT 1), "
+                             "       (SELECT step FROM metrics WHERE run_id = $1 AND name = $2 "
+                             "        ORDER BY step OFFSET 1 LIMIT 1), "
+                             "       (SELECT step FROM metrics WHERE run_id = $1 AND name = $2 "
+                             "        ORDER BY step DESC LIMIT 1)",
+                             Params().Add(run_id).Add(name)));
     if (bounds.IsNull(0, 0)) return std::vector<MetricBucket>();  // no such series
     const std::int64_t lo = bounds.Int(0, 0), hi = bounds.Int(0, 2);
     const std::int64_t stride = bounds.IsNull(0, 1) ? 1 : bounds.Int(0, 1) - lo;
@@ -1156,26 +1157,26 @@ class PostgresMetadataStore final : public MetadataStore {
       kinds.Add(e.kind);
       messages.Add(e.message);
     }
-    OD_TRY(Exec("INSERT INTO events(run_id, timestamp, kind, message) "
-                "SELECT $1, t.ts, t.k, t.m FROM unnest($2::float8[], $3::text[], $4::text[]) "
-                "WITH ORDINALITY AS t(ts, k, m, o) ORDER BY t.o",
-                Params()
-                    .Add(run_id)
-                    .Add(kFloat8ArrayOid, times)
-                    .Add(kTextArrayOid, kinds)
-                    .Add(kTextArrayOid, messages)));
+    OD_TRY(
+        Exec("INSERT INTO events(run_id, timestamp, kind, message) "
+             "SELECT $1, t.ts, t.k, t.m FROM unnest($2::float8[], $3::text[], $4::text[]) "
+             "WITH ORDINALITY AS t(ts, k, m, o) ORDER BY t.o",
+             Params()
+                 .Add(run_id)
+                 .Add(kFloat8ArrayOid, times)
+                 .Add(kTextArrayOid, kinds)
+                 .Add(kTextArrayOid, messages)));
     return {};
   }
 
   Result<void> AddEvent(const std::string& run_id, const RunEvent& e) override {
-    OD_ASSIGN_OR_RETURN(auto rows,
-                        Exec("INSERT INTO events(run_id, timestamp, kind, message) "
-                             "SELECT id, $2, $3, $4 FROM runs WHERE id = $1",
-                             Params()
-                                 .Add(run_id)
-                                 .Add(e.timestamp != 0 ? e.timestamp : WallSeconds())
-                                 .Add(e.kind)
-                                 .Add(e.message)));
+    OD_ASSIGN_OR_RETURN(auto rows, Exec("INSERT INTO events(run_id, timestamp, kind, message) "
+                                        "SELECT id, $2, $3, $4 FROM runs WHERE id = $1",
+                                        Params()
+                                            .Add(run_id)
+                                            .Add(e.timestamp != 0 ? e.timestamp : WallSeconds())
+                                            .Add(e.kind)
+                                            .Add(e.message)));
     if (rows.Affected() == 0) {
       return MakeError(ErrorCode::kNotFound, "run '" + run_id + "' does not exist");
     }
@@ -1197,10 +1198,11 @@ class PostgresMetadataStore final : public MetadataStore {
   // ---- Computes ----
   Result<void> PutCompute(const ComputeTarget& t) override {
     if (t.name.empty()) return MakeError(ErrorCode::kInvalidInput, "compute name is empty");
-    OD_TRY(Exec("INSERT INTO computes(name, type, config_json) VALUES ($1, $2, $3) "
-                "ON CONFLICT (name) DO UPDATE SET type = excluded.type, "
-                "config_json = excluded.config_json",
-                Params().Add(t.name).Add(t.type).Add(t.config_json)));
+    OD_TRY(
+        Exec("INSERT INTO computes(name, type, config_json) VALUES ($1, $2, $3) "
+             "ON CONFLICT (name) DO UPDATE SET type = excluded.type, "
+             "config_json = excluded.config_json",
+             Params().Add(t.name).Add(t.type).Add(t.config_json)));
     return {};
   }
 
@@ -1234,16 +1236,13 @@ class PostgresMetadataStore final : public MetadataStore {
     if (v.created_at == 0) v.created_at = WallSeconds();
     std::sort(v.files.begin(), v.files.end(),
               [](const ArtifactRecord& a, const ArtifactRecord& b) { return a.path < b.path; });
+    std::string twice;  // reported after the run check, as SQLite's primary key does
     for (size_t i = 0; i < v.files.size(); ++i) {
       if (v.files[i].path.empty()) {
         return MakeError(ErrorCode::kInvalidInput,
                          "a file of model '" + v.model + "' has an empty path");
       }
-      if (i > 0 && v.files[i].path == v.files[i - 1].path) {
-        return MakeError(ErrorCode::kInvalidInput, "file '" + v.files[i].path +
-                                                       "' is listed twice in model '" + v.model +
-                                                       "'");
-      }
+      if (i > 0 && v.files[i].path == v.files[i - 1].path) twice = v.files[i].path;
     }
     Transaction tx(this);
     OD_TRY(tx.Begin());
@@ -1252,22 +1251,27 @@ class PostgresMetadataStore final : public MetadataStore {
     OD_TRY(Exec("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/model/' || $1))",
                 Params().Add(v.model)));
     OD_TRY(RequireRun(v.run_id));
+    if (!twice.empty()) {
+      return MakeError(ErrorCode::kInvalidInput,
+                       "file '" + twice + "' is listed twice in model '" + v.model + "'");
+    }
     {
       OD_ASSIGN_OR_RETURN(auto rows, Exec("SELECT COALESCE(MAX(version), 0) + 1 FROM "
                                           "model_versions WHERE model = $1",
                                           Params().Add(v.model)));
       v.version = rows.Int(0, 0);
     }
-    OD_TRY(Exec("INSERT INTO model_versions(model, version, run_id, path, tags_json, "
-                "lineage_json, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                Params()
-                    .Add(v.model)
-                    .Add(v.version)
-                    .Add(v.run_id)
-                    .Add(v.path)
-                    .Add(v.tags_json)
-                    .Add(v.lineage_json)
-                    .Add(v.created_at)));
+    OD_TRY(
+        Exec("INSERT INTO model_versions(model, version, run_id, path, tags_json, "
+             "lineage_json, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             Params()
+                 .Add(v.model)
+                 .Add(v.version)
+                 .Add(v.run_id)
+                 .Add(v.path)
+                 .Add(v.tags_json)
+                 .Add(v.lineage_json)
+                 .Add(v.created_at)));
     if (!v.files.empty()) {
       BinaryArray paths(kTextOid), digests(kTextOid), sizes(kInt8Oid);
       for (const auto& f : v.files) {
@@ -1275,15 +1279,16 @@ class PostgresMetadataStore final : public MetadataStore {
         digests.Add(f.digest);
         sizes.Add(f.size);
       }
-      OD_TRY(Exec("INSERT INTO model_files(model, version, path, digest, size) "
-                  "SELECT $1, $2, t.p, t.d, t.s FROM unnest($3::text[], $4::text[], "
-                  "$5::int8[]) AS t(p, d, s)",
-                  Params()
-                      .Add(v.model)
-                      .Add(v.version)
-                      .Add(kTextArrayOid, paths)
-                      .Add(kTextArrayOid, digests)
-                      .Add(kInt8ArrayOid, sizes)));
+      OD_TRY(
+          Exec("INSERT INTO model_files(model, version, path, digest, size) "
+               "SELECT $1, $2, t.p, t.d, t.s FROM unnest($3::text[], $4::text[], "
+               "$5::int8[]) AS t(p, d, s)",
+               Params()
+                   .Add(v.model)
+                   .Add(v.version)
+                   .Add(kTextArrayOid, paths)
+                   .Add(kTextArrayOid, digests)
+                   .Add(kInt8ArrayOid, sizes)));
     }
     OD_TRY(tx.Commit());
     return v;
@@ -1319,8 +1324,7 @@ class PostgresMetadataStore final : public MetadataStore {
     return {};
   }
 
-  Result<ModelVersion> GetModelVersion(const std::string& model,
-                                       std::int64_t version) override {
+  Result<ModelVersion> GetModelVersion(const std::string& model, std::int64_t version) override {
     OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kModelVersionColumns +
                                             " FROM model_versions WHERE model = $1 AND "
                                             "version = $2",
@@ -1351,8 +1355,8 @@ class PostgresMetadataStore final : public MetadataStore {
                                         "ORDER BY model"));
     std::vector<ModelSummary> out;
     for (int i = 0; i < rows.size(); ++i) {
-      out.push_back(ModelSummary{rows.Text(i, 0), rows.Int(i, 1), rows.Int(i, 2),
-                                 rows.Double(i, 3), rows.Double(i, 4)});
+      out.push_back(ModelSummary{rows.Text(i, 0), rows.Int(i, 1), rows.Int(i, 2), rows.Double(i, 3),
+                                 rows.Double(i, 4)});
     }
     return out;
   }
@@ -1363,12 +1367,11 @@ class PostgresMetadataStore final : public MetadataStore {
     // One statement: the upsert happens only if the version exists (versions are never
     // deleted, and the foreign key guards the rest).
     OD_ASSIGN_OR_RETURN(
-        auto rows,
-        Exec("INSERT INTO model_aliases(model, alias, version, updated_at) "
-             "SELECT model, $2, version, $4 FROM model_versions WHERE model = $1 AND "
-             "version = $3 ON CONFLICT (model, alias) DO UPDATE SET "
-             "version = excluded.version, updated_at = excluded.updated_at",
-             Params().Add(model).Add(alias).Add(version).Add(WallSeconds())));
+        auto rows, Exec("INSERT INTO model_aliases(model, alias, version, updated_at) "
+                        "SELECT model, $2, version, $4 FROM model_versions WHERE model = $1 AND "
+                        "version = $3 ON CONFLICT (model, alias) DO UPDATE SET "
+                        "version = excluded.version, updated_at = excluded.updated_at",
+                        Params().Add(model).Add(alias).Add(version).Add(WallSeconds())));
     if (rows.Affected() == 0) {
       return MakeError(ErrorCode::kNotFound,
                        "model '" + model + "' has no version " + std::to_string(version));
@@ -1382,8 +1385,7 @@ class PostgresMetadataStore final : public MetadataStore {
                                         "AND alias = $2",
                                         Params().Add(model).Add(alias)));
     if (rows.empty()) {
-      return MakeError(ErrorCode::kNotFound,
-                       "model '" + model + "' has no alias '" + alias + "'");
+      return MakeError(ErrorCode::kNotFound, "model '" + model + "' has no alias '" + alias + "'");
     }
     return rows.Int(0, 0);
   }
@@ -1465,7 +1467,7 @@ class PostgresMetadataStore final : public MetadataStore {
   }
 
   PGconn* conn_;
-  std::string where_;  // host:port/db
+  std::string where_;                                        // host:port/db
   std::unordered_map<std::string, std::string> statements_;  // SQL -> prepared name
   std::string last_sqlstate_;
 };
@@ -1507,14 +1509,24 @@ Result<std::unique_ptr<MetadataStore>> OpenPostgresMetadataStore(const std::stri
     std::string hint;
     if (msg.find("Connection refused") != std::string::npos ||
         msg.find("No such file or directory") != std::string::npos) {
-      hint = "; is the server running? Start it (for a local test server: "
-             "scripts/postgres.sh start) or fix the URL";
+      hint =
+          "; is the server running? Start it (for a local test server: "
+          "scripts/postgres.sh start) or fix the URL";
     }
     return MakeError(ErrorCode::kStorage,
                      "cannot connect to postgresql database " + where + ": " + msg + hint);
   }
+  // Shortest exact float text, unnest of several arrays, INCLUDE indexes.
+  if (PQserverVersion(conn) < 120000) {
+    const int version = PQserverVersion(conn);
+    PQfinish(conn);
+    return MakeError(ErrorCode::kStorage, "postgresql database " + where + " runs PostgreSQL " +
+                                              std::to_string(version / 10000) +
+                                              "; overdrive needs PostgreSQL 12 or newer");
+  }
   // Notices ("relation ... already exists, skipping") are not errors; libpq would print them.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   auto store = std::make_unique<PostgresMetadataStore>(conn, where);
   OD_TRY(store->Setup());
   return std::unique_ptr<MetadataStore>(std::move(store));

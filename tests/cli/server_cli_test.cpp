@@ -203,5 +203,32 @@ TEST_F(ServerCliTest, TokensGateTheServerOnceCreated) {
   EXPECT_THAT(Run({"token", "list"}).out, HasSubstr("revoked"));
 }
 
+TEST_F(ServerCliTest, MlflowLoggingTrialsAreTrackedAndStoppedEarly) {
+  // examples/mlflow-logging: trials log accuracy only through MLflow's REST API (the server
+  // gives them MLFLOW_TRACKING_URI and MLFLOW_RUN_ID); bandit stops the slow learners on it.
+  fs::copy(fs::path(OVERDRIVE_SOURCE_DIR) / "examples" / "mlflow-logging", dir_ / "mlflow",
+           fs::copy_options::recursive);
+  StartServer();
+  auto r = Run(Remote({"job", "submit", "mlflow/sweep.yml", "--json"}), 300);
+  ASSERT_EQ(r.exit_code, 0) << r.err << testing::ReadFile(server_log_);
+  auto sweep = nlohmann::json::parse(r.out);
+  auto j = Json({"job", "show", sweep["id"], "--json"});
+  ASSERT_EQ(j["trials"].size(), 8u);
+  int stopped = 0;
+  for (const auto& t : j["trials"]) {
+    ASSERT_TRUE(t["metrics"].contains("accuracy")) << t.dump();
+    if (t["status"] == "completed") {
+      EXPECT_EQ(t["metrics"]["accuracy"]["count"], 12) << "one point per epoch: " << t.dump();
+    } else {
+      EXPECT_EQ(t["status"], "early_terminated") << t.dump();
+      EXPECT_GE(t["metrics"]["accuracy"]["count"], 2) << t.dump();
+    }
+    stopped += t["status"] == "early_terminated";
+    std::string out = testing::ReadFile(workspace_ / "runs" / t["id"].get<std::string>() / "stdout.log");
+    EXPECT_THAT(out, Not(HasSubstr("accuracy="))) << "metrics came through MLflow, not stdout";
+  }
+  EXPECT_GE(stopped, 1) << "bandit acted on MLflow-logged accuracy: " << j.dump(1);
+}
+
 }  // namespace
 }  // namespace overdrive

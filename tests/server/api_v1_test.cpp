@@ -394,3 +394,24 @@ TEST_F(ApiTest, ServesHttpsWithACertificate) {
 
 }  // namespace
 }  // namespace overdrive
+
+namespace overdrive {
+namespace {
+
+using PortTest = testing_util::ServerTest;
+
+TEST_F(PortTest, APortInUseIsAnError) {
+  StartServer();
+  ServerOptions o;
+  o.location.root = workspace();
+  o.port = server_->port();
+  o.quiet = true;
+  auto second = Server::Create(o);
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  auto bound = (*second)->Bind();
+  ASSERT_FALSE(bound.has_value()) << "two servers must not share a port";
+  EXPECT_THAT(bound.error().message, ::testing::HasSubstr("in use"));
+}
+
+}  // namespace
+}  // namespace overdrive

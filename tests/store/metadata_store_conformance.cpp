@@ -1,6 +1,7 @@
 // The MetadataStore contract, run against every backend. To add a backend, append a
 // MetadataStoreBackend to kBackends below (its factory gets a fresh scratch folder per test and
-// must return an empty store).
+// must return an empty store). PostgreSQL runs against the server named by OVERDRIVE_TEST_PG_URL
+// (`make test` starts one); without it its tests are reported as skipped.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "store/metadata_store.hpp"
+#include "postgres_test_util.hpp"
 #include "store_test_util.hpp"
 
 namespace overdrive {
@@ -23,6 +25,8 @@ struct MetadataStoreBackend {
   std::string name;
   std::function<Result<std::unique_ptr<MetadataStore>>(const std::filesystem::path& scratch)>
       open;
+  // Why this backend cannot run here (its tests are skipped), or nullopt.
+  std::function<std::optional<std::string>()> unavailable = [] { return std::nullopt; };
 };
 
 const MetadataStoreBackend kBackends[] = {
@@ -30,7 +34,21 @@ const MetadataStoreBackend kBackends[] = {
      [](const std::filesystem::path& scratch) {
        return OpenSqliteMetadataStore((scratch / "workspace.db").string());
      }},
+    // A fresh schema of the test database per test.
+    {"Postgres",
+     [](const std::filesystem::path&) -> Result<std::unique_ptr<MetadataStore>> {
+       OD_ASSIGN_OR_RETURN(auto url,
+                           testing_util::FreshPostgresSchema(*testing_util::PostgresTestUrl()));
+       return OpenPostgresMetadataStore(url);
+     },
+     []() -> std::optional<std::string> {
+       if (testing_util::PostgresTestUrl()) return std::nullopt;
+       return testing_util::PostgresSkipReason();
+     }},
 };
+
+// Failure messages name the backend instead of dumping its bytes.
+void PrintTo(const MetadataStoreBackend& backend, std::ostream* os) { *os << backend.name; }
 
 RunFilter Filter(std::optional<std::string> experiment, std::optional<std::string> parent = {},
                  std::optional<RunStatus> status = {}, int limit = 0) {
@@ -45,6 +63,7 @@ RunFilter Filter(std::optional<std::string> experiment, std::optional<std::strin
 class MetadataStoreConformance : public ::testing::TestWithParam<MetadataStoreBackend> {
  protected:
   void SetUp() override {
+    if (auto why = GetParam().unavailable()) GTEST_SKIP() << *why;
     auto opened = GetParam().open(scratch_.path());
     ASSERT_TRUE(opened.has_value()) << opened.error().message;
     store_ = std::move(*opened);
