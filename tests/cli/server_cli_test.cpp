@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <regex>
 
 #include "cli_test_util.hpp"
@@ -24,9 +26,11 @@ class ServerCliTest : public testing::CliTest {
     CliTest::TearDown();
   }
   // Starts `overdrive server --port 0` and reads the URL it prints.
-  void StartServer() {
+  void StartServer(std::vector<std::string> extra = {}) {
     server_log_ = dir_ / ("server-" + std::to_string(++starts_) + ".log");
-    server_pid_ = Spawn({"server", "--port", "0"}, dir_ / ".server.out", server_log_);
+    std::vector<std::string> args = extra;
+    for (const char* a : {"server", "--port", "0"}) args.push_back(a);
+    server_pid_ = Spawn(args, dir_ / ".server.out", server_log_);
     std::regex url_re("overdrive server: (http://127\\.0\\.0\\.1:[0-9]+)/");
     for (int i = 0; i < 300 && url_.empty(); ++i) {
       std::smatch m;
@@ -228,6 +232,39 @@ TEST_F(ServerCliTest, MlflowLoggingTrialsAreTrackedAndStoppedEarly) {
     EXPECT_THAT(out, Not(HasSubstr("accuracy="))) << "metrics came through MLflow, not stdout";
   }
   EXPECT_GE(stopped, 1) << "bandit acted on MLflow-logged accuracy: " << j.dump(1);
+}
+
+TEST_F(ServerCliTest, ServerOnPostgresRunsJobsAndResumes) {
+  const char* pg = std::getenv("OVERDRIVE_TEST_PG_URL");
+  if (pg == nullptr || *pg == '\0') {
+    GTEST_SKIP() << "OVERDRIVE_TEST_PG_URL is not set (scripts/postgres.sh start prints one)";
+  }
+  // A database of its own, dropped at the end.
+  std::string base = pg;
+  std::string db = "od_cli_" + fs::path(dir_).filename().string().substr(14);
+  std::transform(db.begin(), db.end(), db.begin(), [](unsigned char c) { return std::tolower(c); });
+  ASSERT_EQ(std::system(("psql -q '" + base + "' -c 'CREATE DATABASE " + db + "' >/dev/null").c_str()), 0);
+  std::string url = base.substr(0, base.rfind('/') + 1) + db;
+  testing::WriteFile(dir_ / "sweep.yml", kSweep);
+  StartServer({"--db", url});
+  auto r = Run(Remote({"job", "submit", "sweep.yml", "--detach"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string id = Trim(r.out);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  StopServer(SIGKILL);
+  StartServer({"--db", url});
+  std::string status;
+  for (int i = 0; i < 600 && status != "completed"; ++i) {
+    status = Json({"--db", url, "job", "show", id, "--json"})["status"];
+    if (status != "completed") std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(status, "completed") << testing::ReadFile(server_log_);
+  auto j = Json({"--db", url, "job", "show", id, "--json"});
+  EXPECT_EQ(j["trials"].size(), 6u);
+  for (const auto& t : j["trials"]) EXPECT_EQ(t["metrics"]["acc"]["count"], 3) << t.dump();
+  EXPECT_FALSE(fs::exists(workspace_ / "overdrive.db")) << "metadata went to PostgreSQL only";
+  StopServer(SIGTERM);
+  (void)std::system(("psql -q '" + base + "' -c 'DROP DATABASE " + db + "' >/dev/null 2>&1").c_str());
 }
 
 }  // namespace
