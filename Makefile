@@ -1,7 +1,8 @@
 # The two commands a newcomer runs (see README.md):
 #   make demo   installs what is missing, builds, runs the main job on the local workspace
 #   make test   installs what is missing, builds with ASan+UBSan, runs the whole test suite
-# Also: make build (release binary at build/release/bin/overdrive), make bench, make fuzz, make clean.
+# Also: make build (build/release/bin/overdrive and the dashboard, web/dist), make bench, make fuzz,
+# make clean.
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 RELEASE := build/release
@@ -25,6 +26,7 @@ $(RELEASE)/build.ninja:
 
 build: deps $(RELEASE)/build.ninja
 	@ninja -C $(RELEASE) -j$(JOBS) overdrive
+	@scripts/web.sh build
 	@echo "built $(RELEASE)/bin/overdrive"
 
 $(DEBUG)/build.ninja:
@@ -32,6 +34,7 @@ $(DEBUG)/build.ninja:
 
 debug: deps $(DEBUG)/build.ninja
 	@ninja -C $(DEBUG) -j$(JOBS)
+	@scripts/web.sh build
 
 demo: deps-demo build
 	@scripts/demo.sh
