@@ -3,6 +3,7 @@
 # (idempotent: a second run installs nothing and takes well under a second).
 #   scripts/deps.sh build   compiler, libraries, test frameworks (make build)
 #   scripts/deps.sh test    build + the PostgreSQL server the store's conformance tests start
+#                           + Slurm and munge (the Slurm executor's tests)
 #   scripts/deps.sh postgres  only the PostgreSQL server (scripts/postgres.sh start)
 #   scripts/deps.sh slurm   only Slurm and munge (scripts/slurm.sh start: a one-node test cluster)
 #   scripts/deps.sh demo    build + what the demo job runs with (Debian's python3 and scikit-learn)
@@ -25,7 +26,7 @@ slurm_pkgs=(slurm-wlm munge)
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build) ;;
-  test) want+=("${postgres_pkgs[@]}") ;;
+  test) want+=("${postgres_pkgs[@]}" "${slurm_pkgs[@]}") ;;
   postgres) want=("${postgres_pkgs[@]}") ;;
   slurm) want=("${slurm_pkgs[@]}") ;;
   demo) want+=("${demo_pkgs[@]}") ;;

@@ -24,6 +24,7 @@
 #include "common/clock.hpp"
 #include "common/process.hpp"
 #include "common/strings.hpp"
+#include "executor/slurm_executor.hpp"
 #include "spec/job_spec.hpp"
 #include "sweep/controller.hpp"
 #include "sweep/log_tail.hpp"
@@ -517,22 +518,67 @@ int CmdLog(bool is_param, const std::string& name, const std::string& value,
   return 0;
 }
 
-int CmdComputeAdd(const Globals& g, const std::string& name, const std::string& type) {
-  if (type != "local") {
+// `compute add` settings; the Slurm ones apply to --type slurm only.
+struct ComputeAddArgs {
+  std::string type = "local";
+  std::string partition, account, qos;
+  std::vector<std::string> sbatch_args;
+  std::optional<double> poll_interval_s;
+};
+
+int CmdComputeAdd(const Globals& g, const std::string& name, const ComputeAddArgs& a) {
+  static const std::vector<std::string> kTypes = {"local", "slurm"};
+  if (std::find(kTypes.begin(), kTypes.end(), a.type) == kTypes.end()) {
+    return Fail({ErrorCode::kInvalidInput, "compute type '" + a.type +
+                                               "' is not supported (supported: local, slurm)" +
+                                               DidYouMeanSuffix(a.type, kTypes)});
+  }
+  ComputeTarget t;
+  t.name = StartsWith(name, "azureml:") ? name.substr(8) : name;
+  t.type = a.type;
+  if (t.name.empty() || t.name == "local") {
     return Fail({ErrorCode::kInvalidInput,
-                 "compute type '" + type + "' is not supported yet (supported: local)" +
-                     DidYouMeanSuffix(type, {"local"})});
+                 "'" + name + "' cannot name a compute target ('local' is built in)"});
+  }
+  std::string where = "run here";
+  if (a.type == "local") {
+    if (!a.partition.empty() || !a.account.empty() || !a.qos.empty() || !a.sbatch_args.empty() ||
+        a.poll_interval_s) {
+      return Fail({ErrorCode::kInvalidInput,
+                   "--partition, --account, --qos, --sbatch-arg and --poll-interval apply to "
+                   "--type slurm only"});
+    }
+  } else {
+    SlurmOptions o;
+    o.target = t.name;
+    o.partition = a.partition;
+    o.account = a.account;
+    o.qos = a.qos;
+    o.sbatch_args = a.sbatch_args;
+    if (a.poll_interval_s) {
+      if (!(*a.poll_interval_s > 0)) {
+        return Fail({ErrorCode::kInvalidInput, "--poll-interval must be more than 0 seconds"});
+      }
+      o.poll_interval_s = *a.poll_interval_s;
+    }
+    t.config_json = o.ToJson();
+    where = "run as Slurm jobs in " +
+            (a.partition.empty() ? "the default partition" : "partition '" + a.partition + "'");
   }
   auto ws = OpenWorkspace(g, true);
   if (!ws) return Fail(ws.error());
-  ComputeTarget t;
-  t.name = StartsWith(name, "azureml:") ? name.substr(8) : name;
-  t.type = type;
   if (auto ok = (*ws)->store().PutCompute(t); !ok) return Fail(ok.error());
-  std::cout << "compute '" << t.name << "' -> " << type
-            << " (job files saying compute: " << t.name << " or azureml:" << t.name
-            << " now run here)\n";
+  std::cout << "compute '" << t.name << "' -> " << t.type << " (job files saying compute: "
+            << t.name << " or azureml:" << t.name << " now " << where << ")\n";
   return 0;
+}
+
+// The partition column of `compute list`: Slurm targets only.
+std::string ComputePartition(const ComputeTarget& c) {
+  if (c.type != "slurm") return "-";
+  auto o = SlurmOptions::FromJson(c.name, c.config_json);
+  if (!o) return "?";
+  return o->partition.empty() ? "(default)" : o->partition;
 }
 
 int CmdComputeList(const Globals& g) {
@@ -540,10 +586,59 @@ int CmdComputeList(const Globals& g) {
   if (!ws) return Fail(ws.error());
   auto all = (*ws)->store().ListComputes();
   if (!all) return Fail(all.error());
-  Table t({"name", "type"});
-  t.Add({"local", "local (built in)"});
-  for (const auto& c : *all) t.Add({c.name, c.type});
+  Table t({"name", "type", "partition"});
+  t.Add({"local", "local (built in)", "-"});
+  for (const auto& c : *all) t.Add({c.name, c.type, ComputePartition(c)});
   t.Print(std::cout);
+  return 0;
+}
+
+int CmdComputeShow(const Globals& g, const std::string& name, bool json) {
+  std::string n = StartsWith(name, "azureml:") ? name.substr(8) : name;
+  ComputeTarget c;
+  if (n == "local") {
+    c.name = "local";
+    c.type = "local";
+  } else {
+    auto ws = OpenWorkspace(g, false);
+    if (!ws) return Fail(ws.error());
+    auto got = (*ws)->store().GetCompute(n);
+    if (!got) {
+      if (got.error().code != ErrorCode::kNotFound) return Fail(got.error());
+      std::vector<std::string> names = {"local"};
+      if (auto all = (*ws)->store().ListComputes()) {
+        for (const auto& t : *all) names.push_back(t.name);
+      }
+      return Fail({ErrorCode::kNotFound, "no compute target '" + n + "'" +
+                                             DidYouMeanSuffix(n, names) +
+                                             "; configured: " + Join(names, ", ")});
+    }
+    c = *got;
+  }
+  nlohmann::json config = nlohmann::json::object();
+  try {
+    config = nlohmann::json::parse(c.config_json.empty() ? "{}" : c.config_json);
+  } catch (const std::exception&) {
+    config = c.config_json;
+  }
+  if (json) {
+    std::cout << nlohmann::json{{"name", c.name}, {"type", c.type}, {"config", config}}.dump(2)
+              << "\n";
+    return 0;
+  }
+  std::cout << "name: " << c.name << "\ntype: " << c.type
+            << (c.name == "local" ? " (built in: this machine)" : "") << "\n";
+  if (c.type == "slurm") {
+    auto o = SlurmOptions::FromJson(c.name, c.config_json);
+    if (!o) return Fail(o.error());
+    auto or_default = [](const std::string& v) { return v.empty() ? std::string("(default)") : v; };
+    std::cout << "partition: " << or_default(o->partition) << "\n"
+              << "account: " << or_default(o->account) << "\n"
+              << "qos: " << or_default(o->qos) << "\n"
+              << "sbatch args: " << (o->sbatch_args.empty() ? "(none)" : Join(o->sbatch_args, " "))
+              << "\n"
+              << "poll interval: " << FormatDouble(o->poll_interval_s) << "s\n";
+  }
   return 0;
 }
 
@@ -662,14 +757,31 @@ int RunCli(int argc, char** argv) {
   auto* compute = app.add_subcommand("compute", "compute targets that job files name in `compute:`");
   compute->require_subcommand(1);
   compute->fallthrough();
-  std::string ctype = "local";
+  ComputeAddArgs compute_args;
   auto* compute_add = compute->add_subcommand(
-      "add", "map a compute name (e.g. azureml:cpu-cluster) to a target here");
+      "add", "map a compute name (e.g. azureml:cpu-cluster) to this machine or a Slurm cluster");
   compute_add->add_option("name", name, "the name job files use (with or without azureml:)")->required();
-  compute_add->add_option("--type", ctype, "local (this machine)");
-  compute_add->callback([&] { code = CmdComputeAdd(g, name, ctype); });
+  compute_add->add_option("--type", compute_args.type,
+                          "local (this machine) or slurm (batch jobs through sbatch; run folders "
+                          "must be on a filesystem the cluster's nodes share)");
+  compute_add->add_option("--partition", compute_args.partition,
+                          "slurm: the partition (default: the cluster's default partition)");
+  compute_add->add_option("--account", compute_args.account, "slurm: the account to charge");
+  compute_add->add_option("--qos", compute_args.qos, "slurm: the quality of service");
+  compute_add
+      ->add_option("--sbatch-arg", compute_args.sbatch_args,
+                   "slurm: one more sbatch argument, repeatable; write it with '=': "
+                   "--sbatch-arg=--constraint=a100")
+      ->allow_extra_args(false);
+  compute_add->add_option("--poll-interval", compute_args.poll_interval_s,
+                          "slurm: seconds between two squeue calls (default 1)");
+  compute_add->callback([&] { code = CmdComputeAdd(g, name, compute_args); });
   auto* compute_list = compute->add_subcommand("list", "list compute targets");
   compute_list->callback([&] { code = CmdComputeList(g); });
+  auto* compute_show = compute->add_subcommand("show", "a compute target's type and settings");
+  compute_show->add_option("name", name, "the target's name")->required();
+  compute_show->add_flag("--json", json, "as JSON");
+  compute_show->callback([&] { code = CmdComputeShow(g, name, json); });
 
   AddModelCommands(app, g, code);
   AddServerCommand(app, g, code);

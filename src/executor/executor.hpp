@@ -1,5 +1,6 @@
 // Executor: where runs execute. The local executor runs processes on this machine; the Slurm
-// executor (later) submits batch jobs. The controller drives one executor from one thread.
+// executor (slurm_executor.hpp) submits batch jobs. The controller drives one executor from one
+// thread.
 //
 // Contract:
 // - Submit never blocks on the run itself: a launch that does not fit the free slots is queued
@@ -58,8 +59,11 @@ struct ExecUpdate {
   int signal = 0;
   double started_at = 0;  // wall seconds, when kRunning was reached
   double ended_at = 0;
-  std::string handle;     // JSON to store for Reattach (set when the run starts)
+  std::string handle;     // JSON to store for Reattach (set when the run starts; an executor
+                          // that knows it earlier may send it with a kQueued update)
   std::string reason;     // human-readable, for failures
+  std::string detail;     // what the infrastructure adds to the run's status reason (Slurm's
+                          // state and reason); "" = nothing
 };
 
 class Executor {

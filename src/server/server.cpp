@@ -81,7 +81,9 @@ void Server::Routes() {
   http.set_write_timeout(30, 0);
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     res.set_header("X-Content-Type-Options", "nosniff");
-    if (req.path.rfind("/api/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    if (req.path.rfind("/api/", 0) != 0 || req.path == "/api/v1/health") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
     if (!ctx_.Authorize(req, res, Scope::kRead)) return httplib::Server::HandlerResponse::Handled;
     return httplib::Server::HandlerResponse::Unhandled;
   });
@@ -108,6 +110,10 @@ void Server::Routes() {
   RegisterMlflowRoutes(http, ctx_);
   std::filesystem::path web = FindWebDir(ctx_.options.web_dir);
   if (!web.empty()) {
+    // Uncompressed (see SendJson): the bundle is small and brotli at default quality is slow.
+    http.set_file_extension_and_mimetype_mapping("js", "application/javascript; charset=utf-8");
+    http.set_file_extension_and_mimetype_mapping("css", "text/css; charset=utf-8");
+    http.set_file_extension_and_mimetype_mapping("html", "text/html; charset=utf-8");
     http.set_mount_point("/", web.string());
   } else {
     http.Get("/", [](const httplib::Request&, httplib::Response& res) {

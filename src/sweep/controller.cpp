@@ -7,6 +7,7 @@
 
 #include "common/clock.hpp"
 #include "common/process.hpp"
+#include "sweep/executor_factory.hpp"
 #include "sweep/log_tail.hpp"
 #include "sweep/run_tracker.hpp"
 
@@ -18,7 +19,7 @@ namespace {
 
 Result<ControllerResult> DriveCommand(Workspace& ws, const RunRecord& run,
                                       const ControllerOptions& opts) {
-  OD_ASSIGN_OR_RETURN(auto executor, MakeLocalExecutor(opts.executor));
+  OD_ASSIGN_OR_RETURN(auto executor, MakeExecutor(ws, run.compute, opts.executor));
   RunTracker tracker(ws, *executor);
   bool fresh = run.status == RunStatus::kQueued;
   if (fresh) {

@@ -4,12 +4,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "common/clock.hpp"
 #include "common/strings.hpp"
+#include "executor/slurm_executor.hpp"
 
 namespace overdrive {
 
@@ -184,10 +186,17 @@ Result<void> RunTracker::Adopt(const RunRecord& run,
                                const std::map<std::string, std::string>& extra_env) {
   std::string handle = run.executor_handle;
   fs::path dir = run.run_dir;
+  std::error_code ec;
+  if (handle.empty() && fs::exists(dir / SlurmExecutor::kHandleFile, ec)) {
+    // Submitted to Slurm but the handle was not stored yet: the job must be found, not sent again.
+    std::ifstream in(dir / SlurmExecutor::kHandleFile);
+    std::stringstream text;
+    text << in.rdbuf();
+    handle = Trim(text.str());
+  }
   if (handle.empty()) {
     // Started but the handle was not stored yet: the shim records itself in shim.json.
     fs::path shim = dir / "shim.json";
-    std::error_code ec;
     if (!fs::exists(shim, ec) && fs::exists(dir / "launch.json", ec)) {
       std::this_thread::sleep_for(std::chrono::seconds(1));  // a shim that is just starting
     }
@@ -314,6 +323,7 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
       f.status = RunStatus::kFailed;
       f.reason = "unexpected executor state " + std::string(ExecStateName(u.state));
   }
+  if (!u.detail.empty()) f.reason += f.reason.empty() ? u.detail : " (" + u.detail + ")";
   RunUpdate ru;
   ru.status_reason = f.reason;
   ru.exit_code = f.exit_code;
@@ -336,7 +346,16 @@ Result<std::vector<FinishedRun>> RunTracker::Update() {
       started_.push_back(u.run_id);
       continue;
     }
-    if (u.state == ExecState::kQueued) continue;
+    if (u.state == ExecState::kQueued) {
+      // An executor that knows the handle before the run starts (a Slurm job id) sends it now,
+      // so a controller that dies while the run waits in a queue finds it again.
+      if (!u.handle.empty()) {
+        RunUpdate ru;
+        ru.executor_handle = u.handle;
+        OD_TRY(ws_.store().TransitionRun(u.run_id, RunStatus::kStarting, ru));
+      }
+      continue;
+    }
     OD_ASSIGN_OR_RETURN(FinishedRun f, Finalize(*it->second, u));
     finished.push_back(std::move(f));
     runs_.erase(it);

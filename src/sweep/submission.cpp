@@ -59,7 +59,7 @@ Result<void> ValidateForWorkspace(Workspace* ws, const JobSpec& spec) {
     if (ws) {
       auto target = ws->store().GetCompute(spec.compute);
       if (target) {
-        if (target->type != "local") {
+        if (target->type != "local" && target->type != "slurm") {
           return std::unexpected(InputError(
               spec.compute_pos, "compute '" + spec.compute + "' is of type '" + target->type +
                                     "', which this version cannot run yet; map it to this "

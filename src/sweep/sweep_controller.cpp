@@ -19,6 +19,7 @@
 #include "sampler/sampler.hpp"
 #include "space/space_ops.hpp"
 #include "sweep/controller.hpp"
+#include "sweep/executor_factory.hpp"
 #include "sweep/run_tracker.hpp"
 #include "sweep/submission.hpp"
 #include "sweep/sweep_plan.hpp"
@@ -329,7 +330,8 @@ Result<ControllerResult> SweepDriver::Run() {
   so.budget = spec.limits.max_total_trials;
   OD_ASSIGN_OR_RETURN(sampler_, MakeSampler(so, spec.search_space));
   OD_ASSIGN_OR_RETURN(policy_, MakeTerminationPolicy(spec.early_termination, goal_));
-  OD_ASSIGN_OR_RETURN(executor_, MakeLocalExecutor(opts_.executor));
+  // The sweep's trials run on the sweep's compute.
+  OD_ASSIGN_OR_RETURN(executor_, MakeExecutor(ws_, sweep_.compute, opts_.executor));
   tracker_ = std::make_unique<RunTracker>(ws_, *executor_);
 
   started_at_ = sweep_.started_at > 0 ? sweep_.started_at : WallSeconds();

@@ -313,6 +313,9 @@ TEST_F(AuthTest, TokensAreRequiredOnceOneExists) {
   std::string read = MakeToken(Scope::kRead);
   StartServer();
   EXPECT_EQ(Get("/api/v1/jobs").status, 401) << "no token";
+  auto health = Get("/api/v1/health");
+  EXPECT_EQ(health.status, 200) << "health needs no token, so clients can tell auth is on";
+  EXPECT_EQ(health.Json()["auth"], true);
   token_ = "odt_0000000000000000000000000000000000000000";
   EXPECT_EQ(Get("/api/v1/jobs").status, 401) << "unknown token";
   token_ = read;
