@@ -417,17 +417,8 @@ int CmdMetrics(const Globals& g, const std::string& id, const std::string& name,
   return 0;
 }
 
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 int CmdExport(const Globals& g, const std::string& id, bool csv) {
+  if (!ServerUrl(g).empty()) return RemoteExport(g, id, csv);
   auto ws = OpenWorkspace(g, false);
   if (!ws) return Fail(ws.error());
   auto run = FindRun(**ws, id);

@@ -430,4 +430,53 @@ int RemoteMetrics(const Globals& g, const std::string& id, const std::string& na
   return 0;
 }
 
+int RemoteExport(const Globals& g, const std::string& id, bool csv) {
+  Remote r(g);
+  auto run = r.Get("/api/v1/runs/" + id);
+  if (!run) return Fail(run.error());
+  std::string rid = Text(*run, "id");
+  if (Text(*run, "type") != "sweep") {
+    return Fail({ErrorCode::kInvalidInput, "job " + rid + " is a " + Text(*run, "type") +
+                                               " job; export works on sweeps"});
+  }
+  // Every trial, oldest first, a page at a time.
+  json rows = json::array();
+  std::string metric;
+  std::vector<std::string> names;
+  for (int offset = 0;; offset += 1000) {
+    auto page = r.Get("/api/v1/runs?parent=" + rid + "&sort=created_at&order=asc&limit=1000&offset=" +
+                      std::to_string(offset));
+    if (!page) return Fail(page.error());
+    metric = Text(*page, "metric");
+    names = (*page)["param_names"].get<std::vector<std::string>>();
+    for (auto& row : (*page)["runs"]) rows.push_back(std::move(row));
+    if (static_cast<double>(rows.size()) >= Num(*page, "total") || (*page)["runs"].empty()) break;
+  }
+  if (!csv) {
+    std::cout << rows.dump(2) << "\n";
+    return 0;
+  }
+  std::vector<std::string> header = {"trial_id", "name", "status"};
+  for (const auto& n : names) header.push_back(CsvField(n));
+  for (const auto& h : {"final_" + metric, "best_" + metric, std::string("intervals"),
+                        std::string("duration_s")}) {
+    header.push_back(CsvField(h));
+  }
+  std::cout << Join(header, ",") << "\n";
+  for (const auto& row : rows) {
+    std::vector<std::string> out = {Text(row, "id"), CsvField(Text(row, "display_name")),
+                                    Text(row, "status")};
+    for (const auto& n : names) {
+      out.push_back(row["params"].contains(n) ? CsvField(Text(row["params"], n.c_str())) : "");
+    }
+    const json& m = row["metric"];
+    out.push_back(m.is_null() ? "" : Text(m, "last"));
+    out.push_back(m.is_null() ? "" : Text(m, "best"));
+    out.push_back(m.is_null() ? "0" : Text(m, "count"));
+    out.push_back(FormatDouble(Num(row, "duration_s")));
+    std::cout << Join(out, ",") << "\n";
+  }
+  return 0;
+}
+
 }  // namespace overdrive

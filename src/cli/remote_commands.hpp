@@ -18,6 +18,7 @@ int RemoteList(const Globals& g, const std::string& experiment, const std::strin
 int RemoteShow(const Globals& g, const std::string& id, bool json);
 int RemoteLogs(const Globals& g, const std::string& id, bool follow);
 int RemoteCancel(const Globals& g, const std::string& id);
+int RemoteExport(const Globals& g, const std::string& id, bool csv);
 int RemoteMetrics(const Globals& g, const std::string& id, const std::string& name, bool json);
 
 // --server, else $OVERDRIVE_SERVER; "" = local workspace.

@@ -179,4 +179,14 @@ std::string RedactedUrl(std::string_view url) {
   return u.substr(0, colon + 1) + "***" + u.substr(at);
 }
 
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
 }  // namespace overdrive

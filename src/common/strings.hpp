@@ -10,6 +10,8 @@ namespace overdrive {
 
 std::string Trim(std::string_view s);
 std::vector<std::string> Split(std::string_view s, char sep);
+// A CSV field: quoted (with doubled quotes) when it holds a comma, quote or line break.
+std::string CsvField(const std::string& s);
 // A URL safe to print: "postgresql://user:secret@host/db" -> "postgresql://user:***@host/db".
 std::string RedactedUrl(std::string_view url);
 bool StartsWith(std::string_view s, std::string_view prefix);

@@ -169,6 +169,12 @@ TEST_F(ServerCliTest, KilledServerResumesItsSweepLosingNothing) {
     EXPECT_EQ(t["status"], "completed") << t.dump();
     EXPECT_EQ(t["metrics"]["acc"]["count"], 3) << "each point exactly once: " << t.dump();
   }
+  // Export through the server: the same header and one row per trial as a local export.
+  auto remote = Run(Remote({"job", "export", id, "--csv"}));
+  auto local = Run({"job", "export", id, "--csv"});
+  ASSERT_EQ(remote.exit_code, 0) << remote.err;
+  EXPECT_EQ(remote.out.substr(0, remote.out.find('\n')), local.out.substr(0, local.out.find('\n')));
+  EXPECT_EQ(std::count(remote.out.begin(), remote.out.end(), '\n'), 7);
 }
 
 TEST_F(ServerCliTest, TokensGateTheServerOnceCreated) {
