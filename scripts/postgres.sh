@@ -21,6 +21,9 @@ if [[ $(id -u) -eq 0 ]] && id postgres >/dev/null 2>&1 &&
   root=/tmp/overdrive-pgdata-$(printf '%s' "$PWD" | md5sum | cut -c1-12)
 fi
 data=$root/data
+# Another checkout's test cluster may hold the default port: a fresh start then takes the next
+# free one, remembered in $root/port so `url` and later starts agree.
+if [[ -z ${OVERDRIVE_PG_PORT:-} && -f $root/port ]]; then port=$(cat "$root/port"); fi
 url="postgresql://postgres@127.0.0.1:${port}/${db}"
 
 bindir() {
@@ -62,6 +65,14 @@ start() {
       --no-sync >"$root/initdb.log" 2>&1 || { cat "$root/initdb.log" >&2; exit 1; }
   fi
   if ! as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    if [[ -z ${OVERDRIVE_PG_PORT:-} ]]; then
+      local p
+      for p in $(seq "$port" $((port + 20))); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+      done
+      echo "$port" >"$root/port"
+      url="postgresql://postgres@127.0.0.1:${port}/${db}"
+    fi
     local opts="-c listen_addresses=127.0.0.1 -p $port -k $root"
     opts+=" -c fsync=off -c full_page_writes=off -c max_connections=200"
     # 9>&-: the server must not inherit (and hold) the lock.

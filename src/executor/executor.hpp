@@ -33,11 +33,27 @@ struct LaunchSpec {
   std::filesystem::path working_dir;         // exists
   std::filesystem::path run_dir;             // exists; stdout.log, stderr.log, exit.json go here
   std::map<std::string, std::string> env;    // added to (and overriding) the inherited env
+  // Resources of one process (a distributed run takes nodes x processes_per_node times these).
   double cpus = 1;
-  double gpus = 0;                           // whole GPUs; CUDA_VISIBLE_DEVICES is set
+  double gpus = 0;                           // whole GPUs, or (single-process runs on the
+                                             // local executor) a fraction below 1 that shares
+                                             // one GPU; CUDA_VISIBLE_DEVICES is set
   std::int64_t memory_mb = 0;                // 0 = not accounted
   std::optional<double> timeout_s;           // limits.timeout -> kTimedOut
-  double grace_s = 10;                       // SIGTERM -> SIGKILL delay on cancel/timeout
+  double grace_s = 10;                       // SIGTERM -> SIGKILL delay on cancel, timeout or
+                                             // a failed rank
+  // Distributed runs (`distribution:` in the job file): "" = one process; "pytorch" starts
+  // nodes x processes_per_node copies of the command with torch.distributed's env://
+  // variables (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, NODE_RANK,
+  // LOCAL_WORLD_SIZE); "mpi" starts them through mpirun (local) or srun (Slurm) with the same
+  // variables. Rank 0 writes stdout.log / stderr.log, rank r rank-<r>.stdout.log / .stderr.log.
+  // The first rank that fails ends the run: its siblings get SIGTERM, then SIGKILL after
+  // grace_s, and the run reports that rank's exit (ExecUpdate::rank). On the local executor the
+  // "nodes" are all this machine; each node's ranks see that node's GPUs.
+  std::string distribution;
+  int nodes = 1;
+  int processes_per_node = 1;
+  int WorldSize() const { return distribution.empty() ? 1 : nodes * processes_per_node; }
 };
 
 enum class ExecState {
@@ -64,6 +80,7 @@ struct ExecUpdate {
   std::string reason;     // human-readable, for failures
   std::string detail;     // what the infrastructure adds to the run's status reason (Slurm's
                           // state and reason); "" = nothing
+  int rank = -1;          // distributed runs: the rank whose failure ended the run; -1 = none
 };
 
 class Executor {
@@ -100,6 +117,11 @@ Result<std::unique_ptr<Executor>> MakeLocalExecutor(const LocalExecutorOptions& 
 // OVERDRIVE_GPUS ("0,1"; "" = none) / `nvidia-smi -L`, else the machine. Each run is started as
 // `<shim_path> _shim RUN_DIR`; run_dir then holds launch.json (written by the executor),
 // shim.json, stdout.log, stderr.log, shim.log and, when the run has ended, exit.json.
+// A distributed run is one shim starting every rank (all on this machine, in one process group;
+// MASTER_ADDR=127.0.0.1 and a free MASTER_PORT) and takes cpus / gpus / memory slots for each.
+// GPU slots: a run asking for a fraction (0 < gpus < 1) shares a GPU with other fractional runs
+// as long as their fractions add up to at most 1 (best fit: the fullest GPU that still has
+// room); a whole request takes GPUs nobody uses.
 // The handle of a local run is {"pid", "start_time", "run_dir"} (the shim's pid).
 
 // The `_shim` entry point: the process that owns one run (see shim.cpp). The program's main()

@@ -151,7 +151,7 @@ class LocalExecutor final : public Executor {
                 std::string shim_path)
       : cpu_slots_(cpu_slots),
         gpus_(std::move(gpus)),
-        gpu_busy_(gpus_.size(), false),
+        gpu_used_(gpus_.size(), 0.0),
         memory_mb_(memory_mb),
         shim_path_(std::move(shim_path)) {}
 
@@ -163,29 +163,64 @@ class LocalExecutor final : public Executor {
       return MakeError(ErrorCode::kAlreadyExists,
                        "run '" + spec.run_id + "' is already queued or running");
     }
-    if (!(spec.cpus >= 0) || spec.cpus > cpu_slots_ + kEpsilon) {
+    if (!spec.distribution.empty()) {
+      if (spec.distribution != "pytorch" && spec.distribution != "mpi") {
+        return MakeError(ErrorCode::kInvalidInput,
+                         "run '" + spec.run_id + "': unknown distribution type '" +
+                             spec.distribution + "' (pytorch or mpi)");
+      }
+      if (spec.nodes < 1 || spec.processes_per_node < 1) {
+        return MakeError(ErrorCode::kInvalidInput,
+                         "run '" + spec.run_id + "': a distributed run needs at least one "
+                         "instance and one process per instance");
+      }
+    }
+    // A distributed run takes every rank's resources at once, on this one machine.
+    const int world = spec.WorldSize();
+    const std::string per_rank =
+        world > 1 ? " (" + std::to_string(spec.nodes) +
+                        (spec.nodes == 1 ? " instance x " : " instances x ") +
+                        std::to_string(spec.processes_per_node) +
+                        (spec.processes_per_node == 1 ? " process x " : " processes x ") +
+                        FormatDouble(spec.cpus) + ")"
+                  : "";
+    const double cpus = spec.cpus * world;
+    if (!(spec.cpus >= 0) || cpus > cpu_slots_ + kEpsilon) {
       return MakeError(ErrorCode::kInvalidInput,
-                       "run '" + spec.run_id + "' asks for " + FormatDouble(spec.cpus) +
-                           " CPUs but this machine offers " + FormatDouble(cpu_slots_) +
-                           " (set OVERDRIVE_CPUS to change the number of CPU slots)");
+                       "run '" + spec.run_id + "' asks for " + FormatDouble(cpus) + " CPUs" +
+                           per_rank + " but this machine offers " + FormatDouble(cpu_slots_) +
+                           " (set OVERDRIVE_CPUS to change the number of CPU slots, or lower "
+                           "resources.cpus)");
     }
-    if (!(spec.gpus >= 0) || spec.gpus != std::floor(spec.gpus)) {
-      return MakeError(ErrorCode::kInvalidInput, "run '" + spec.run_id +
-                                                     "' asks for " + FormatDouble(spec.gpus) +
-                                                     " GPUs: GPUs are counted in whole units");
-    }
-    if (spec.gpus > static_cast<double>(gpus_.size())) {
+    const bool fractional = spec.gpus > 0 && spec.gpus < 1;
+    if (!(spec.gpus >= 0) || (!fractional && spec.gpus != std::floor(spec.gpus))) {
       return MakeError(ErrorCode::kInvalidInput,
                        "run '" + spec.run_id + "' asks for " + FormatDouble(spec.gpus) +
-                           " GPUs but this machine offers " + std::to_string(gpus_.size()) +
+                           " GPUs: GPUs are counted in whole units, or a fraction below 1 "
+                           "that shares one GPU");
+    }
+    if (fractional && world > 1) {
+      return MakeError(ErrorCode::kInvalidInput,
+                       "run '" + spec.run_id + "' asks for " + FormatDouble(spec.gpus) +
+                           " GPUs per process: a distributed run takes whole GPUs");
+    }
+    const double gpus = fractional ? 1 : spec.gpus * world;
+    if (gpus > static_cast<double>(gpus_.size())) {
+      return MakeError(ErrorCode::kInvalidInput,
+                       "run '" + spec.run_id + "' asks for " + FormatDouble(spec.gpus * world) +
+                           " GPUs" +
+                           (world > 1 ? " (" + FormatDouble(spec.gpus) + " per process)" : "") +
+                           " but this machine offers " + std::to_string(gpus_.size()) +
                            (gpus_.empty() ? "" : " (" + Join(gpus_, ",") + ")") +
                            " (set OVERDRIVE_GPUS=0,1,... to name the GPUs to use)");
     }
-    if (spec.memory_mb < 0 || (memory_mb_ > 0 && spec.memory_mb > memory_mb_)) {
+    if (spec.memory_mb < 0 || (memory_mb_ > 0 && spec.memory_mb * world > memory_mb_)) {
       return MakeError(ErrorCode::kInvalidInput,
-                       "run '" + spec.run_id + "' asks for " + std::to_string(spec.memory_mb) +
-                           " MB of memory but this machine has " + std::to_string(memory_mb_) +
-                           " MB");
+                       "run '" + spec.run_id + "' asks for " +
+                           std::to_string(spec.memory_mb * world) + " MB of memory" +
+                           (world > 1 ? " (" + std::to_string(spec.memory_mb) + " MB per process)"
+                                      : std::string()) +
+                           " but this machine has " + std::to_string(memory_mb_) + " MB");
     }
     if (spec.timeout_s && !(*spec.timeout_s > 0)) {
       return MakeError(ErrorCode::kInvalidInput,
@@ -209,9 +244,10 @@ class LocalExecutor final : public Executor {
     run.spec = spec;
     run.spec.run_dir = fs::absolute(spec.run_dir, ec);
     run.spec.working_dir = fs::absolute(spec.working_dir, ec);
-    run.cpus = spec.cpus;
-    run.gpus = static_cast<int>(spec.gpus);
-    run.memory_mb = spec.memory_mb;
+    run.cpus = cpus;
+    run.gpu_count = static_cast<int>(gpus);
+    run.gpu_share = fractional ? spec.gpus : 1.0;
+    run.memory_mb = spec.memory_mb * world;
     runs_.emplace(spec.run_id, std::move(run));
     queue_.push_back(spec.run_id);
     StartWhatFits();
@@ -291,16 +327,17 @@ class LocalExecutor final : public Executor {
         run.cpus = j.value("cpus", 0.0);
         run.memory_mb = j.value("memory_mb", std::int64_t{0});
         run.started_at = j.value("started_at", 0.0);
+        run.gpu_share = j.value("gpu_share", 1.0);
         for (const auto& id : j.value("gpu_ids", std::vector<std::string>{})) {
           for (size_t i = 0; i < gpus_.size(); ++i) {
-            if (gpus_[i] == id && !gpu_busy_[i]) {
-              gpu_busy_[i] = true;
+            if (gpus_[i] == id) {
+              gpu_used_[i] += run.gpu_share;
               run.gpu_slots.push_back(i);
               break;
             }
           }
         }
-        run.gpus = static_cast<int>(run.gpu_slots.size());
+        run.gpu_count = static_cast<int>(run.gpu_slots.size());
       } catch (const std::exception&) {
         // Without launch.json the run still gets watched; it just holds no slots.
       }
@@ -335,8 +372,9 @@ class LocalExecutor final : public Executor {
   struct Run {
     LaunchSpec spec;
     Phase phase = Phase::kQueued;
-    double cpus = 0;
-    int gpus = 0;
+    double cpus = 0;                // all ranks together
+    int gpu_count = 0;              // GPUs it holds a share of
+    double gpu_share = 1;           // how much of each: 1, or a fraction of one shared GPU
     std::int64_t memory_mb = 0;
     std::vector<size_t> gpu_slots;  // indexes into gpus_
     pid_t pid = 0;
@@ -359,9 +397,28 @@ class LocalExecutor final : public Executor {
   bool Fits(const Run& run) const {
     if (used_cpus_ + run.cpus > cpu_slots_ + kEpsilon) return false;
     if (memory_mb_ > 0 && used_memory_mb_ + run.memory_mb > memory_mb_) return false;
-    int free_gpus = 0;
-    for (bool busy : gpu_busy_) free_gpus += busy ? 0 : 1;
-    return free_gpus >= run.gpus;
+    return static_cast<int>(PickGpus(run).size()) == run.gpu_count;
+  }
+
+  // The GPUs `run` would get now (fewer than it needs when they are not free). A whole GPU is
+  // one nobody uses; a fraction goes to the fullest GPU that still has room, so that shared
+  // GPUs fill up and whole ones stay free for whole requests.
+  std::vector<size_t> PickGpus(const Run& run) const {
+    std::vector<size_t> picked;
+    if (run.gpu_count == 0) return picked;
+    if (run.gpu_share < 1) {
+      std::optional<size_t> best;
+      for (size_t i = 0; i < gpus_.size(); ++i) {
+        if (gpu_used_[i] + run.gpu_share > 1 + kEpsilon) continue;
+        if (!best || gpu_used_[i] > gpu_used_[*best] + kEpsilon) best = i;
+      }
+      if (best) picked.push_back(*best);
+      return picked;
+    }
+    for (size_t i = 0; i < gpus_.size() && static_cast<int>(picked.size()) < run.gpu_count; ++i) {
+      if (gpu_used_[i] < kEpsilon) picked.push_back(i);
+    }
+    return picked;
   }
 
   // First come, first served: a large run at the head waits for room rather than being
@@ -376,13 +433,8 @@ class LocalExecutor final : public Executor {
   }
 
   void Start(Run& run) {
-    for (size_t i = 0; i < gpus_.size() && static_cast<int>(run.gpu_slots.size()) < run.gpus;
-         ++i) {
-      if (!gpu_busy_[i]) {
-        gpu_busy_[i] = true;
-        run.gpu_slots.push_back(i);
-      }
-    }
+    run.gpu_slots = PickGpus(run);
+    for (size_t i : run.gpu_slots) gpu_used_[i] += run.gpu_share;
     used_cpus_ += run.cpus;
     used_memory_mb_ += run.memory_mb;
     run.phase = Phase::kRunning;
@@ -401,14 +453,31 @@ class LocalExecutor final : public Executor {
         {"working_dir", run.spec.working_dir.string()},
         {"env", run.spec.env},
         {"cpus", run.cpus},
-        {"gpus", run.gpus},
+        {"gpus", run.gpu_count * run.gpu_share},
         {"gpu_ids", gpu_ids},
+        {"gpu_share", run.gpu_share},
         {"memory_mb", run.memory_mb},
         {"grace_s", run.spec.grace_s},
         {"started_at", run.started_at},
     };
     launch["timeout_s"] = run.spec.timeout_s ? nlohmann::json(*run.spec.timeout_s) : nullptr;
-    if (run.gpus > 0) launch["cuda_visible_devices"] = Join(gpu_ids, ",");
+    if (run.gpu_count > 0) launch["cuda_visible_devices"] = Join(gpu_ids, ",");
+    if (!run.spec.distribution.empty()) {
+      launch["distribution"] = {{"type", run.spec.distribution},
+                                {"nodes", run.spec.nodes},
+                                {"processes_per_node", run.spec.processes_per_node}};
+      // Each simulated node's ranks see that node's GPUs (and pick theirs by LOCAL_RANK).
+      if (run.gpu_count > 0 && run.spec.distribution == "pytorch") {
+        std::vector<std::string> per_node;
+        size_t each = gpu_ids.size() / static_cast<size_t>(run.spec.nodes);
+        for (int n = 0; n < run.spec.nodes; ++n) {
+          std::vector<std::string> ids(gpu_ids.begin() + static_cast<long>(n * each),
+                                       gpu_ids.begin() + static_cast<long>((n + 1) * each));
+          per_node.push_back(Join(ids, ","));
+        }
+        launch["cuda_visible_devices_per_node"] = per_node;
+      }
+    }
     if (auto w = run_files::WriteFileAtomic(run_dir / run_files::kLaunch, launch.dump());
         !w) {
       run.final_update = Final(run, ExecState::kLost, "could not start: " + w.error().message);
@@ -464,7 +533,10 @@ class LocalExecutor final : public Executor {
     used_cpus_ -= run.cpus;
     if (used_cpus_ < kEpsilon) used_cpus_ = 0;
     used_memory_mb_ -= run.memory_mb;
-    for (size_t i : run.gpu_slots) gpu_busy_[i] = false;
+    for (size_t i : run.gpu_slots) {
+      gpu_used_[i] -= run.gpu_share;
+      if (gpu_used_[i] < kEpsilon) gpu_used_[i] = 0;
+    }
     run.gpu_slots.clear();
     if (run.reattached) --reattached_count_;
   }
@@ -540,6 +612,7 @@ class LocalExecutor final : public Executor {
     u.exit_code = j.value("exit_code", 0);
     u.signal = j.value("signal", 0);
     u.ended_at = j.value("ended_at", WallSeconds());
+    u.rank = j.value("rank", -1);
     if (u.started_at == 0) u.started_at = j.value("started_at", 0.0);
     bool canceled = j.value("canceled", false);
     bool timed_out = j.value("timed_out", false);
@@ -558,8 +631,9 @@ class LocalExecutor final : public Executor {
       if (!error.empty()) {
         u.reason = error;
       } else if (u.exit_code != 0) {
-        u.reason = "exited with code " + std::to_string(u.exit_code) + "; see " +
-                   (run.spec.run_dir / run_files::kStderr).string();
+        u.reason = (u.rank >= 0 ? "rank " + std::to_string(u.rank) + " " : std::string()) +
+                   "exited with code " + std::to_string(u.exit_code) + "; see " +
+                   (run.spec.run_dir / run_files::RankLog(std::max(0, u.rank), true)).string();
       }
     }
     return u;
@@ -567,7 +641,7 @@ class LocalExecutor final : public Executor {
 
   const double cpu_slots_;
   const std::vector<std::string> gpus_;
-  std::vector<bool> gpu_busy_;
+  std::vector<double> gpu_used_;  // per GPU: the share runs hold (0 = free, 1 = full)
   const std::int64_t memory_mb_;
   const std::string shim_path_;
 

@@ -9,6 +9,34 @@
 
 namespace overdrive::run_files {
 
+std::string RankLog(int rank, bool stderr_log) {
+  if (rank == 0) return stderr_log ? kStderr : kStdout;
+  return "rank-" + std::to_string(rank) + (stderr_log ? ".stderr.log" : ".stdout.log");
+}
+
+const std::string& RankWrapperScript() {
+  // Under mpirun the rank comes from Open MPI's or PMI's variables; "nodes" are simulated on
+  // this machine, so LOCAL_RANK and NODE_RANK follow from the rank as for local pytorch runs.
+  static const std::string k =
+      "case $1 in\n"
+      "  slurm) RANK=$SLURM_PROCID; LOCAL_RANK=$SLURM_LOCALID; NODE_RANK=$SLURM_NODEID;\n"
+      "         WORLD_SIZE=$SLURM_NTASKS ;;\n"
+      "  *) RANK=${OMPI_COMM_WORLD_RANK:-${PMIX_RANK:-${PMI_RANK:-0}}};\n"
+      "     LOCAL_RANK=$((RANK % $3)); NODE_RANK=$((RANK / $3));\n"
+      "     WORLD_SIZE=${OMPI_COMM_WORLD_SIZE:-${PMI_SIZE:-$WORLD_SIZE}} ;;\n"
+      "esac\n"
+      "LOCAL_WORLD_SIZE=$3\n"
+      "export RANK LOCAL_RANK NODE_RANK WORLD_SIZE LOCAL_WORLD_SIZE\n"
+      "if [ \"$RANK\" != 0 ]; then\n"
+      "  exec >>\"$2/rank-$RANK.stdout.log\" 2>>\"$2/rank-$RANK.stderr.log\"\n"
+      "fi\n"
+      "/bin/sh -c \"$4\"\n"
+      "rc=$?\n"
+      "if [ \"$rc\" != 0 ]; then (set -C; echo \"$RANK $rc\" >\"$2/failed_rank\") 2>/dev/null; fi\n"
+      "exit \"$rc\"\n";
+  return k;
+}
+
 Result<void> WriteFileAtomic(const std::filesystem::path& path, const std::string& content) {
   // The pid in the temporary name keeps two writers (an old and a new shim) from sharing it.
   std::filesystem::path tmp = path;

@@ -26,6 +26,20 @@ inline constexpr const char* kStdout = "stdout.log";
 inline constexpr const char* kStderr = "stderr.log";
 // The shim's own stdout/stderr (its diagnostics), kept apart from the command's logs.
 inline constexpr const char* kShimLog = "shim.log";
+// Distributed runs started through a launcher (mpirun, srun): "RANK EXIT_CODE" of the first
+// rank that failed, written by the rank wrapper below (created exclusively: the first one wins).
+inline constexpr const char* kFailedRank = "failed_rank";
+
+// The log files of rank `rank` of a distributed run: rank 0 writes stdout.log / stderr.log,
+// rank r rank-<r>.stdout.log / rank-<r>.stderr.log.
+std::string RankLog(int rank, bool stderr_log);
+
+// A POSIX sh script that every task started by srun or mpirun runs (as `sh -c SCRIPT
+// overdrive-rank LAUNCHER RUN_DIR PROCESSES_PER_NODE COMMAND`, LAUNCHER "slurm" or "mpi"): it
+// exports RANK, LOCAL_RANK, NODE_RANK, WORLD_SIZE and LOCAL_WORLD_SIZE from the launcher's own
+// variables (SLURM_PROCID, ... / OMPI_COMM_WORLD_RANK, PMI_RANK), sends ranks other than 0 to
+// their own log files, runs the command and records the first failure in kFailedRank.
+const std::string& RankWrapperScript();
 
 // Writes through a temporary file and rename(), so a reader never sees half a file.
 Result<void> WriteFileAtomic(const std::filesystem::path& path, const std::string& content);

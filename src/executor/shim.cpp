@@ -1,15 +1,20 @@
 // The shim: one process per run that owns the user's command. It lives in its own session so
 // the run survives the controller (and a Ctrl-C in the controller's terminal), enforces the
 // timeout and the cancel grace period, and leaves exit.json behind for whoever watches next.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -19,6 +24,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "common/strings.hpp"
 #include "executor/executor.hpp"
 #include "executor/run_files.hpp"
 
@@ -35,8 +41,13 @@ struct ShimLaunch {
   std::map<std::string, std::string> env;
   std::string cuda_visible_devices;
   bool set_cuda = false;
+  std::vector<std::string> cuda_per_node;  // distributed: each node's GPUs
   double timeout_s = 0;  // 0 = none
   double grace_s = 10;
+  std::string distribution;  // "", "pytorch", "mpi"
+  int nodes = 1;
+  int processes_per_node = 1;
+  int world() const { return distribution.empty() ? 1 : nodes * processes_per_node; }
 };
 
 Result<ShimLaunch> ReadLaunch(const fs::path& run_dir) {
@@ -55,6 +66,13 @@ Result<ShimLaunch> ReadLaunch(const fs::path& run_dir) {
       l.timeout_s = j.at("timeout_s").get<double>();
     }
     l.grace_s = j.value("grace_s", 10.0);
+    if (j.contains("distribution")) {
+      const auto& d = j.at("distribution");
+      l.distribution = d.at("type").get<std::string>();
+      l.nodes = std::max(1, d.value("nodes", 1));
+      l.processes_per_node = std::max(1, d.value("processes_per_node", 1));
+    }
+    l.cuda_per_node = j.value("cuda_visible_devices_per_node", std::vector<std::string>{});
     return l;
   } catch (const std::exception& e) {
     return MakeError(ErrorCode::kIo, "bad " + (run_dir / run_files::kLaunch).string() + ": " +
@@ -88,6 +106,90 @@ timespec ToTimespec(double seconds) {
   ts.tv_sec = static_cast<time_t>(seconds);
   ts.tv_nsec = static_cast<long>((seconds - static_cast<double>(ts.tv_sec)) * 1e9);
   return ts;
+}
+
+// A TCP port on 127.0.0.1 that nobody listens on now, for rank 0's torch.distributed store
+// (the kernel picks it; the short window before rank 0 binds it is the usual trade-off).
+Result<int> FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return MakeError(ErrorCode::kIo, std::string("socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    int err = errno;
+    ::close(fd);
+    return MakeError(ErrorCode::kIo,
+                     std::string("cannot find a free port for MASTER_PORT: ") + std::strerror(err));
+  }
+  ::close(fd);
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+// `name` looked up in `path` (a PATH value), "" when not found.
+std::string FindProgram(const std::string& name, const std::string& path) {
+  for (const auto& dir : Split(path, ':')) {
+    if (dir.empty()) continue;
+    fs::path p = fs::path(dir) / name;
+    if (::access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  return "";
+}
+
+// One process the shim starts: a rank of a distributed run, or the run's only process.
+struct Task {
+  int rank = 0;
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string out_path, err_path;
+  pid_t pid = 0;
+  bool done = false;
+  int status = 0;
+};
+
+// Starts `task` in the process group `pgroup` (0: a new group led by the task).
+int SpawnTask(Task& task, const std::string& working_dir, pid_t pgroup) {
+  std::vector<std::string> env_strings;
+  env_strings.reserve(task.env.size());
+  for (const auto& [k, v] : task.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<char*> argv;
+  for (auto& a : task.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, task.out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_addopen(&fa, 2, task.err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_addchdir_np(&fa, working_dir.c_str());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t empty, defaults;
+  sigemptyset(&empty);
+  sigemptyset(&defaults);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT}) sigaddset(&defaults, s);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  // One process group for the whole run, so a timeout or cancel reaches everything it started.
+  posix_spawnattr_setpgroup(&attr, pgroup);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+  int rc = posix_spawn(&task.pid, argv[0], &fa, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  return rc;
+}
+
+bool Failed(int status) {
+  return (WIFEXITED(status) && WEXITSTATUS(status) != 0) || WIFSIGNALED(status);
 }
 
 }  // namespace
@@ -144,52 +246,95 @@ int RunShim(int argc, char** argv) {
   }
   for (const auto& [k, v] : launch->env) env[k] = v;
   if (launch->set_cuda) env["CUDA_VISIBLE_DEVICES"] = launch->cuda_visible_devices;
-  std::vector<std::string> env_strings;
-  env_strings.reserve(env.size());
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
 
-  const std::string out_path = (run_dir / run_files::kStdout).string();
-  const std::string err_path = (run_dir / run_files::kStderr).string();
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addchdir_np(&fa, launch->working_dir.c_str());
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t empty, defaults;
-  sigemptyset(&empty);
-  sigemptyset(&defaults);
-  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  // Its own process group, so a timeout or cancel reaches everything the command started.
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-  std::string sh_arg0 = "sh", sh_arg1 = "-c";
-  char* sh_argv[] = {sh_arg0.data(), sh_arg1.data(), launch->command.data(), nullptr};
-  pid_t child = 0;
-  int rc = posix_spawn(&child, "/bin/sh", &fa, &attr, sh_argv, envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    std::string message = "could not start the command in " + launch->working_dir + ": " +
-                          std::strerror(rc);
-    // The user looks in stderr.log first.
-    int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      std::string line = "overdrive: " + message + "\n";
-      (void)!::write(fd, line.data(), line.size());
-      ::close(fd);
+  const int world = launch->world();
+  const int per_node = launch->processes_per_node;
+  if (world > 1 || !launch->distribution.empty()) {
+    // torch.distributed's env:// rendezvous; the run's own MASTER_ADDR / MASTER_PORT win.
+    if (!launch->env.count("MASTER_ADDR")) env["MASTER_ADDR"] = "127.0.0.1";
+    if (!launch->env.count("MASTER_PORT")) {
+      auto port = FreeLoopbackPort();
+      if (!port) return FailBeforeStart(run_dir, started_at, port.error().message);
+      env["MASTER_PORT"] = std::to_string(*port);
     }
-    return FailBeforeStart(run_dir, started_at, message);
+    env["WORLD_SIZE"] = std::to_string(world);
+    env["LOCAL_WORLD_SIZE"] = std::to_string(per_node);
   }
-  const pid_t group = child;
+  std::error_code ec;
+  fs::remove(run_dir / run_files::kFailedRank, ec);
+
+  std::vector<Task> tasks;
+  if (launch->distribution == "pytorch") {
+    for (int r = 0; r < world; ++r) {
+      Task t;
+      t.rank = r;
+      t.argv = {"/bin/sh", "-c", launch->command};
+      t.env = env;
+      t.env["RANK"] = std::to_string(r);
+      t.env["LOCAL_RANK"] = std::to_string(r % per_node);
+      t.env["NODE_RANK"] = std::to_string(r / per_node);
+      t.env["GROUP_RANK"] = std::to_string(r / per_node);
+      size_t node = static_cast<size_t>(r / per_node);
+      if (node < launch->cuda_per_node.size()) {
+        t.env["CUDA_VISIBLE_DEVICES"] = launch->cuda_per_node[node];
+      }
+      t.out_path = (run_dir / run_files::RankLog(r, false)).string();
+      t.err_path = (run_dir / run_files::RankLog(r, true)).string();
+      tasks.push_back(std::move(t));
+    }
+  } else {
+    Task t;
+    t.env = env;
+    t.out_path = (run_dir / run_files::kStdout).string();
+    t.err_path = (run_dir / run_files::kStderr).string();
+    if (launch->distribution == "mpi") {
+      std::string path = env.count("PATH") ? env["PATH"] : "/usr/bin:/bin";
+      std::string mpirun = FindProgram("mpirun", path);
+      if (mpirun.empty()) {
+        return FailBeforeStart(run_dir, started_at,
+                               "distribution type mpi needs mpirun, which is not in PATH (" +
+                                   path + "); install Open MPI (Debian: openmpi-bin)");
+      }
+      // Open MPI refuses root and more ranks than cores unless told; both are this user's call.
+      if (::geteuid() == 0) {
+        t.env.try_emplace("OMPI_ALLOW_RUN_AS_ROOT", "1");
+        t.env.try_emplace("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+      }
+      t.env.try_emplace("OMPI_MCA_rmaps_base_oversubscribe", "1");
+      t.argv = {mpirun, "-np", std::to_string(world), "/bin/sh", "-c",
+                run_files::RankWrapperScript(), "overdrive-rank", "mpi", run_dir.string(),
+                std::to_string(per_node), launch->command};
+    } else {
+      t.argv = {"/bin/sh", "-c", launch->command};
+    }
+    tasks.push_back(std::move(t));
+  }
+
+  pid_t group = 0;
+  for (auto& t : tasks) {
+    int rc = SpawnTask(t, launch->working_dir, group);
+    if (rc != 0) {
+      std::string message = "could not start the command in " + launch->working_dir + ": " +
+                            std::strerror(rc);
+      if (tasks.size() > 1) message = "rank " + std::to_string(t.rank) + ": " + message;
+      // The user looks in stderr.log first.
+      int fd = ::open(t.err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fd >= 0) {
+        std::string line = "overdrive: " + message + "\n";
+        (void)!::write(fd, line.data(), line.size());
+        ::close(fd);
+      }
+      if (group > 0) {
+        // Ranks already started must not outlive a run that could not start.
+        kill(-group, SIGKILL);
+        for (auto& started : tasks) {
+          if (started.pid > 0) waitpid(started.pid, nullptr, 0);
+        }
+      }
+      return FailBeforeStart(run_dir, started_at, message);
+    }
+    if (group == 0) group = t.pid;
+  }
   {
     auto info = run_files::ReadProcInfo(group);
     nlohmann::json g = {{"pgid", group}, {"start_time", info ? info->start_time : 0}};
@@ -200,21 +345,33 @@ int RunShim(int argc, char** argv) {
   const double t0 = MonotonicSeconds();
   const double deadline = launch->timeout_s > 0 ? t0 + launch->timeout_s : inf;
   bool timed_out = false, canceled = false, killed = false;
+  const Task* failed = nullptr;  // the first rank that failed on its own
   double kill_at = inf;
-  int status = 0;
   auto begin_stop = [&](double now) {
     kill(-group, SIGTERM);
     kill_at = now + std::max(0.0, launch->grace_s);
   };
   while (true) {
-    pid_t r = waitpid(child, &status, WNOHANG);
-    if (r == child) break;
-    if (r < 0 && errno != EINTR) {
-      status = 0;
-      break;
+    bool all_done = true;
+    for (auto& t : tasks) {
+      if (t.done) continue;
+      int status = 0;
+      pid_t r = waitpid(t.pid, &status, WNOHANG);
+      if (r == t.pid || (r < 0 && errno != EINTR)) {
+        t.done = true;
+        t.status = r == t.pid ? status : 0;
+        // One failed rank fails the run: its siblings would only wait for it forever.
+        if (tasks.size() > 1 && !failed && !timed_out && !canceled && Failed(t.status)) {
+          failed = &t;
+          begin_stop(MonotonicSeconds());
+        }
+      } else {
+        all_done = false;
+      }
     }
+    if (all_done) break;
     double now = MonotonicSeconds();
-    bool stopping = timed_out || canceled;
+    bool stopping = timed_out || canceled || failed;
     if (!stopping && now >= deadline) {
       timed_out = true;
       begin_stop(now);
@@ -230,13 +387,14 @@ int RunShim(int argc, char** argv) {
     int sig = sigtimedwait(&waited, &info, &ts);
     if ((sig == SIGTERM || sig == SIGINT) && !(timed_out || canceled)) {
       canceled = true;
-      begin_stop(MonotonicSeconds());
+      if (!failed) begin_stop(MonotonicSeconds());
     }
   }
   // Whatever the command left running in its group (a background job, a stuck child) ends
   // with the run: it would otherwise hold the run's CPUs or GPUs unseen.
   kill(-group, SIGKILL);
 
+  const int status = failed ? failed->status : tasks.front().status;
   int exit_code = 0, signal_no = 0;
   if (WIFEXITED(status)) {
     exit_code = WEXITSTATUS(status);
@@ -244,9 +402,22 @@ int RunShim(int argc, char** argv) {
     signal_no = WTERMSIG(status);
     exit_code = 128 + signal_no;
   }
+  int rank = failed ? failed->rank : -1;
+  if (launch->distribution == "mpi" && exit_code != 0) {
+    // mpirun's own exit code does not say which rank failed; the rank wrapper wrote it down.
+    if (auto text = run_files::ReadWholeFile(run_dir / run_files::kFailedRank)) {
+      int r = -1, code = 0;
+      if (std::sscanf(text->c_str(), "%d %d", &r, &code) == 2 && r >= 0) {
+        rank = r;
+        exit_code = code;
+        signal_no = exit_code > 128 && exit_code < 160 ? exit_code - 128 : 0;
+      }
+    }
+  }
   nlohmann::json record = {{"exit_code", exit_code}, {"signal", signal_no},
                            {"timed_out", timed_out}, {"canceled", canceled},
                            {"started_at", started_at}, {"ended_at", WallSeconds()}};
+  if (rank >= 0) record["rank"] = rank;
   WriteExit(run_dir, record);
   return 0;
 }

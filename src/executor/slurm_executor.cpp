@@ -68,6 +68,10 @@ std::string Handle(const std::string& job_name, std::int64_t job_id, const fs::p
       .dump();
 }
 
+long long CpusPerTask(const LaunchSpec& spec) {
+  return std::max<long long>(1, static_cast<long long>(std::ceil(spec.cpus - kEpsilon)));
+}
+
 // The batch script: the local shim's behaviour in POSIX sh, so that compute nodes need nothing
 // of Overdrive installed. Slurm already points stdout/stderr at the run folder's logs.
 std::string BatchScript(const LaunchSpec& spec, const fs::path& run_dir, const fs::path& wd) {
@@ -105,11 +109,40 @@ std::string BatchScript(const LaunchSpec& spec, const fs::path& run_dir, const f
       odd.push_back(ShellQuote(k + "=" + v));
     }
   }
+  const bool distributed = !spec.distribution.empty();
+  if (distributed) {
+    // torch.distributed's env:// rendezvous on the first node of the allocation (where this
+    // script runs); the port follows from the job id, so concurrent jobs differ. The run's own
+    // MASTER_ADDR / MASTER_PORT win.
+    if (!spec.env.count("MASTER_ADDR")) {
+      s << "MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" 2>/dev/null"
+        << " | head -n 1)\n"
+        << "[ -n \"$MASTER_ADDR\" ] || MASTER_ADDR=$(hostname)\n"
+        << "export MASTER_ADDR\n";
+    }
+    if (!spec.env.count("MASTER_PORT")) {
+      s << "export MASTER_PORT=$((20000 + ${SLURM_JOB_ID:-0} % 20000))\n";
+    }
+    s << "rm -f \"$run_dir/" << run_files::kFailedRank << "\"\n";
+  }
   s << "trap 'canceled=true; [ -n \"$child\" ] && kill -TERM -\"$child\" 2>/dev/null' TERM INT\n"
-    << "trap 'timed_out=true; [ -n \"$child\" ] && kill -TERM -\"$child\" 2>/dev/null' USR1\n"
-    << "setsid " << (odd.empty() ? "" : "env " + Join(odd, " ") + " ") << "/bin/sh -c "
-    << ShellQuote(spec.command) << " </dev/null &\n"
-    << "child=$!\n"
+    << "trap 'timed_out=true; [ -n \"$child\" ] && kill -TERM -\"$child\" 2>/dev/null' USR1\n";
+  if (distributed) {
+    // One task per rank; a rank that exits non-zero ends the step (Slurm stops its siblings:
+    // SIGTERM, then SIGKILL after the cluster's KillWait). The rank wrapper sets RANK & co.
+    // from Slurm's variables and records which rank failed first.
+    s << "setsid srun --kill-on-bad-exit=1 --nodes=" << spec.nodes
+      << " --ntasks=" << spec.nodes * spec.processes_per_node
+      << " --ntasks-per-node=" << spec.processes_per_node << " --cpus-per-task="
+      << CpusPerTask(spec) << " " << (odd.empty() ? "" : "env " + Join(odd, " ") + " ")
+      << "/bin/sh -c " << ShellQuote(run_files::RankWrapperScript()) << " overdrive-rank slurm "
+      << "\"$run_dir\" " << spec.processes_per_node << " " << ShellQuote(spec.command)
+      << " </dev/null &\n";
+  } else {
+    s << "setsid " << (odd.empty() ? "" : "env " + Join(odd, " ") + " ") << "/bin/sh -c "
+      << ShellQuote(spec.command) << " </dev/null &\n";
+  }
+  s << "child=$!\n"
     << "if $canceled; then kill -TERM -\"$child\" 2>/dev/null; fi\n";
   if (spec.timeout_s) {
     s << "setsid /bin/sh -c 'sleep \"$1\"; kill -USR1 \"$2\"; sleep \"$3\"; kill -KILL -\"$4\"' "
@@ -124,9 +157,18 @@ std::string BatchScript(const LaunchSpec& spec, const fs::path& run_dir, const f
     << "[ -n \"$watchdog\" ] && kill -TERM -\"$watchdog\" 2>/dev/null\n"
     << "# Whatever the command left running in its group ends with the run.\n"
     << "kill -KILL -\"$child\" 2>/dev/null\n"
-    << "sig=0\n"
+    << "rank=''\n";
+  if (distributed) {
+    s << "# srun's exit code is the highest of all tasks (a stopped sibling's 143 included): the\n"
+      << "# first rank that failed says what happened.\n"
+      << "if [ -s \"$run_dir/" << run_files::kFailedRank << "\" ]; then\n"
+      << "  read f_rank f_rc <\"$run_dir/" << run_files::kFailedRank << "\"\n"
+      << "  rc=$f_rc; rank=\",\\\"rank\\\":$f_rank\"\n"
+      << "fi\n";
+  }
+  s << "sig=0\n"
     << "if [ \"$rc\" -gt 128 ] && [ \"$rc\" -lt 160 ]; then sig=$((rc - 128)); fi\n"
-    << "write_exit \"$rc\" \"$sig\" ''\n"
+    << "write_exit \"$rc\" \"$sig\" \"$rank\"\n"
     << "exit \"$rc\"\n";
   return s.str();
 }
@@ -336,9 +378,22 @@ Result<void> SlurmExecutor::Submit(const LaunchSpec& spec) {
                                                    FormatDouble(spec.cpus) + " CPUs");
   }
   if (!(spec.gpus >= 0) || spec.gpus != std::floor(spec.gpus)) {
-    return MakeError(ErrorCode::kInvalidInput, "run '" + id + "' asks for " +
-                                                   FormatDouble(spec.gpus) +
-                                                   " GPUs: GPUs are counted in whole units");
+    return MakeError(ErrorCode::kInvalidInput,
+                     "run '" + id + "' asks for " + FormatDouble(spec.gpus) +
+                         " GPUs: Slurm hands out whole GPUs (gres), so compute target '" +
+                         options_.target + "' cannot share one; ask for a whole number or "
+                         "run it on local compute");
+  }
+  if (!spec.distribution.empty()) {
+    if (spec.distribution != "pytorch" && spec.distribution != "mpi") {
+      return MakeError(ErrorCode::kInvalidInput, "run '" + id + "': unknown distribution type '" +
+                                                     spec.distribution + "' (pytorch or mpi)");
+    }
+    if (spec.nodes < 1 || spec.processes_per_node < 1) {
+      return MakeError(ErrorCode::kInvalidInput,
+                       "run '" + id + "': a distributed run needs at least one node and one "
+                       "process per node");
+    }
   }
   if (spec.memory_mb < 0) {
     return MakeError(ErrorCode::kInvalidInput, "run '" + id + "' asks for negative memory");
@@ -372,11 +427,21 @@ Result<void> SlurmExecutor::Submit(const LaunchSpec& spec) {
       "--error=" + (run_dir / run_files::kStderr).string(),
       "--open-mode=append",
       "--chdir=" + wd.string(),
-      "--cpus-per-task=" +
-          std::to_string(std::max<long long>(1, static_cast<long long>(std::ceil(spec.cpus - kEpsilon)))),
+      "--cpus-per-task=" + std::to_string(CpusPerTask(spec)),
   };
-  if (spec.memory_mb > 0) argv.push_back("--mem=" + std::to_string(spec.memory_mb) + "M");
-  if (spec.gpus > 0) argv.push_back("--gres=gpu:" + std::to_string(static_cast<int>(spec.gpus)));
+  // A distributed run: one task per rank, processes_per_node of them on each node; memory and
+  // GPUs are asked per node (--mem and --gres count per node), every rank's share.
+  const int per_node = spec.distribution.empty() ? 1 : spec.processes_per_node;
+  if (!spec.distribution.empty()) {
+    argv.push_back("--nodes=" + std::to_string(spec.nodes));
+    argv.push_back("--ntasks-per-node=" + std::to_string(per_node));
+  }
+  if (spec.memory_mb > 0) {
+    argv.push_back("--mem=" + std::to_string(spec.memory_mb * per_node) + "M");
+  }
+  if (spec.gpus > 0) {
+    argv.push_back("--gres=gpu:" + std::to_string(static_cast<int>(spec.gpus) * per_node));
+  }
   if (spec.timeout_s) {
     long long minutes = std::max<long long>(1, static_cast<long long>(std::ceil(*spec.timeout_s / 60.0)));
     argv.push_back("--time=" + std::to_string(minutes));
@@ -452,6 +517,10 @@ std::string SlurmExecutor::SubmitError(const LaunchSpec& spec, const CommandOutp
     hint = "the run asks for " + FormatDouble(std::max(1.0, std::ceil(spec.cpus))) + " CPUs, " +
            FormatDouble(spec.gpus) + " GPUs" +
            (spec.memory_mb > 0 ? ", " + std::to_string(spec.memory_mb) + " MB" : std::string()) +
+           (spec.distribution.empty()
+                ? std::string()
+                : " per process, " + std::to_string(spec.processes_per_node) +
+                      " processes on each of " + std::to_string(spec.nodes) + " nodes") +
            ", which no node of " +
            (options_.partition.empty() ? "the default partition"
                                        : "partition '" + options_.partition + "'") +
@@ -513,6 +582,7 @@ std::optional<ExecUpdate> SlurmExecutor::FromExitRecord(const Run& run) const {
   u.signal = j.value("signal", 0);
   u.ended_at = j.value("ended_at", WallSeconds());
   u.started_at = j.value("started_at", run.started_at);
+  u.rank = j.value("rank", -1);
   std::string error = j.value("error", std::string());
   if (j.value("timed_out", false)) {
     u.state = ExecState::kTimedOut;
@@ -526,8 +596,9 @@ std::optional<ExecUpdate> SlurmExecutor::FromExitRecord(const Run& run) const {
   } else if (!error.empty()) {
     u.reason = error;
   } else if (u.exit_code != 0) {
-    u.reason = "exited with code " + std::to_string(u.exit_code) + "; see " +
-               (run.run_dir / run_files::kStderr).string();
+    u.reason = (u.rank >= 0 ? "rank " + std::to_string(u.rank) + " " : std::string()) +
+               "exited with code " + std::to_string(u.exit_code) + "; see " +
+               (run.run_dir / run_files::RankLog(std::max(0, u.rank), true)).string();
   }
   return u;
 }

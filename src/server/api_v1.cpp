@@ -120,6 +120,46 @@ Result<std::vector<TrialRow>> LoadTrialRows(Workspace& ws, const RunRecord& swee
   return rows;
 }
 
+// Views of big sweeps and long series, shared by everyone looking at them. A sweep's trials
+// table is reloaded only when its activity stamp moves (a trial changed status or metrics were
+// written); a finished run's downsampled series only when this server logged to it again.
+using TrialRows = std::shared_ptr<const std::vector<TrialRow>>;
+class ViewCache {
+ public:
+  Result<TrialRows> Trials(Workspace& ws, const RunRecord& sweep, const std::string& metric,
+                           Goal goal) {
+    OD_ASSIGN_OR_RETURN(std::string stamp, ws.store().ActivityStamp(sweep.id));
+    std::string key = sweep.id + "\n" + metric + "\n" + (goal == Goal::kMaximize ? "max" : "min");
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = trials_.find(key);
+      if (it != trials_.end() && it->second.first == stamp) return it->second.second;
+    }
+    OD_ASSIGN_OR_RETURN(auto rows, LoadTrialRows(ws, sweep, metric, goal));
+    auto shared = std::make_shared<const std::vector<TrialRow>>(std::move(rows));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (trials_.size() >= 16) trials_.erase(trials_.begin());
+    trials_[key] = {stamp, shared};
+    return shared;
+  }
+  std::optional<json> Series(const std::string& key, std::uint64_t writes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = series_.find(key);
+    if (it == series_.end() || it->second.first != writes) return std::nullopt;
+    return it->second.second;
+  }
+  void PutSeries(const std::string& key, std::uint64_t writes, json value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (series_.size() >= 64) series_.erase(series_.begin());
+    series_[key] = {writes, std::move(value)};
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::pair<std::string, TrialRows>> trials_;
+  std::map<std::string, std::pair<std::uint64_t, json>> series_;
+};
+
 const TrialRow* BestRow(const std::vector<TrialRow>& rows, Goal goal) {
   const TrialRow* best = nullptr;
   for (const auto& r : rows) {
@@ -156,13 +196,14 @@ bool ParamLess(const json& a, const json& b) {
   return a.dump() < b.dump();
 }
 
-void SendTrialsPage(ServerContext& ctx, Call& c, const RunRecord& sweep, const Request& req,
+void SendTrialsPage(ViewCache& cache, Call& c, const RunRecord& sweep, const Request& req,
                     Response& res) {
   auto obj = SweepObjective(sweep);
   std::string metric = obj ? obj->metric : StrParam(req, "metric");
   Goal goal = obj ? obj->goal : Goal::kMaximize;
-  auto rows = LoadTrialRows(*c.ws, sweep, metric, goal);
-  if (!rows) return SendError(res, rows.error());
+  auto loaded = cache.Trials(*c.ws, sweep, metric, goal);
+  if (!loaded) return SendError(res, loaded.error());
+  const std::vector<TrialRow>* rows = loaded->get();
   const TrialRow* best = BestRow(*rows, goal);
   std::set<std::string> names;
   for (const auto& r : *rows)
@@ -258,7 +299,7 @@ void SendTopLevelPage(Call& c, const Request& req, Response& res, const char* ke
   SendJson(res, 200, {{key, list}, {"total", *total}, {"offset", f.offset}, {"limit", f.limit}});
 }
 
-json SweepHeader(Workspace& ws, const RunRecord& sweep) {
+json SweepHeader(ViewCache& cache, Workspace& ws, const RunRecord& sweep) {
   json j;
   auto obj = SweepObjective(sweep);
   if (!obj) return j;
@@ -267,8 +308,9 @@ json SweepHeader(Workspace& ws, const RunRecord& sweep) {
   j["sampling"] = obj->sampling;
   j["early_termination"] = obj->early_termination;
   j["max_total_trials"] = obj->max_total_trials;
-  auto rows = LoadTrialRows(ws, sweep, obj->metric, obj->goal);
-  if (!rows) return j;
+  auto loaded = cache.Trials(ws, sweep, obj->metric, obj->goal);
+  if (!loaded) return j;
+  const std::vector<TrialRow>* rows = loaded->get();
   json counts = json::object();
   double used = 0;
   for (const auto& r : *rows) {
@@ -523,6 +565,7 @@ void HandleEvents(ServerContext& ctx, const Principal& who, const Request& req, 
 }  // namespace
 
 void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
+  auto cache = std::make_shared<ViewCache>();
   http.Get("/api/v1/health", [&ctx](const Request&, Response& res) {
     SendJson(res, 200,
              {{"status", "ok"},
@@ -568,16 +611,16 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     if (c) HandleSubmit(ctx, *c, req, res);
   });
 
-  http.Get("/api/v1/runs", [&ctx](const Request& req, Response& res) {
+  http.Get("/api/v1/runs", [&ctx, cache](const Request& req, Response& res) {
     auto c = Begin(ctx, req, res, Scope::kRead);
     if (!c) return;
     std::string parent = StrParam(req, "parent");
     if (parent.empty()) return SendTopLevelPage(*c, req, res, "runs");
     auto sweep = ctx.VisibleRun(*c->ws, c->who, parent, res);
-    if (sweep) SendTrialsPage(ctx, *c, *sweep, req, res);
+    if (sweep) SendTrialsPage(*cache, *c, *sweep, req, res);
   });
 
-  http.Get(R"(/api/v1/runs/([^/]+))", [&ctx](const Request& req, Response& res) {
+  http.Get(R"(/api/v1/runs/([^/]+))", [&ctx, cache](const Request& req, Response& res) {
     auto c = Begin(ctx, req, res, Scope::kRead);
     if (!c) return;
     auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
@@ -597,13 +640,13 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     (*j)["artifacts"] = arts;
     (*j)["events"] = ev;
     if (run->job_type == "sweep") {
-      json header = SweepHeader(*c->ws, *run);
+      json header = SweepHeader(*cache, *c->ws, *run);
       for (auto& [k, v] : header.items()) (*j)[k] = v;
     }
     SendJson(res, 200, *j);
   });
 
-  http.Get(R"(/api/v1/runs/([^/]+)/trials/points)", [&ctx](const Request& req, Response& res) {
+  http.Get(R"(/api/v1/runs/([^/]+)/trials/points)", [&ctx, cache](const Request& req, Response& res) {
     auto c = Begin(ctx, req, res, Scope::kRead);
     if (!c) return;
     auto sweep = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
@@ -611,8 +654,9 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     auto obj = SweepObjective(*sweep);
     std::string metric = StrParam(req, "metric", obj ? obj->metric : "");
     Goal goal = obj ? obj->goal : Goal::kMaximize;
-    auto rows = LoadTrialRows(*c->ws, *sweep, metric, goal);
-    if (!rows) return SendError(res, rows.error());
+    auto loaded = cache->Trials(*c->ws, *sweep, metric, goal);
+    if (!loaded) return SendError(res, loaded.error());
+    const std::vector<TrialRow>* rows = loaded->get();
     std::set<std::string> names;
     json trials = json::array();
     for (const auto& r : *rows) {
@@ -648,13 +692,20 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     SendJson(res, 200, {{"metrics", list}});
   });
 
-  http.Get(R"(/api/v1/runs/([^/]+)/metrics/(.+))", [&ctx](const Request& req, Response& res) {
+  http.Get(R"(/api/v1/runs/([^/]+)/metrics/(.+))", [&ctx, cache](const Request& req, Response& res) {
     auto c = Begin(ctx, req, res, Scope::kRead);
     if (!c) return;
     auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
     if (!run) return;
     std::string name = req.matches[2];
     int max_points = static_cast<int>(IntParam(req, "max_points", 1000, 1, 10000));
+    // A finished run's series only changes if this server logs to it again.
+    std::string key = run->id + "\n" + name + "\n" + std::to_string(max_points);
+    std::uint64_t writes = ctx.RunWrites(run->id);
+    bool final = IsFinal(run->status);
+    if (final) {
+      if (auto hit = cache->Series(key, writes)) return SendJson(res, 200, *hit);
+    }
     auto buckets = c->ws->store().GetMetricBuckets(run->id, name, max_points);
     if (!buckets) return SendError(res, buckets.error());
     std::int64_t count = 0;
@@ -666,7 +717,9 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
       points.push_back({{"step", b.step_first}, {"value", JsonNumber(b.value)},
                         {"min", JsonNumber(b.min_value)}, {"max", JsonNumber(b.max_value)}});
     }
-    SendJson(res, 200, {{"name", name}, {"count", count}, {"downsampled", down}, {"points", points}});
+    json out = {{"name", name}, {"count", count}, {"downsampled", down}, {"points", points}};
+    if (final) cache->PutSeries(key, writes, out);
+    SendJson(res, 200, out);
   });
 
   http.Post(R"(/api/v1/runs/([^/]+)/metrics)", [&ctx](const Request& req, Response& res) {

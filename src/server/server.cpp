@@ -77,6 +77,11 @@ void Server::Routes() {
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   http.set_payload_max_length(ctx_.options.max_body_bytes);
+  // httplib writes headers and body separately; without TCP_NODELAY the body of a reply on a
+  // kept-alive connection waits ~40 ms for the client's delayed ACK (one point per request ran
+  // at ~300 points/s instead of ~7,000).
+  http.set_tcp_nodelay(true);
+  http.set_keep_alive_max_count(1000);
   http.set_read_timeout(30, 0);
   http.set_write_timeout(30, 0);
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {

@@ -148,9 +148,23 @@ Result<void> ServerContext::LogToRun(Workspace& ws, const RunRecord& run,
   }
   batch.points = std::move(points);
   batch.params = params;
-  OD_TRY(ws.store().Ingest(batch));
+  {
+    std::unique_lock<std::mutex> lock(sqlite_write_mu_, std::defer_lock);
+    if (pool->location().db_url.empty()) lock.lock();
+    OD_TRY(ws.store().Ingest(batch));
+  }
+  {
+    std::lock_guard<std::mutex> lock(writes_mu_);
+    ++run_writes_[run.id];
+  }
   Notify();
   return {};
+}
+
+std::uint64_t ServerContext::RunWrites(const std::string& run_id) {
+  std::lock_guard<std::mutex> lock(writes_mu_);
+  auto it = run_writes_.find(run_id);
+  return it == run_writes_.end() ? 0 : it->second;
 }
 
 void ServerContext::Notify() {

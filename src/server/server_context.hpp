@@ -90,12 +90,20 @@ struct ServerContext {
   Result<void> LogToRun(Workspace& ws, const RunRecord& run, std::vector<MetricPoint> points,
                         const std::vector<Param>& params);
 
+  // How many times LogToRun wrote to this run (for caches of finished runs' views).
+  std::uint64_t RunWrites(const std::string& run_id);
+
   // Wakes live views (SSE) after a write made through this server.
   void Notify();
   // Waits until Notify() or `ms` passed.
   void WaitForChange(int ms);
 
  private:
+  std::mutex writes_mu_;
+  std::map<std::string, std::uint64_t> run_writes_;
+  // SQLite allows one writer: request threads take turns here instead of sleeping in SQLite's
+  // busy handler (thousands of 1 ms naps under concurrent single-point requests).
+  std::mutex sqlite_write_mu_;
   std::mutex change_mu_;
   std::condition_variable change_cv_;
   std::uint64_t change_seq_ = 0;

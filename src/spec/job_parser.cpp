@@ -428,13 +428,22 @@ Result<void> JobParser::ParseResources(const Field& f, const std::string& prefix
   if (auto* x = r.Get("instance_count")) {
     OD_ASSIGN_OR_RETURN(std::int64_t v, Int(*x, 1, 100000));
     out.instance_count = static_cast<int>(v);
+    out.instance_count_pos = ValuePos(*x);
   }
   if (auto* x = r.Get("instance_type")) { OD_ASSIGN_OR_RETURN(out.instance_type, String(*x)); }
   if (auto* x = r.Get("shm_size")) { OD_ASSIGN_OR_RETURN(out.shm_size, String(*x)); }
   if (auto* x = r.Find("cpus")) { OD_ASSIGN_OR_RETURN(out.cpus, Positive(*x)); }
   if (auto* x = r.Find("gpus")) {
     OD_ASSIGN_OR_RETURN(out.gpus, Number(*x));
-    if (out.gpus < 0) return FailAt(*x, "'gpus' must be 0 or more, got " + FormatDouble(out.gpus));
+    out.gpus_pos = ValuePos(*x);
+    if (!(out.gpus >= 0)) {
+      return FailAt(*x, "'gpus' must be 0 or more, got " + FormatDouble(out.gpus));
+    }
+    // A fraction shares one GPU; more than one GPU is only handed out whole.
+    if (out.gpus > 1 && out.gpus != std::floor(out.gpus)) {
+      return FailAt(*x, "'gpus' above 1 must be a whole number, got " + FormatDouble(out.gpus) +
+                            " (a fraction below 1, like 0.5, shares one GPU with other runs)");
+    }
   }
   if (auto* x = r.Find("memory")) {
     std::optional<std::int64_t> mb;
@@ -454,19 +463,25 @@ Result<void> JobParser::ParseDistribution(const Field& f, DistributionSpec& out)
                                           "parameter_server_count"}));
   if (!f.present()) return {};
   const Field* type = d.Get("type");
-  if (!type) return FailAt(f, "distribution needs a 'type' (pytorch, mpi or tensorflow)");
+  if (!type) return FailAt(f, "distribution needs a 'type' (pytorch or mpi)");
   OD_ASSIGN_OR_RETURN(out.type, OneOf(*type, {"pytorch", "mpi", "tensorflow"}));
+  out.pos = ValuePos(*type);
+  if (out.type == "tensorflow") {
+    return FailAt(*type, "distribution type 'tensorflow' is not supported by Overdrive (it does "
+                         "not build TF_CONFIG for workers and parameter servers); use type: "
+                         "pytorch (torch.distributed env:// variables) or mpi, or remove "
+                         "'distribution' to run one process");
+  }
   if (auto* x = d.Find("process_count_per_instance")) {
     OD_ASSIGN_OR_RETURN(std::int64_t v, Int(*x, 1, 4096));
     out.process_count_per_instance = static_cast<int>(v);
   }
-  if (auto* x = d.Find("worker_count")) {
-    OD_ASSIGN_OR_RETURN(std::int64_t v, Int(*x, 0, 100000));
-    out.worker_count = static_cast<int>(v);
-  }
-  if (auto* x = d.Find("parameter_server_count")) {
-    OD_ASSIGN_OR_RETURN(std::int64_t v, Int(*x, 0, 100000));
-    out.parameter_server_count = static_cast<int>(v);
+  for (const char* tf_only : {"worker_count", "parameter_server_count"}) {
+    if (auto* x = d.Find(tf_only)) {
+      return Fail(Pos(x->key), std::string("'") + tf_only +
+                                   "' belongs to type: tensorflow; with type: " + out.type +
+                                   " use 'process_count_per_instance' (processes per instance)");
+    }
   }
   return {};
 }
@@ -605,6 +620,18 @@ Result<void> JobParser::ParseCommandPart(const Fields& fields, const std::string
   }
   if (auto* d = fields.Find("distribution")) OD_TRY(ParseDistribution(*d, out.distribution));
   if (auto* r = fields.Find("resources")) OD_TRY(ParseResources(*r, prefix, out.resources));
+  const ResourcesSpec& res = out.resources;
+  if (!out.distribution.type.empty() && res.gpus > 0 && res.gpus != std::floor(res.gpus)) {
+    return Fail(res.gpus_pos, "a distributed run takes whole GPUs per process, got gpus: " +
+                                  FormatDouble(res.gpus) +
+                                  " (fractional GPUs are for single-process runs)");
+  }
+  if (out.distribution.type.empty() && res.instance_count > 1) {
+    ignored_.push_back(res.instance_count_pos.ToString() + ": '" + prefix +
+                       "resources.instance_count: " + std::to_string(res.instance_count) +
+                       "' without a 'distribution' runs the command once; add distribution: "
+                       "{type: pytorch} to start a process per instance");
+  }
   return {};
 }
 

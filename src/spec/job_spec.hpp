@@ -46,21 +46,29 @@ struct OutputSpec {
   SourcePos pos;
 };
 
-// Resources: Azure's keys plus Overdrive's extensions cpus / gpus / memory_mb.
+// Resources: Azure's keys plus Overdrive's extensions cpus / gpus / memory_mb. With a
+// `distribution`, cpus / gpus / memory are per process: a run of instance_count x
+// process_count_per_instance processes takes that many times as much.
 struct ResourcesSpec {
   int instance_count = 1;
+  SourcePos instance_count_pos;
   std::string instance_type;
   std::string shm_size;
   double cpus = 1;              // extension: CPU slots a run takes on the local executor
-  double gpus = 0;              // extension: GPUs a run takes (CUDA_VISIBLE_DEVICES)
+  double gpus = 0;              // extension: whole GPUs, or a fraction below 1 that shares one
+                                // GPU with other fractional runs (CUDA_VISIBLE_DEVICES)
+  SourcePos gpus_pos;
   std::int64_t memory_mb = 0;   // extension: memory a run reserves; 0 = not accounted
 };
 
+// Parsed and checked: type is "" (none), "pytorch" or "mpi"; "tensorflow" is refused with its
+// position, worker_count / parameter_server_count belong to it and are refused too.
 struct DistributionSpec {
-  std::string type;  // "" (none), "pytorch", "mpi", "tensorflow"
+  std::string type;  // "" (none), "pytorch", "mpi"
   int process_count_per_instance = 1;
   int worker_count = 0;
   int parameter_server_count = 0;
+  SourcePos pos;     // the `type` value
 };
 
 // The command part shared by command jobs and sweep trials.

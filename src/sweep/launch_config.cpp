@@ -10,6 +10,11 @@ std::string LaunchConfig::ToJson() const {
   j["cpus"] = cpus;
   j["gpus"] = gpus;
   j["memory_mb"] = memory_mb;
+  if (!distribution.empty()) {
+    j["distribution"] = {{"type", distribution},
+                         {"instance_count", instance_count},
+                         {"process_count_per_instance", process_count_per_instance}};
+  }
   if (timeout_s) j["timeout_s"] = *timeout_s;
   j["stdout_metrics"] = stdout_metrics;
   j["metrics_pattern"] = metrics_pattern;
@@ -25,6 +30,12 @@ Result<LaunchConfig> LaunchConfig::FromJson(const std::string& text) {
     c.cpus = j.value("cpus", 1.0);
     c.gpus = j.value("gpus", 0.0);
     c.memory_mb = j.value("memory_mb", std::int64_t{0});
+    if (j.contains("distribution")) {
+      const auto& d = j.at("distribution");
+      c.distribution = d.value("type", std::string());
+      c.instance_count = d.value("instance_count", 1);
+      c.process_count_per_instance = d.value("process_count_per_instance", 1);
+    }
     if (j.contains("timeout_s")) c.timeout_s = j["timeout_s"].get<double>();
     c.stdout_metrics = j.value("stdout_metrics", true);
     c.metrics_pattern = j.value("metrics_pattern", ExtensionSpec{}.metrics_pattern);
@@ -41,6 +52,11 @@ LaunchConfig LaunchConfig::FromSpec(const CommandSpec& command, const ExtensionS
   c.cpus = command.resources.cpus;
   c.gpus = command.resources.gpus;
   c.memory_mb = command.resources.memory_mb;
+  if (!command.distribution.type.empty()) {
+    c.distribution = command.distribution.type;
+    c.instance_count = command.resources.instance_count;
+    c.process_count_per_instance = command.distribution.process_count_per_instance;
+  }
   c.timeout_s = command.timeout_s;
   c.stdout_metrics = ext.stdout_metrics;
   c.metrics_pattern = ext.metrics_pattern;

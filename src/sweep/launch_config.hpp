@@ -15,9 +15,14 @@ namespace overdrive {
 
 struct LaunchConfig {
   std::map<std::string, std::string> env;  // environment_variables (+ AZUREML_SWEEP_* for trials)
-  double cpus = 1;
+  double cpus = 1;                          // per process when distributed
   double gpus = 0;
   std::int64_t memory_mb = 0;
+  // `distribution`: "" (one process), "pytorch" or "mpi"; then instance_count x
+  // process_count_per_instance processes.
+  std::string distribution;
+  int instance_count = 1;
+  int process_count_per_instance = 1;
   std::optional<double> timeout_s;
   bool stdout_metrics = true;
   std::string metrics_pattern;

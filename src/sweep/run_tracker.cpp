@@ -52,9 +52,16 @@ std::string LastLine(const fs::path& file) {
   auto lines = Split(tail, '\n');
   for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
     std::string t = Trim(*it);
+    // srun's and slurmstepd's own notes about a stopped step say less than the rank's error.
+    if (StartsWith(t, "srun: ") || StartsWith(t, "slurmstepd")) continue;
     if (!t.empty()) return t.size() > 300 ? t.substr(0, 300) + "..." : t;
   }
   return "";
+}
+
+// The stderr log of `rank` of a distributed run (rank 0's is the run's stderr.log).
+fs::path RankStderr(const fs::path& dir, int rank) {
+  return dir / (rank > 0 ? "rank-" + std::to_string(rank) + ".stderr.log" : "stderr.log");
 }
 
 Result<std::vector<ArtifactRecord>> StoreFolder(ArtifactStore& store, const fs::path& folder,
@@ -170,6 +177,9 @@ Result<void> RunTracker::Launch(const RunRecord& run,
   spec.gpus = t.cfg.gpus;
   spec.memory_mb = t.cfg.memory_mb;
   spec.timeout_s = t.cfg.timeout_s;
+  spec.distribution = t.cfg.distribution;
+  spec.nodes = t.cfg.instance_count;
+  spec.processes_per_node = t.cfg.process_count_per_instance;
   auto submitted = executor_.Submit(spec);
   if (!submitted) {
     RunUpdate u;
@@ -273,13 +283,21 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
   OD_TRY(CollectOne(t, true));
   std::vector<ArtifactRecord> artifacts;
   OD_ASSIGN_OR_RETURN(artifacts, StoreFolder(ws_.artifacts(), t.dir / "wd" / "outputs", "outputs/"));
-  for (const char* log : {"stdout.log", "stderr.log"}) {
+  std::vector<std::string> logs = {"stdout.log", "stderr.log"};
+  if (!t.cfg.distribution.empty()) {
+    // Ranks other than 0 write their own logs.
+    int world = t.cfg.instance_count * t.cfg.process_count_per_instance;
+    for (int r = 1; r < world; ++r) {
+      logs.push_back("rank-" + std::to_string(r) + ".stdout.log");
+      logs.push_back("rank-" + std::to_string(r) + ".stderr.log");
+    }
+  }
+  for (const auto& log : logs) {
     fs::path p = t.dir / log;
     std::error_code ec;
     if (!fs::exists(p, ec)) continue;
     OD_ASSIGN_OR_RETURN(std::string digest, ws_.artifacts().PutFile(p));
-    artifacts.push_back({std::string("logs/") + log, digest,
-                         static_cast<std::int64_t>(fs::file_size(p, ec))});
+    artifacts.push_back({"logs/" + log, digest, static_cast<std::int64_t>(fs::file_size(p, ec))});
   }
   if (!artifacts.empty()) OD_TRY(ws_.store().AddArtifacts(t.run.id, artifacts));
 
@@ -294,15 +312,17 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
         f.status = RunStatus::kCompleted;
       } else {
         f.status = RunStatus::kFailed;
-        std::string last = LastLine(t.dir / "stderr.log");
+        std::string last = LastLine(RankStderr(t.dir, std::max(0, u.rank)));
         f.reason = (u.exit_code == 127 ? "command not found (exit code 127)"
                                        : "exit code " + std::to_string(u.exit_code)) +
+                   (u.rank >= 0 ? " on rank " + std::to_string(u.rank) : "") +
                    (last.empty() ? "" : ": " + last);
       }
       break;
     case ExecState::kSignaled:
       f.status = RunStatus::kFailed;
-      f.reason = "killed by " + SignalName(u.signal) +
+      f.reason = (u.rank >= 0 ? "rank " + std::to_string(u.rank) + " " : "") + "killed by " +
+                 SignalName(u.signal) +
                  (u.signal == SIGKILL ? " (out of memory, or killed from outside)" : "");
       break;
     case ExecState::kTimedOut:

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <set>
 
@@ -53,7 +54,38 @@ std::string CommandProgram(const std::string& command) {
   }
 }
 
+// Checks of `resources` and `distribution` that depend on where the job runs.
+Result<void> ValidateForTarget(const JobSpec& spec, const std::string& target_type) {
+  const CommandSpec& c = spec.command;
+  const bool slurm = target_type == "slurm";
+  if (slurm && c.resources.gpus > 0 && c.resources.gpus != std::floor(c.resources.gpus)) {
+    return std::unexpected(InputError(
+        c.resources.gpus_pos,
+        "gpus: " + FormatDouble(c.resources.gpus) + " shares a GPU, which compute '" +
+            spec.compute + "' (Slurm) cannot do: Slurm hands out whole GPUs; ask for a whole "
+            "number, or run the job on local compute"));
+  }
+  if (!slurm && c.distribution.type == "mpi") {
+    std::string path = c.environment_variables.count("PATH")
+                           ? c.environment_variables.at("PATH")
+                           : (std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin");
+    bool found = false;
+    for (const auto& dir : Split(path, ':')) {
+      if (!dir.empty() && IsExecutable(fs::path(dir) / "mpirun")) found = true;
+    }
+    if (!found) {
+      return std::unexpected(InputError(
+          c.distribution.pos, "distribution type mpi runs its processes with mpirun, which is "
+                              "not in PATH on this machine; install Open MPI (Debian: "
+                              "openmpi-bin), or use type: pytorch to start the processes "
+                              "without MPI"));
+    }
+  }
+  return {};
+}
+
 Result<void> ValidateForWorkspace(Workspace* ws, const JobSpec& spec) {
+  std::string target_type = "local";
   if (spec.compute != "local") {
     std::vector<std::string> names;
     if (ws) {
@@ -66,6 +98,7 @@ Result<void> ValidateForWorkspace(Workspace* ws, const JobSpec& spec) {
                                     "machine with `overdrive compute add " + spec.compute +
                                     " --type local`"));
         }
+        target_type = target->type;
       } else if (target.error().code != ErrorCode::kNotFound) {
         return std::unexpected(target.error());
       } else {
@@ -86,6 +119,8 @@ Result<void> ValidateForWorkspace(Workspace* ws, const JobSpec& spec) {
                                 spec.compute + " --type local`"));
     }
   }
+
+  OD_TRY(ValidateForTarget(spec, target_type));
 
   std::string program = CommandProgram(spec.command.command);
   if (program.empty() || ShellBuiltins().count(program)) return {};

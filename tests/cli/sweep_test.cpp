@@ -262,6 +262,7 @@ TEST_F(SweepTest, TrialsAskingForGpusGetDistinctOnes) {
   };
   std::vector<Span> spans;
   for (const auto& t : sweep["trials"]) {
+    EXPECT_EQ(t["status"], "completed") << t.dump();
     const auto& m = t["metrics"];
     spans.push_back({m["t0"]["last"], m["t1"]["last"], m["gpu"]["last"]});
     EXPECT_TRUE(spans.back().gpu == 0 || spans.back().gpu == 1) << t.dump();

@@ -240,6 +240,78 @@ TEST_F(SlurmExecutorTest, GpuJobsGetCudaVisibleDevices) {
   EXPECT_FALSE(e.Submit(half));
 }
 
+// "KEY=value KEY2=value2" -> map.
+std::map<std::string, std::string> Fields(const std::string& line) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(line);
+  std::string word;
+  while (in >> word) {
+    size_t eq = word.find('=');
+    if (eq != std::string::npos) out[word.substr(0, eq)] = word.substr(eq + 1);
+  }
+  return out;
+}
+
+TEST_F(SlurmExecutorTest, DistributedRunIsOneSrunTaskPerRank) {
+  SlurmExecutor e(Options());
+  // The cluster has one node with 2 CPUs and 2 GPUs: 1 node x 2 tasks x (1 CPU, 1 GPU).
+  LaunchSpec s = Spec("ddp",
+                      "echo \"RANK=$RANK WORLD_SIZE=$WORLD_SIZE LOCAL_RANK=$LOCAL_RANK "
+                      "NODE_RANK=$NODE_RANK LOCAL_WORLD_SIZE=$LOCAL_WORLD_SIZE "
+                      "MASTER_ADDR=$MASTER_ADDR MASTER_PORT=$MASTER_PORT "
+                      "CVD=$CUDA_VISIBLE_DEVICES\"");
+  s.distribution = "pytorch";
+  s.nodes = 1;
+  s.processes_per_node = 2;
+  s.gpus = 1;
+  ASSERT_TRUE(e.Submit(s));
+  auto all = RunUntilDone(e, {s.run_id});
+  ASSERT_FALSE(all[s.run_id].empty());
+  const ExecUpdate& u = all[s.run_id].back();
+  EXPECT_EQ(u.state, ExecState::kExited);
+  EXPECT_EQ(u.exit_code, 0) << u.reason << ReadText(s.run_dir / "stderr.log");
+  std::set<std::string> masters;
+  for (int r = 0; r < 2; ++r) {
+    fs::path log = s.run_dir / (r == 0 ? "stdout.log" : "rank-1.stdout.log");
+    std::string text = ReadText(log);
+    auto f = Fields(text);
+    EXPECT_EQ(f["RANK"], std::to_string(r)) << log << ": " << text;
+    EXPECT_EQ(f["WORLD_SIZE"], "2");
+    EXPECT_EQ(f["LOCAL_RANK"], std::to_string(r));
+    EXPECT_EQ(f["NODE_RANK"], "0");
+    EXPECT_EQ(f["LOCAL_WORLD_SIZE"], "2");
+    EXPECT_EQ(f["MASTER_ADDR"], "localhost") << "the first host of SLURM_JOB_NODELIST";
+    EXPECT_FALSE(f["MASTER_PORT"].empty());
+    EXPECT_EQ(f["CVD"], "0,1") << "a node's ranks see the node's GPUs";
+    masters.insert(f["MASTER_ADDR"] + ":" + f["MASTER_PORT"]);
+  }
+  EXPECT_EQ(masters.size(), 1u);
+  std::string script = ReadText(s.run_dir / SlurmExecutor::kBatchScript);
+  EXPECT_NE(script.find("srun --kill-on-bad-exit=1 --nodes=1 --ntasks=2 --ntasks-per-node=2"),
+            std::string::npos)
+      << script;
+}
+
+TEST_F(SlurmExecutorTest, FailedRankEndsTheDistributedRun) {
+  SlurmExecutor e(Options());
+  LaunchSpec s = Spec("ddpfail",
+                      "if [ \"$RANK\" = 1 ]; then sleep 1; echo 'rank one broke' >&2; exit 3; fi; "
+                      "sleep 120");
+  s.distribution = "pytorch";
+  s.processes_per_node = 2;
+  double t0 = MonotonicSeconds();
+  ASSERT_TRUE(e.Submit(s));
+  auto all = RunUntilDone(e, {s.run_id}, 90);
+  ASSERT_FALSE(all[s.run_id].empty());
+  const ExecUpdate& u = all[s.run_id].back();
+  EXPECT_EQ(u.state, ExecState::kExited);
+  EXPECT_EQ(u.exit_code, 3) << u.reason;
+  EXPECT_EQ(u.rank, 1);
+  EXPECT_NE(u.reason.find("rank 1"), std::string::npos) << u.reason;
+  EXPECT_LT(MonotonicSeconds() - t0, 60) << "rank 0 did not keep the job alive";
+  EXPECT_NE(ReadText(s.run_dir / "rank-1.stderr.log").find("rank one broke"), std::string::npos);
+}
+
 TEST_F(SlurmExecutorTest, BadPartitionGivesSlurmsOwnMessageAndWhatToChange) {
   SlurmExecutor e(Options("no-such-partition"));
   LaunchSpec s = Spec("badpart", "true");

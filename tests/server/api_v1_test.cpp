@@ -108,6 +108,11 @@ TEST_F(ApiTest, TrialsTableSortsFiltersAndPages) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.Json()["trials"].size(), 30u);
   EXPECT_EQ(r.Json()["trials"][0]["id"], "sw-t0") << "creation order";
+  // Tables are cached per sweep; a trial reporting a new best shows at the next request.
+  ASSERT_TRUE(ws->store().Ingest({"sw-t3", {{"acc", 2, 5.0, 1}}, {}, {}}));
+  r = Get("/api/v1/runs?parent=sw&metric=acc&sort=metric&order=desc&limit=1");
+  EXPECT_EQ(r.Json()["runs"][0]["id"], "sw-t3") << r.body;
+  EXPECT_EQ(r.Json()["best_trial"], "sw-t3");
 }
 
 TEST_F(ApiTest, JobsAndExperimentsList) {
@@ -155,10 +160,15 @@ TEST_F(ApiTest, BatchedIngestAndDownsampledHistory) {
   ASSERT_EQ(j["points"].size(), 300u);
   EXPECT_EQ(j["points"][155]["max"], 1e9) << "the spike survives";
   EXPECT_EQ(ws->store().GetParams("r1")->size(), 2u);
+  // A finished run's series is cached, and refreshed when the server logs to it again.
+  ASSERT_TRUE(ws->store().TransitionRun("r1", RunStatus::kCompleted, {}));
+  EXPECT_EQ(Get("/api/v1/runs/r1/metrics/loss?max_points=300").body, r.body);
+  ASSERT_EQ(PostJson("/api/v1/runs/r1/metrics", {{"metrics", {{{"name", "loss"}, {"value", 7}, {"step", 30000}}}}}).status, 200);
+  EXPECT_EQ(Get("/api/v1/runs/r1/metrics/loss?max_points=300").Json()["count"], 30001);
   // Points without a step continue the series.
   r = PostJson("/api/v1/runs/r1/metrics", {{"metrics", {{{"name", "loss"}, {"value", 0.5}}}}});
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(ws->store().GetMetricSummaries("r1")->at(0).last_step, 30000);
+  EXPECT_EQ(ws->store().GetMetricSummaries("r1")->at(0).last_step, 30001);
 }
 
 TEST_F(ApiTest, IngestRejectsBadBatchesWhole) {

@@ -279,14 +279,42 @@ TEST_F(JobSpecTest, ResourceNumbersAreChecked) {
   EXPECT_DOUBLE_EQ(job.command.resources.gpus, 0.5);
 }
 
-TEST_F(JobSpecTest, TensorflowDistribution) {
-  JobSpec job = ParseOk(
-      "command: echo\ndistribution:\n  type: tensorflow\n  worker_count: 3\n  parameter_server_count: 1\n");
-  EXPECT_EQ(job.command.distribution.type, "tensorflow");
-  EXPECT_EQ(job.command.distribution.worker_count, 3);
-  EXPECT_EQ(job.command.distribution.parameter_server_count, 1);
+TEST_F(JobSpecTest, DistributionTypesAndTheirMistakes) {
+  // Overdrive starts pytorch and mpi process groups; tensorflow is refused where it is written.
+  EXPECT_EQ(ParseErr("command: echo\ndistribution:\n  type: tensorflow\n  worker_count: 3\n")
+                .rfind("job.yml:3:9: distribution type 'tensorflow' is not supported", 0),
+            0u);
   EXPECT_EQ(ParseErr("command: echo\ndistribution:\n  process_count_per_instance: 2\n"),
-            "job.yml:3:3: distribution needs a 'type' (pytorch, mpi or tensorflow)");
+            "job.yml:3:3: distribution needs a 'type' (pytorch or mpi)");
+  EXPECT_EQ(ParseErr("command: echo\ndistribution:\n  type: pytorch\n  worker_count: 2\n"),
+            "job.yml:4:3: 'worker_count' belongs to type: tensorflow; with type: pytorch use "
+            "'process_count_per_instance' (processes per instance)");
+  JobSpec job = ParseOk(
+      "command: echo\ndistribution: {type: mpi, process_count_per_instance: 3}\n"
+      "resources: {instance_count: 2, gpus: 1}\n");
+  EXPECT_EQ(job.command.distribution.type, "mpi");
+  EXPECT_EQ(job.command.distribution.process_count_per_instance, 3);
+  EXPECT_EQ(job.command.distribution.pos.ToString(), "job.yml:2:22");
+  EXPECT_EQ(job.command.resources.instance_count, 2);
+  EXPECT_TRUE(job.ignored.empty());
+  // Without a distribution, instance_count > 1 runs the command once, and says so.
+  JobSpec once = ParseOk("command: echo\nresources: {instance_count: 2}\n");
+  ASSERT_EQ(once.ignored.size(), 1u);
+  EXPECT_NE(once.ignored[0].find("job.yml:2:29: 'resources.instance_count: 2' without a "
+                                 "'distribution' runs the command once"),
+            std::string::npos)
+      << once.ignored[0];
+}
+
+TEST_F(JobSpecTest, FractionalGpusBelowOneOnly) {
+  EXPECT_DOUBLE_EQ(ParseOk("command: echo\nresources: {gpus: 0.25}\n").command.resources.gpus, 0.25);
+  EXPECT_DOUBLE_EQ(ParseOk("command: echo\nresources: {gpus: 2}\n").command.resources.gpus, 2);
+  EXPECT_EQ(ParseErr("command: echo\nresources: {gpus: 1.5}\n").rfind(
+                "job.yml:2:19: 'gpus' above 1 must be a whole number, got 1.5", 0),
+            0u);
+  EXPECT_EQ(ParseErr("command: echo\ndistribution: {type: pytorch}\nresources: {gpus: 0.5}\n")
+                .rfind("job.yml:3:19: a distributed run takes whole GPUs per process", 0),
+            0u);
 }
 
 TEST_F(JobSpecTest, TyposAndBadDocumentsAreExplained) {
