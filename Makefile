@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc)
 RELEASE := build/release
 DEBUG := build/debug
 
-.PHONY: all build demo test deps deps-demo deps-bench debug bench fuzz clean format
+.PHONY: all build demo test deps deps-demo deps-test deps-bench debug bench fuzz clean format
 
 all: build
 
@@ -17,6 +17,9 @@ deps:
 
 deps-demo:
 	@scripts/deps.sh demo
+
+deps-test:
+	@scripts/deps.sh test
 
 deps-bench:
 	@scripts/deps.sh bench
@@ -39,7 +42,7 @@ debug: deps $(DEBUG)/build.ninja
 demo: deps-demo build
 	@scripts/demo.sh
 
-test: debug
+test: deps-test debug
 	@scripts/test.sh
 
 bench: deps-bench build

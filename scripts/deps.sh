@@ -2,11 +2,13 @@
 # Installs what Overdrive needs from Debian's packages, only when something is missing
 # (idempotent: a second run installs nothing and takes well under a second).
 #   scripts/deps.sh build   compiler, libraries, test frameworks (make build)
-#   scripts/deps.sh test    build + the PostgreSQL server the store's conformance tests start
-#                           + Slurm and munge (the Slurm executor's tests)
+#   scripts/deps.sh test    build + what the examples run with (their end-to-end tests) + the
+#                           PostgreSQL server the store's conformance tests start + Slurm and
+#                           munge (the Slurm executor's tests)
 #   scripts/deps.sh postgres  only the PostgreSQL server (scripts/postgres.sh start)
 #   scripts/deps.sh slurm   only Slurm and munge (scripts/slurm.sh start: a one-node test cluster)
-#   scripts/deps.sh demo    build + what the demo job runs with (Debian's python3 and scikit-learn)
+#   scripts/deps.sh demo    build + what the examples run with (Debian's python3, scikit-learn,
+#                           PyTorch and the Fashion-MNIST data)
 #   scripts/deps.sh bench   demo + the peers and tools bench/ compares with (Optuna, wrk)
 #   scripts/deps.sh fuzz    build + clang and its libFuzzer runtime
 # As a non-root user it prints the one apt-get line to run and exits 1.
@@ -17,7 +19,8 @@ build_pkgs=(cmake ninja-build g++ make pkg-config git
   libfmt-dev libarchive-dev libeigen3-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev
   libxgboost-dev libpq-dev python3 python3-xgboost
   chromium)  # Debian's Chromium: the dashboard's browser tests (tests/web)
-demo_pkgs=(python3-sklearn python3-numpy)
+demo_pkgs=(python3-sklearn python3-numpy
+  python3-torch dataset-fashion-mnist)  # examples/fashion-mnist-cnn (PyTorch on CPU, the data)
 bench_pkgs=(python3-optuna python3-scipy wrk)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 postgres_pkgs=(postgresql)
@@ -26,7 +29,7 @@ slurm_pkgs=(slurm-wlm munge)
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build) ;;
-  test) want+=("${postgres_pkgs[@]}" "${slurm_pkgs[@]}") ;;
+  test) want+=("${demo_pkgs[@]}" "${postgres_pkgs[@]}" "${slurm_pkgs[@]}") ;;
   postgres) want=("${postgres_pkgs[@]}") ;;
   slurm) want=("${slurm_pkgs[@]}") ;;
   demo) want+=("${demo_pkgs[@]}") ;;
