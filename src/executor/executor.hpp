@@ -96,6 +96,14 @@ class Executor {
   // `handle` is ExecUpdate::handle from the run's kRunning update. The run's slots count as busy
   // until it ends. No second kRunning is reported: Poll reports only its final state.
   virtual Result<void> Reattach(const std::string& run_id, const std::string& handle) = 0;
+  // For a run that may have reached the executor although no handle was stored (its controller
+  // died between submitting and recording): the handle to Reattach if the executor still knows
+  // the run, "" if it never got it (then it is safe to Submit again). Executors whose runs leave
+  // their own record in the run folder before anything starts need not look further.
+  virtual Result<std::string> FindSubmitted(const std::string& /*run_id*/,
+                                            const std::filesystem::path& /*run_dir*/) {
+    return std::string();
+  }
   // Blocks until something may have changed (a child exited) or `max_wait` passed. Returns at
   // once when Poll has something to report. With re-attached runs it wakes every ~100 ms.
   virtual void Wait(std::chrono::milliseconds max_wait) = 0;

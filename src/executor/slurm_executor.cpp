@@ -843,6 +843,33 @@ Result<void> SlurmExecutor::Reattach(const std::string& run_id, const std::strin
   return {};
 }
 
+Result<std::string> SlurmExecutor::FindSubmitted(const std::string& run_id,
+                                                 const fs::path& run_dir) {
+  std::error_code ec;
+  // Submit writes the batch script before it calls sbatch: without it, sbatch never ran.
+  if (!fs::exists(run_dir / kBatchScript, ec)) return std::string();
+  const std::string name = JobName(run_id);
+  CommandOutput r = RunSlurm({"squeue", "-h", "-t", "all", "-n", name, "-o", "%i"});
+  if (r.exit_code != 0) {
+    return MakeError(ErrorCode::kUnavailable,
+                     "cannot ask Slurm whether run " + run_id + " was submitted (squeue -n " +
+                         name + "): " + (r.exit_code < 0 ? r.failure : OneLine(r.err)) +
+                         "; it is not submitted again until Slurm answers");
+  }
+  std::int64_t job_id = 0;
+  for (const auto& line : Split(r.out, '\n')) {
+    std::string t = Trim(line);
+    if (t.empty()) continue;
+    char* end = nullptr;
+    std::int64_t id = std::strtoll(t.c_str(), &end, 10);
+    if (*end == '\0' && id > job_id) job_id = id;  // the newest, should there be several
+  }
+  if (job_id <= 0) return std::string();
+  std::string handle = Handle(name, job_id, fs::absolute(run_dir, ec), false);
+  (void)run_files::WriteFileAtomic(run_dir / kHandleFile, handle + "\n");
+  return handle;
+}
+
 void SlurmExecutor::Wait(std::chrono::milliseconds max_wait) {
   if (!pending_.empty()) return;
   for (const auto& [id, run] : runs_) {

@@ -62,6 +62,10 @@ class SlurmExecutor final : public Executor {
   std::vector<ExecUpdate> Poll() override;
   Result<void> Cancel(const std::string& run_id) override;
   Result<void> Reattach(const std::string& run_id, const std::string& handle) override;
+  // The job named od-RUN_ID in Slurm's queue (`squeue -t all`), if this run's batch script was
+  // written (so sbatch may have been called) but its job id never reached slurm_job.json.
+  Result<std::string> FindSubmitted(const std::string& run_id,
+                                    const std::filesystem::path& run_dir) override;
   void Wait(std::chrono::milliseconds max_wait) override;
   int ActiveCount() const override { return static_cast<int>(runs_.size()); }
 

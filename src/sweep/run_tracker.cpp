@@ -222,6 +222,10 @@ Result<void> RunTracker::Adopt(const RunRecord& run,
     }
   }
   if (handle.empty()) {
+    // Maybe submitted in the instant before the controller died: found, it is not sent again.
+    OD_ASSIGN_OR_RETURN(handle, executor_.FindSubmitted(run.id, dir));
+  }
+  if (handle.empty()) {
     if (run.status == RunStatus::kRunning) {
       // Claimed to run but left no trace of a process: it cannot be found again.
       RunUpdate u;

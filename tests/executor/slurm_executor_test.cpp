@@ -395,6 +395,46 @@ TEST_F(SlurmExecutorTest, ReattachToAQueuedJobReportsRunningThenEnd) {
   EXPECT_EQ(States(all[s.run_id]), (std::vector<ExecState>{ExecState::kRunning, ExecState::kExited}));
 }
 
+// The controller died after sbatch returned but before the job id was written anywhere: the
+// job is found in Slurm's queue by its name, so the run is re-attached, not submitted twice.
+TEST_F(SlurmExecutorTest, JobWhoseIdWasNeverStoredIsFoundByName) {
+  LaunchSpec s = Spec("unrecorded", "echo once >> count.txt");
+  LaunchSpec never = Spec("never-submitted", "true");
+  std::int64_t job = 0;
+  {
+    SlurmOptions o = Options();
+    o.sbatch_args = {"--hold"};
+    SlurmExecutor first(o);
+    ASSERT_TRUE(first.Submit(s));
+    job = nlohmann::json::parse(first.Poll().front().handle).at("slurm_job_id");
+  }
+  fs::remove(s.run_dir / SlurmExecutor::kHandleFile);  // as if it died before writing it
+
+  SlurmExecutor second(Options());
+  // No batch script: sbatch never ran, nothing to ask Slurm.
+  auto none = second.FindSubmitted(never.run_id, never.run_dir);
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_EQ(*none, "");
+  EXPECT_EQ(second.SlurmCommandCount(), 0);
+
+  auto found = second.FindSubmitted(s.run_id, s.run_dir);
+  ASSERT_TRUE(found) << found.error().message;
+  ASSERT_FALSE(found->empty());
+  EXPECT_EQ(nlohmann::json::parse(*found).at("slurm_job_id").get<std::int64_t>(), job);
+  EXPECT_TRUE(fs::exists(s.run_dir / SlurmExecutor::kHandleFile)) << "stored for next time";
+  ASSERT_TRUE(second.Reattach(s.run_id, *found));
+  ASSERT_EQ(std::system(("scontrol release " + std::to_string(job)).c_str()), 0);
+  auto all = RunUntilDone(second, {s.run_id});
+  EXPECT_EQ(States(all[s.run_id]), (std::vector<ExecState>{ExecState::kRunning, ExecState::kExited}));
+  EXPECT_EQ(ReadText(s.working_dir / "count.txt"), "once\n");
+
+  // A batch script whose job Slurm does not know: safe to submit again.
+  std::ofstream(never.run_dir / SlurmExecutor::kBatchScript) << "#!/bin/sh\n";
+  auto unknown = second.FindSubmitted(never.run_id, never.run_dir);
+  ASSERT_TRUE(unknown) << unknown.error().message;
+  EXPECT_EQ(*unknown, "");
+}
+
 TEST_F(SlurmExecutorTest, JobIdThatNamesAnotherJobIsLost) {
   SlurmExecutor e(Options());
   LaunchSpec other = Spec("other", "true");
