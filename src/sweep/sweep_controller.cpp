@@ -55,7 +55,10 @@ class SweepDriver {
   struct Counts {
     int running = 0, queued = 0, completed = 0, stopped = 0, failed = 0, canceled = 0, lost = 0;
   };
-  Result<void> CreateAndLaunch(const Assignment& params);
+  // `replaces`: the id of a lost trial this one runs again with the same params ("" = none).
+  Result<void> CreateAndLaunch(const Assignment& params, const std::string& replaces = "");
+  // Lost trials (preempted, their node gone) that no later trial replaces yet, oldest first.
+  std::vector<size_t> Unreplaced() const;
   Result<void> ApplyPolicy(const std::string& trial_id, size_t new_values);
   Result<void> StopAll(RunStatus status, const std::string& reason);
   Counts Count() const;
@@ -92,6 +95,34 @@ class SweepDriver {
 
 bool IsLost(const TrialInfo& t) {
   return t.run.status == RunStatus::kFailed && StartsWith(t.run.status_reason, kLostPrefix);
+}
+
+// The tag a replacement trial carries: the id of the lost trial it runs again. It is stored
+// with the replacement's params in one CreateRun, so a resumed controller never replaces a lost
+// trial twice.
+constexpr const char* kReplacesTag = "overdrive.replaces";
+
+std::string ReplacedId(const RunRecord& r) {
+  try {
+    auto tags = nlohmann::json::parse(r.tags_json);
+    if (tags.is_object() && tags.contains(kReplacesTag) && tags[kReplacesTag].is_string()) {
+      return tags[kReplacesTag];
+    }
+  } catch (const std::exception&) {
+  }
+  return "";
+}
+
+std::vector<size_t> SweepDriver::Unreplaced() const {
+  std::set<std::string> replaced;
+  for (const auto& t : trials_) {
+    if (std::string id = ReplacedId(t.run); !id.empty()) replaced.insert(id);
+  }
+  std::vector<size_t> out;
+  for (size_t i = 0; i < trials_.size(); ++i) {
+    if (IsLost(trials_[i]) && !replaced.count(trials_[i].run.id)) out.push_back(i);
+  }
+  return out;
 }
 
 int SweepDriver::Counted() const {
@@ -182,7 +213,7 @@ void SweepDriver::DrawView(bool force) {
   opts_.out->flush();
 }
 
-Result<void> SweepDriver::CreateAndLaunch(const Assignment& params) {
+Result<void> SweepDriver::CreateAndLaunch(const Assignment& params, const std::string& replaces) {
   RunRecord tr;
   tr.id = NewRunId();
   tr.experiment_id = sweep_.experiment_id;
@@ -190,6 +221,7 @@ Result<void> SweepDriver::CreateAndLaunch(const Assignment& params) {
   tr.parent_id = sweep_.id;
   tr.job_type = "trial";
   tr.display_name = "trial " + std::to_string(trials_.size() + 1);
+  if (!replaces.empty()) tr.tags_json = nlohmann::json{{kReplacesTag, replaces}}.dump();
   tr.status = RunStatus::kQueued;
   tr.compute = sweep_.compute;
   tr.snapshot_digest = sweep_.snapshot_digest;
@@ -410,6 +442,17 @@ Result<ControllerResult> SweepDriver::Run() {
       int free_slots = max_concurrent - Active();
       int remaining = max_total - Counted();
       int k = std::min(free_slots, remaining);
+      // A lost trial (preempted, its node gone) runs again with the same params before anything
+      // new is sampled: it did not fail, so its point of the search space is still owed.
+      for (size_t lost : Unreplaced()) {
+        if (k <= 0) break;
+        Assignment params = trials_[lost].params;
+        std::string id = trials_[lost].run.id;
+        Print("trial " + trials_[lost].run.display_name + " (" + id +
+              ") was lost; running its params again");
+        OD_TRY(CreateAndLaunch(params, id));
+        --k;
+      }
       if (k > 0) {
         auto history = ToObservations(trials_, goal_);
         auto suggestions = sampler_->Suggest(history, k, plan_.seed);

@@ -193,9 +193,16 @@ TEST_F(SweepTest, LostTrialIsRecordedAndReplaced) {
   EXPECT_NE(resumed.err.find("1 lost and replaced"), std::string::npos) << resumed.err;
   nlohmann::json sweep = Json({"job", "show", id, "--json"});
   EXPECT_EQ(sweep["status"], "completed");
-  int completed = 0, lost = 0;
+  int completed = 0, lost = 0, same_params = 0;
+  nlohmann::json lost_params;
   for (const auto& t : sweep["trials"]) {
-    if (t["status"] == "completed") ++completed;
+    if (t["id"] == victim) lost_params = t["params"];
+  }
+  for (const auto& t : sweep["trials"]) {
+    if (t["status"] == "completed") {
+      ++completed;
+      same_params += t["params"] == lost_params;
+    }
     if (t["status"] == "failed") {
       ++lost;
       EXPECT_EQ(t["id"], victim);
@@ -204,6 +211,11 @@ TEST_F(SweepTest, LostTrialIsRecordedAndReplaced) {
   }
   EXPECT_EQ(completed, 3);
   EXPECT_EQ(lost, 1);
+  // The lost trial's point is run again (once), not traded for a new sample.
+  EXPECT_EQ(same_params, 1) << "lost " << lost_params.dump() << ": " << sweep.dump();
+  // Resuming again replaces nothing a second time.
+  CommandResult again = Run({"job", "resume", id});
+  EXPECT_EQ(Json({"job", "show", id, "--json"})["trials"].size(), 4u) << again.err;
   EXPECT_EQ(ProcessStartTime(group), 0) << "the orphaned command was stopped";
 }
 
