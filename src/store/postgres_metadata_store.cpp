@@ -181,6 +181,26 @@ CREATE TABLE api_tokens (
   revoked_at DOUBLE PRECISION NOT NULL DEFAULT 0
 );
 )sql",
+      // 2: one summary row per series, kept in step by Ingest, so trial tables and run pages
+      // read one row per trial instead of aggregating every point (NULL min/max: all NaN).
+      R"sql(
+CREATE TABLE metric_series (
+  run_id TEXT COLLATE "C" NOT NULL,
+  name TEXT COLLATE "C" NOT NULL,
+  count BIGINT NOT NULL,
+  last_step BIGINT NOT NULL,
+  last_value DOUBLE PRECISION,
+  min_value DOUBLE PRECISION,
+  max_value DOUBLE PRECISION,
+  PRIMARY KEY (run_id, name)
+);
+INSERT INTO metric_series(run_id, name, count, last_step, last_value, min_value, max_value)
+SELECT m.run_id, m.name, COUNT(*), MAX(m.step),
+  (SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = m.name
+   ORDER BY l.step DESC, l.id DESC LIMIT 1),
+  MIN(m.value), MAX(m.value)
+FROM metrics m GROUP BY m.run_id, m.name;
+)sql",
   };
   return kMigrations;
 }
@@ -409,12 +429,9 @@ MetricSummary ReadSummary(const Rows& q, int i, int first_col) {
   return s;
 }
 
-// Per metric: count, highest step, min, max and the value at the highest step (the latest
-// written on a tie), found by walking the (run_id, name, step, id) index backwards.
-constexpr const char* kSummaryColumns =
-    "COUNT(*), MAX(m.step), MIN(m.value), MAX(m.value), "
-    "(SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = m.name "
-    " ORDER BY l.step DESC, l.id DESC LIMIT 1)";
+// Per series, from metric_series: count, highest step, min, max and the value at the highest
+// step (the latest written on a tie).
+constexpr const char* kSummaryColumns = "s.count, s.last_step, s.min_value, s.max_value, s.last_value";
 
 constexpr const char* kModelVersionColumns =
     "model, version, run_id, path, tags_json, lineage_json, created_at";
@@ -907,6 +924,21 @@ class PostgresMetadataStore final : public MetadataStore {
       times.Add(p.timestamp);
     }
     OD_ASSIGN_OR_RETURN(auto params, ParamArrays(batch.run_id, batch.params));
+    BinaryArray sum_names(kTextOid), sum_counts(kInt8Oid), sum_steps(kInt8Oid),
+        sum_last(kFloat8Oid), sum_min(kFloat8Oid), sum_max(kFloat8Oid);
+    for (const auto& [name, sum] : SummarizePoints(batch.points)) {  // by name: one lock order
+      sum_names.Add(name);
+      sum_counts.Add(sum.count);
+      sum_steps.Add(sum.last_step);
+      for (auto [arr, v] : {std::pair{&sum_last, sum.last_value}, std::pair{&sum_min, sum.min_value},
+                            std::pair{&sum_max, sum.max_value}}) {
+        if (std::isnan(v)) {
+          arr->AddNull();
+        } else {
+          arr->Add(v);
+        }
+      }
+    }
     BinaryArray sources(kTextOid), offsets(kInt8Oid);
     for (const auto& [source, offset] : batch.cursors) {
       sources.Add(source);
@@ -928,7 +960,19 @@ class PostgresMetadataStore final : public MetadataStore {
              "  ON CONFLICT (run_id, name) DO UPDATE SET value_json = excluded.value_json), "
              "c AS (INSERT INTO cursors(run_id, source, \"offset\") "
              "  SELECT r.id, t.s, t.o FROM r, unnest($8::text[], $9::int8[]) AS t(s, o) "
-             "  ON CONFLICT (run_id, source) DO UPDATE SET \"offset\" = excluded.\"offset\") "
+             "  ON CONFLICT (run_id, source) DO UPDATE SET \"offset\" = excluded.\"offset\"), "
+             // The batch folded into the series summaries (SET reads the row as it was;
+             // LEAST/GREATEST skip NULL, which stands for NaN).
+             "s AS (INSERT INTO metric_series AS o(run_id, name, count, last_step, last_value, "
+             "  min_value, max_value) SELECT r.id, t.n, t.c, t.ls, t.lv, t.mn, t.mx FROM r, "
+             "  unnest($10::text[], $11::int8[], $12::int8[], $13::float8[], $14::float8[], "
+             "  $15::float8[]) AS t(n, c, ls, lv, mn, mx) ORDER BY t.n "
+             "  ON CONFLICT (run_id, name) DO UPDATE SET count = o.count + excluded.count, "
+             "  last_value = CASE WHEN excluded.last_step >= o.last_step "
+             "    THEN excluded.last_value ELSE o.last_value END, "
+             "  last_step = GREATEST(o.last_step, excluded.last_step), "
+             "  min_value = LEAST(o.min_value, excluded.min_value), "
+             "  max_value = GREATEST(o.max_value, excluded.max_value)) "
              "SELECT COUNT(*) FROM r",
              Params()
                  .Add(batch.run_id)
@@ -939,7 +983,13 @@ class PostgresMetadataStore final : public MetadataStore {
                  .Add(kTextArrayOid, params.first)
                  .Add(kTextArrayOid, params.second)
                  .Add(kTextArrayOid, sources)
-                 .Add(kInt8ArrayOid, offsets)));
+                 .Add(kInt8ArrayOid, offsets)
+                 .Add(kTextArrayOid, sum_names)
+                 .Add(kInt8ArrayOid, sum_counts)
+                 .Add(kInt8ArrayOid, sum_steps)
+                 .Add(kFloat8ArrayOid, sum_last)
+                 .Add(kFloat8ArrayOid, sum_min)
+                 .Add(kFloat8ArrayOid, sum_max)));
     if (rows.Int(0, 0) == 0) {
       return MakeError(ErrorCode::kNotFound, "run '" + batch.run_id + "' does not exist");
     }
@@ -1056,9 +1106,9 @@ class PostgresMetadataStore final : public MetadataStore {
       const std::string& parent_id, const std::string& name) override {
     OD_TRY(RequireRun(parent_id));
     OD_ASSIGN_OR_RETURN(auto rows,
-                        Exec(std::string("SELECT m.run_id, ") + kSummaryColumns +
-                                 " FROM runs r JOIN metrics m ON m.run_id = r.id AND "
-                                 "m.name = $2 WHERE r.parent_id = $1 GROUP BY m.run_id, m.name",
+                        Exec(std::string("SELECT s.run_id, ") + kSummaryColumns +
+                                 " FROM runs r JOIN metric_series s ON s.run_id = r.id AND "
+                                 "s.name = $2 WHERE r.parent_id = $1",
                              Params().Add(parent_id).Add(name)));
     std::map<std::string, MetricSummary> out;
     for (int i = 0; i < rows.size(); ++i) {
@@ -1072,9 +1122,8 @@ class PostgresMetadataStore final : public MetadataStore {
   Result<std::vector<MetricSummary>> GetMetricSummaries(const std::string& run_id) override {
     OD_TRY(RequireRun(run_id));
     OD_ASSIGN_OR_RETURN(auto rows,
-                        Exec(std::string("SELECT m.name, ") + kSummaryColumns +
-                                 " FROM metrics m WHERE m.run_id = $1 GROUP BY m.run_id, m.name "
-                                 "ORDER BY m.name",
+                        Exec(std::string("SELECT s.name, ") + kSummaryColumns +
+                                 " FROM metric_series s WHERE s.run_id = $1 ORDER BY s.name",
                              Params().Add(run_id)));
     std::vector<MetricSummary> out;
     for (int i = 0; i < rows.size(); ++i) {

@@ -1,6 +1,8 @@
 #include "store/records.hpp"
 
 #include <array>
+#include <cmath>
+#include <limits>
 #include <string_view>
 #include <utility>
 
@@ -48,6 +50,30 @@ bool IsFinal(RunStatus s) {
       return true;
   }
   return false;
+}
+
+std::map<std::string, MetricSummary> SummarizePoints(const std::vector<MetricPoint>& points) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  std::map<std::string, MetricSummary> out;
+  for (const auto& p : points) {
+    auto [it, fresh] = out.try_emplace(p.name);
+    MetricSummary& s = it->second;
+    if (fresh) {
+      s.name = p.name;
+      s.last_step = p.step;
+      s.last_value = p.value;
+      s.min_value = s.max_value = kNaN;
+    } else if (p.step >= s.last_step) {
+      s.last_step = p.step;
+      s.last_value = p.value;
+    }
+    ++s.count;
+    if (!std::isnan(p.value)) {
+      if (std::isnan(s.min_value) || p.value < s.min_value) s.min_value = p.value;
+      if (std::isnan(s.max_value) || p.value > s.max_value) s.max_value = p.value;
+    }
+  }
+  return out;
 }
 
 }  // namespace overdrive

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -80,6 +81,11 @@ struct MetricSummary {
   double min_value = 0;
   double max_value = 0;
 };
+
+// The summaries of one batch of points, by name, in the batch's order: count, the highest step
+// and its value (the later point on a tie), min and max ignoring NaN (NaN when all are NaN).
+// The stores fold these into their stored per-series summaries at ingestion.
+std::map<std::string, MetricSummary> SummarizePoints(const std::vector<MetricPoint>& points);
 
 struct ArtifactRecord {
   std::string path;    // relative, '/'-separated: "outputs/model.pkl", "logs/stdout.log"

@@ -156,6 +156,26 @@ CREATE TABLE api_tokens (
   revoked_at REAL NOT NULL DEFAULT 0
 );
 )sql",
+      // 4: one summary row per series, kept in step by Ingest, so trial tables and run pages
+      // read one row per trial instead of aggregating every point (NULL min/max: all NaN).
+      R"sql(
+CREATE TABLE metric_series (
+  run_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  last_step INTEGER NOT NULL,
+  last_value REAL,
+  min_value REAL,
+  max_value REAL,
+  PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+INSERT INTO metric_series(run_id, name, count, last_step, last_value, min_value, max_value)
+SELECT m.run_id, m.name, COUNT(*), MAX(m.step),
+  (SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = m.name
+   ORDER BY l.step DESC, l.rowid DESC LIMIT 1),
+  MIN(m.value), MAX(m.value)
+FROM metrics m GROUP BY m.run_id, m.name;
+)sql",
   };
   return kMigrations;
 }
@@ -779,6 +799,32 @@ class SqliteMetadataStore final : public MetadataStore {
         }
         OD_TRY(q.Run());
       }
+      // Fold the batch into the series summaries (SET reads the row as it was before).
+      OD_ASSIGN_OR_RETURN(
+          auto upsert,
+          Prepare("INSERT INTO metric_series(run_id, name, count, last_step, last_value, "
+                  "min_value, max_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                  "ON CONFLICT(run_id, name) DO UPDATE SET count = count + excluded.count, "
+                  "last_value = CASE WHEN excluded.last_step >= last_step "
+                  "  THEN excluded.last_value ELSE last_value END, "
+                  "last_step = MAX(last_step, excluded.last_step), "
+                  "min_value = MIN(COALESCE(min_value, excluded.min_value), "
+                  "  COALESCE(excluded.min_value, min_value)), "
+                  "max_value = MAX(COALESCE(max_value, excluded.max_value), "
+                  "  COALESCE(excluded.max_value, max_value))"));
+      for (const auto& [name, sum] : SummarizePoints(batch.points)) {
+        auto q = MakeQuery(upsert);
+        q.Bind(1, batch.run_id).Bind(2, name).Bind(3, sum.count).Bind(4, sum.last_step);
+        int col = 5;
+        for (double v : {sum.last_value, sum.min_value, sum.max_value}) {
+          if (std::isnan(v)) {
+            q.BindNull(col++);
+          } else {
+            q.Bind(col++, v);
+          }
+        }
+        OD_TRY(q.Run());
+      }
     }
     OD_TRY(UpsertParams(batch.run_id, batch.params));
     if (!batch.cursors.empty()) {
@@ -816,8 +862,8 @@ class SqliteMetadataStore final : public MetadataStore {
     if (max_buckets < 1) return MakeError(ErrorCode::kInvalidInput, "max_buckets must be >= 1");
     std::int64_t n = 0;
     {
-      OD_ASSIGN_OR_RETURN(auto stmt,
-                          Prepare("SELECT COUNT(*) FROM metrics WHERE run_id = ? AND name = ?"));
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT COALESCE((SELECT count FROM metric_series "
+                                             "WHERE run_id = ? AND name = ?), 0)"));
       auto q = MakeQuery(stmt);
       OD_TRY(q.Bind(1, run_id).Bind(2, name).Step());
       n = q.Int(0);
@@ -873,11 +919,9 @@ class SqliteMetadataStore final : public MetadataStore {
     OD_TRY(RequireRun(parent_id));
     OD_ASSIGN_OR_RETURN(
         auto stmt,
-        Prepare("SELECT m.run_id, COUNT(*), MAX(m.step), MIN(m.value), MAX(m.value), "
-                "(SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = m.name "
-                " ORDER BY l.step DESC, l.rowid DESC LIMIT 1) "
-                "FROM runs r JOIN metrics m ON m.run_id = r.id AND m.name = ?2 "
-                "WHERE r.parent_id = ?1 GROUP BY m.run_id"));
+        Prepare("SELECT s.run_id, s.count, s.last_step, s.min_value, s.max_value, s.last_value "
+                "FROM runs r JOIN metric_series s ON s.run_id = r.id AND s.name = ?2 "
+                "WHERE r.parent_id = ?1"));
     auto q = MakeQuery(stmt);
     q.Bind(1, parent_id).Bind(2, name);
     std::map<std::string, MetricSummary> out;
@@ -896,14 +940,10 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<MetricSummary>> GetMetricSummaries(const std::string& run_id) override {
     OD_TRY(RequireRun(run_id));
-    // The last value is the one at the highest step (latest written on a tie); the correlated
-    // lookup walks the (run_id, name, step) index backwards, one row per name.
     OD_ASSIGN_OR_RETURN(
         auto stmt,
-        Prepare("SELECT m.name, COUNT(*), MAX(m.step), MIN(m.value), MAX(m.value), "
-                "(SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = m.name "
-                " ORDER BY l.step DESC, l.rowid DESC LIMIT 1) "
-                "FROM metrics m WHERE m.run_id = ? GROUP BY m.name ORDER BY m.name"));
+        Prepare("SELECT name, count, last_step, min_value, max_value, last_value "
+                "FROM metric_series WHERE run_id = ? ORDER BY name"));
     auto q = MakeQuery(stmt);
     q.Bind(1, run_id);
     std::vector<MetricSummary> out;

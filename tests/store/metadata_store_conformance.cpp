@@ -452,6 +452,58 @@ TEST_P(MetadataStoreConformance, SummariesGiveCountLastMinMax) {
   EXPECT_TRUE(store_->GetMetricSummaries("empty")->empty());
 }
 
+// The summaries are kept up to date batch by batch: after any sequence of batches they equal the
+// summary of all the points, as if computed from the full history.
+TEST_P(MetadataStoreConformance, SummariesFollowEveryBatch) {
+  Create(MakeRun("r1", 1));
+  Create(MakeRun("r2", 2));
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<std::vector<MetricPoint>> batches = {
+      {{"loss", 3, 0.5, 1}, {"loss", 1, 0.9, 1}, {"only_nan", 0, nan, 1}},
+      {{"loss", 2, 0.1, 2}},                       // lower step: last stays at step 3
+      {{"loss", 3, 0.6, 3}, {"acc", 0, nan, 3}},  // same step, written later: it is the last
+      {{"acc", 1, 0.8, 4}, {"loss", 7, nan, 4}},  // NaN at the highest step is the last value
+      {{"acc", 0, 0.2, 5}},
+  };
+  for (const auto& points : batches) ASSERT_TRUE(store_->Ingest({"r1", points, {}, {}}));
+  ASSERT_TRUE(store_->Ingest({"r2", {{"loss", 9, 100, 1}}, {}, {}}));
+  EXPECT_EQ(store_->Ingest({"ghost", {{"loss", 1, 1, 1}}, {}, {}}).error().code,
+            ErrorCode::kNotFound);
+  auto sums = store_->GetMetricSummaries("r1").value();
+  ASSERT_EQ(sums.size(), 3u);
+  for (const auto& sum : sums) {
+    auto history = store_->GetMetricHistory("r1", sum.name).value();
+    MetricSummary want = SummarizePoints(history).at(sum.name);
+    SCOPED_TRACE(sum.name);
+    EXPECT_EQ(sum.count, want.count);
+    EXPECT_EQ(sum.last_step, want.last_step);
+    if (std::isnan(want.last_value)) {
+      EXPECT_TRUE(std::isnan(sum.last_value)) << sum.last_value;
+    } else {
+      EXPECT_DOUBLE_EQ(sum.last_value, want.last_value);
+    }
+    for (auto [got, ref] : {std::pair{sum.min_value, want.min_value},
+                            std::pair{sum.max_value, want.max_value}}) {
+      if (std::isnan(ref)) {
+        EXPECT_TRUE(std::isnan(got)) << got;
+      } else {
+        EXPECT_DOUBLE_EQ(got, ref);
+      }
+    }
+  }
+  EXPECT_EQ(sums[1].name, "loss");
+  EXPECT_EQ(sums[1].count, 5);
+  EXPECT_EQ(sums[1].last_step, 7);
+  EXPECT_TRUE(std::isnan(sums[1].last_value));
+  EXPECT_DOUBLE_EQ(sums[1].min_value, 0.1);
+  EXPECT_DOUBLE_EQ(sums[1].max_value, 0.9);
+  EXPECT_EQ(sums[2].name, "only_nan");
+  EXPECT_TRUE(std::isnan(sums[2].min_value));
+  auto r2 = store_->GetMetricSummaries("r2").value();
+  ASSERT_EQ(r2.size(), 1u);
+  EXPECT_EQ(r2[0].count, 1) << "another run's points are its own";
+}
+
 TEST_P(MetadataStoreConformance, NanIsReadBackAsNanAndIgnoredByMinMax) {
   Create(MakeRun("r1", 1));
   const double inf = std::numeric_limits<double>::infinity();

@@ -81,6 +81,43 @@ TEST(SqliteMetadataStoreTest, MigrationsAreAppliedOnceAndWalIsOn) {
   EXPECT_EQ(RawQuery(path, "PRAGMA journal_mode"), "wal");
 }
 
+// A workspace written before the series summaries existed (the schema version before) gets them from
+// its points when it is opened by this version: trial tables show the same numbers as before.
+TEST(SqliteMetadataStoreTest, UpgradeAddsSummariesOfExistingPoints) {
+  testing_util::TempDir dir;
+  const std::string path = (dir.path() / "ws.db").string();
+  {
+    auto store = OpenSqliteMetadataStore(path).value();
+    auto exp = store->GetOrCreateExperiment("e").value();
+    ASSERT_TRUE(store->CreateRun(MakeRun("r1", exp), {}, {}));
+    ASSERT_TRUE(store->Ingest({"r1", {{"loss", 0, 0.5, 1}, {"loss", 2, 0.25, 2}, {"loss", 1, 0.9, 3}},
+                               {}, {}}));
+  }
+  // Back to the version before, as an older overdrive left it.
+  const std::string latest = RawQuery(path, "PRAGMA user_version");
+  const std::string before = std::to_string(std::stoi(latest) - 1);
+  RawQuery(path, "DROP TABLE metric_series");
+  RawQuery(path, "DELETE FROM schema_migrations WHERE version = " + latest);
+  RawQuery(path, "PRAGMA user_version = " + before);
+  ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), before);
+  ASSERT_EQ(RawQuery(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'metric_series'"), "0");
+  auto opened = OpenSqliteMetadataStore(path);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  auto store = std::move(*opened);
+  EXPECT_EQ(RawQuery(path, "PRAGMA user_version"), latest);
+  auto sums = store->GetMetricSummaries("r1").value();
+  ASSERT_EQ(sums.size(), 1u);
+  EXPECT_EQ(sums[0].count, 3);
+  EXPECT_EQ(sums[0].last_step, 2);
+  EXPECT_DOUBLE_EQ(sums[0].last_value, 0.25);
+  EXPECT_DOUBLE_EQ(sums[0].min_value, 0.25);
+  EXPECT_DOUBLE_EQ(sums[0].max_value, 0.9);
+  // And it is kept up to date from there on.
+  ASSERT_TRUE(store->Ingest({"r1", {{"loss", 5, 0.1, 4}}, {}, {}}));
+  EXPECT_EQ(store->GetMetricSummaries("r1").value()[0].count, 4);
+  EXPECT_DOUBLE_EQ(store->GetMetricSummaries("r1").value()[0].last_value, 0.1);
+}
+
 TEST(SqliteMetadataStoreTest, NewerSchemaIsAClearError) {
   testing_util::TempDir dir;
   const std::string path = (dir.path() / "ws.db").string();
