@@ -273,6 +273,20 @@ void SendTrialsPage(ViewCache& cache, Call& c, const RunRecord& sweep, const Req
             {"param_names", names}});
 }
 
+// The versions of `model` a caller may see: for a token limited to one experiment, those
+// registered from runs of that experiment (an empty list reads as "no such model").
+Result<std::vector<ModelVersion>> VisibleModelVersions(Workspace& ws, const Principal& who,
+                                                       const std::string& model) {
+  OD_ASSIGN_OR_RETURN(auto versions, ws.store().ListModelVersions(model));
+  if (who.experiment.empty()) return versions;
+  std::vector<ModelVersion> out;
+  for (auto& v : versions) {
+    auto run = ws.store().GetRun(v.run_id);
+    if (run && who.SeesExperiment(run->experiment_name)) out.push_back(std::move(v));
+  }
+  return out;
+}
+
 void SendTopLevelPage(Call& c, const Request& req, Response& res, const char* key) {
   RunFilter f;
   f.parent_id = "";
@@ -517,8 +531,11 @@ void HandleEvents(ServerContext& ctx, const Principal& who, const Request& req, 
     bool first = true;
   };
   auto state = std::make_shared<State>();
+  // The job-list stamp of a token limited to one experiment counts only that experiment's jobs.
+  std::optional<std::string> experiment;
+  if (!who.experiment.empty()) experiment = who.experiment;
   res.set_chunked_content_provider(
-      "text/event-stream", [&ctx, run_id, state](size_t, httplib::DataSink& sink) {
+      "text/event-stream", [&ctx, run_id, experiment, state](size_t, httplib::DataSink& sink) {
         if (ctx.stopping || !sink.is_writable()) return false;
         if (!state->first) ctx.WaitForChange(500);
         state->first = false;
@@ -534,9 +551,12 @@ void HandleEvents(ServerContext& ctx, const Principal& who, const Request& req, 
           status = RunStatusName(r->status);
         } else {
           RunFilter f;
+          f.experiment = experiment;
           f.parent_id = "";
           auto n = (*lease)->store().CountRuns(f);
-          auto runs = (*lease)->store().ListRuns(RunFilter{std::nullopt, "", std::nullopt, 50, 0, true});
+          f.limit = 50;
+          f.light = true;
+          auto runs = (*lease)->store().ListRuns(f);
           if (!n || !runs) return false;
           stamp = std::to_string(*n);
           for (const auto& r : *runs) stamp += std::string(":") + RunStatusName(r.status);
@@ -790,7 +810,14 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     if (!models) return SendError(res, models.error());
     json list = json::array();
     for (const auto& m : *models) {
-      list.push_back({{"name", m.name}, {"versions", m.versions},
+      auto count = m.versions;
+      if (!c->who.experiment.empty()) {
+        auto versions = VisibleModelVersions(*c->ws, c->who, m.name);
+        if (!versions) return SendError(res, versions.error());
+        if (versions->empty()) continue;
+        count = static_cast<decltype(count)>(versions->size());
+      }
+      list.push_back({{"name", m.name}, {"versions", count},
                       {"latest_version", m.latest_version}, {"created_at", m.created_at},
                       {"updated_at", m.updated_at}});
     }
@@ -801,7 +828,7 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     auto c = Begin(ctx, req, res, Scope::kRead);
     if (!c) return;
     std::string name = req.matches[1];
-    auto versions = c->ws->store().ListModelVersions(name);
+    auto versions = VisibleModelVersions(*c->ws, c->who, name);
     if (!versions) return SendError(res, versions.error());
     if (versions->empty()) return SendError(res, 404, "not_found", "no model named '" + name + "'");
     json list = json::array();
@@ -827,6 +854,7 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     if (!tokens) return SendError(res, tokens.error());
     json list = json::array();
     for (const auto& t : *tokens) {
+      if (!c->who.experiment.empty() && t.experiment != c->who.experiment) continue;
       list.push_back({{"id", t.id}, {"name", t.name}, {"scope", t.scope},
                       {"experiment", t.experiment}, {"created_at", t.created_at},
                       {"expires_at", t.expires_at}, {"revoked_at", t.revoked_at}});
@@ -842,8 +870,18 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     auto scope = ParseScope(body->value("scope", std::string("read")));
     if (!scope) return SendError(res, 400, "invalid_input", "scope must be read, write or admin");
     double ttl = body->value("expires_in_s", 0.0);
-    auto t = CreateApiToken(c->ws->store(), *scope, body->value("experiment", std::string()),
-                            ttl, body->value("name", std::string()));
+    std::string experiment = body->value("experiment", std::string());
+    // An admin of one experiment hands out tokens for that experiment only.
+    if (!c->who.experiment.empty()) {
+      if (experiment.empty()) experiment = c->who.experiment;
+      if (experiment != c->who.experiment) {
+        return SendError(res, 403, "forbidden",
+                         "token " + c->who.token_id + " may only create tokens for experiment '" +
+                             c->who.experiment + "'");
+      }
+    }
+    auto t = CreateApiToken(c->ws->store(), *scope, experiment, ttl,
+                            body->value("name", std::string()));
     if (!t) return SendError(res, t.error());
     SendJson(res, 201, {{"id", t->token.id}, {"secret", t->secret}, {"scope", t->token.scope},
                         {"experiment", t->token.experiment}, {"expires_at", t->token.expires_at}});
@@ -852,7 +890,16 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
   http.Delete(R"(/api/v1/tokens/([^/]+))", [&ctx](const Request& req, Response& res) {
     auto c = Begin(ctx, req, res, Scope::kAdmin);
     if (!c) return;
-    auto ok = c->ws->store().RevokeToken(req.matches[1]);
+    std::string id = req.matches[1];
+    if (!c->who.experiment.empty()) {
+      auto tokens = c->ws->store().ListTokens();
+      if (!tokens) return SendError(res, tokens.error());
+      bool mine = std::any_of(tokens->begin(), tokens->end(), [&](const ApiToken& t) {
+        return t.id == id && t.experiment == c->who.experiment;
+      });
+      if (!mine) return SendError(res, 404, "not_found", "no token '" + id + "'");
+    }
+    auto ok = c->ws->store().RevokeToken(id);
     if (!ok) return SendError(res, ok.error());
     ctx.auth->Forget();
     SendJson(res, 200, {{"id", std::string(req.matches[1])}, {"revoked", true}});

@@ -64,17 +64,33 @@ fs::path RankStderr(const fs::path& dir, int rank) {
   return dir / (rank > 0 ? "rank-" + std::to_string(rank) + ".stderr.log" : "stderr.log");
 }
 
+// Stores every regular file under `folder`. A symbolic link is kept (as the file it names) only
+// when it resolves to a file inside `folder`: a run cannot publish /etc/passwd or another run's
+// files as its artifacts by linking to them. The links left out are listed in `skipped`.
 Result<std::vector<ArtifactRecord>> StoreFolder(ArtifactStore& store, const fs::path& folder,
-                                                const std::string& prefix) {
+                                                const std::string& prefix,
+                                                std::vector<std::string>& skipped) {
   std::vector<ArtifactRecord> out;
   std::error_code ec;
   if (!fs::is_directory(folder, ec)) return out;
+  const fs::path root = fs::canonical(folder, ec);
+  if (ec) return out;
   for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
+    if (it->is_symlink(ec)) {
+      std::error_code rc;
+      fs::path target = fs::canonical(it->path(), rc);
+      auto rel = rc ? fs::path() : target.lexically_relative(root);
+      bool inside = !rc && !rel.empty() && *rel.begin() != ".." && fs::is_regular_file(target, rc);
+      if (!inside) {
+        skipped.push_back(prefix + it->path().lexically_relative(folder).generic_string());
+        continue;
+      }
+    }
     if (!it->is_regular_file(ec)) continue;
     OD_ASSIGN_OR_RETURN(std::string digest, store.PutFile(it->path()));
     ArtifactRecord a;
-    a.path = prefix + fs::relative(it->path(), folder).generic_string();
+    a.path = prefix + it->path().lexically_relative(folder).generic_string();  // a link's own name
     a.digest = digest;
     a.size = static_cast<std::int64_t>(it->file_size(ec));
     out.push_back(std::move(a));
@@ -286,7 +302,15 @@ Result<std::map<std::string, std::vector<MetricPoint>>> RunTracker::Collect() {
 Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
   OD_TRY(CollectOne(t, true));
   std::vector<ArtifactRecord> artifacts;
-  OD_ASSIGN_OR_RETURN(artifacts, StoreFolder(ws_.artifacts(), t.dir / "wd" / "outputs", "outputs/"));
+  std::vector<std::string> skipped;
+  OD_ASSIGN_OR_RETURN(artifacts,
+                      StoreFolder(ws_.artifacts(), t.dir / "wd" / "outputs", "outputs/", skipped));
+  if (!skipped.empty()) {
+    (void)ws_.store().AddEvent(
+        t.run.id, {WallSeconds(), "warning",
+                   "not kept as artifacts: symbolic links leading out of outputs/ (" +
+                       Join(skipped, ", ") + ")"});
+  }
   std::vector<std::string> logs = {"stdout.log", "stderr.log"};
   if (!t.cfg.distribution.empty()) {
     // Ranks other than 0 write their own logs.

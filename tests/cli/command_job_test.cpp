@@ -52,6 +52,32 @@ TEST_F(CommandJobTest, QuickstartExampleIsTrackedEndToEnd) {
   EXPECT_NE(logs.out.find("saved model to"), std::string::npos);
 }
 
+// A run cannot publish files from outside its outputs/ by linking to them: such links are left
+// out (and said so), links to its own files are kept.
+TEST_F(CommandJobTest, SymlinksOutOfOutputsAreNotKeptAsArtifacts) {
+  WriteFile(dir_ / "job.yml",
+            "command: mkdir -p outputs/m && echo w > outputs/m/weights.bin && "
+            "ln -s m/weights.bin outputs/latest.bin && ln -s /etc/passwd outputs/passwd && "
+            "ln -s ../../../../ outputs/up\n");
+  CommandResult r = Run({"job", "submit", "job.yml"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string id = Json({"job", "list", "--json"})[0]["id"];
+  nlohmann::json run = Json({"job", "show", id, "--json"});
+  std::vector<std::string> paths;
+  for (const auto& a : run["artifacts"]) paths.push_back(a["path"]);
+  auto has = [&](const std::string& p) {
+    return std::find(paths.begin(), paths.end(), p) != paths.end();
+  };
+  EXPECT_TRUE(has("outputs/m/weights.bin")) << run["artifacts"].dump();
+  EXPECT_TRUE(has("outputs/latest.bin")) << "a link to its own file is kept";
+  EXPECT_FALSE(has("outputs/passwd")) << run["artifacts"].dump();
+  for (const auto& p : paths) EXPECT_EQ(p.rfind("outputs/up/", 0), std::string::npos) << p;
+  CommandResult show = Run({"job", "show", id});
+  EXPECT_NE(show.out.find("symbolic links leading out of outputs/ ("), std::string::npos)
+      << show.out;
+  EXPECT_NE(show.out.find("outputs/passwd"), std::string::npos) << show.out;
+}
+
 TEST_F(CommandJobTest, FailingCommandRecordsExitCodeAndReason) {
   WriteFile(dir_ / "job.yml",
             "command: |\n  echo 'about to fail' && echo 'ValueError: bad column' >&2 && exit 3\n");

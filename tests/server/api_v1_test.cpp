@@ -386,6 +386,77 @@ TEST_F(AuthTest, ExperimentTokensSeeNothingElse) {
   EXPECT_EQ(Get("/api/v1/runs/a").status, 200);
 }
 
+// A token limited to one experiment sees that experiment's models only, and its admins hand
+// out, list and revoke tokens of that experiment only: no way to a wider token.
+TEST_F(AuthTest, ExperimentAdminsAndModelsStayInsideTheirExperiment) {
+  std::string global = MakeToken(Scope::kAdmin);
+  std::string alpha_admin = MakeToken(Scope::kAdmin, "alpha");
+  MakeToken(Scope::kRead, "beta");
+  {
+    auto ws = OpenWs();
+    SeedSweep(*ws, "a", 2, "alpha");
+    SeedSweep(*ws, "b", 2, "beta");
+    for (const auto& [model, run] : {std::pair{"churn", "a-t1"}, std::pair{"fraud", "b-t1"},
+                                     std::pair{"churn", "b-t1"}}) {
+      ModelVersion v;
+      v.model = model;
+      v.run_id = run;
+      v.path = "outputs/model";
+      ASSERT_TRUE(ws->store().CreateModelVersion(v));
+    }
+  }
+  StartServer();
+  token_ = alpha_admin;
+  auto models = Get("/api/v1/models");
+  ASSERT_EQ(models.status, 200) << models.body;
+  ASSERT_EQ(models.Json()["models"].size(), 1u) << models.body;
+  EXPECT_EQ(models.Json()["models"][0]["name"], "churn");
+  EXPECT_EQ(models.Json()["models"][0]["versions"], 1) << "beta's version of churn is not counted";
+  EXPECT_EQ(Get("/api/v1/models/fraud").status, 404) << "beta's model does not exist for alpha";
+  auto churn = Get("/api/v1/models/churn").Json();
+  ASSERT_EQ(churn["versions"].size(), 1u);
+  EXPECT_EQ(churn["versions"][0]["run_id"], "a-t1");
+
+  auto listed = Get("/api/v1/tokens").Json()["tokens"];
+  ASSERT_EQ(listed.size(), 1u) << listed.dump();
+  EXPECT_EQ(listed[0]["experiment"], "alpha");
+  auto wider = PostJson("/api/v1/tokens", {{"scope", "admin"}, {"experiment", "beta"}});
+  EXPECT_EQ(wider.status, 403) << wider.body;
+  auto made = PostJson("/api/v1/tokens", {{"scope", "read"}});
+  ASSERT_EQ(made.status, 201) << made.body;
+  EXPECT_EQ(made.Json()["experiment"], "alpha") << "limited to the creator's experiment";
+  std::string beta_id;
+  token_ = global;
+  json all_tokens = Get("/api/v1/tokens").Json();
+  for (const auto& t : all_tokens["tokens"]) {
+    if (t["experiment"] == "beta") beta_id = t["id"];
+  }
+  ASSERT_FALSE(beta_id.empty());
+  token_ = alpha_admin;
+  EXPECT_EQ(Delete("/api/v1/tokens/" + beta_id).status, 404);
+  token_ = global;
+  EXPECT_EQ(Get("/api/v1/models").Json()["models"].size(), 2u);
+  EXPECT_EQ(Get("/api/v1/models/churn").Json()["versions"].size(), 2u);
+
+  // The job-list event stream counts the token's experiment only ("jobs:status:...").
+  auto first_stamp = [&](const std::string& token) {
+    std::string buffer, stamp;
+    httplib::Client sse("127.0.0.1", server_->port());
+    sse.set_read_timeout(10, 0);
+    sse.Get("/api/v1/events?token=" + token, [&](const char* data, size_t n) {
+      buffer.append(data, n);
+      auto at = buffer.find("data: ");
+      auto end = buffer.find("\n\n");
+      if (at == std::string::npos || end == std::string::npos) return true;
+      stamp = json::parse(buffer.substr(at + 6, end - at - 6))["stamp"];
+      return false;
+    });
+    return stamp;
+  };
+  EXPECT_EQ(first_stamp(alpha_admin).rfind("1:", 0), 0u) << first_stamp(alpha_admin);
+  EXPECT_EQ(first_stamp(global).rfind("2:", 0), 0u) << first_stamp(global);
+}
+
 TEST_F(ApiTest, ServesHttpsWithACertificate) {
   std::string cert = (dir_.path() / "cert.pem").string(), key = (dir_.path() / "key.pem").string();
   std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " +
