@@ -7,7 +7,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 # The PostgreSQL store runs the metadata store conformance suite against a real server: a
 # throw-away local one (scripts/postgres.sh) unless OVERDRIVE_TEST_PG_URL names another. Set it
 # to an empty value to skip those tests (they are then reported as skipped).
+pg_started=0
 if [[ -z ${OVERDRIVE_TEST_PG_URL+set} ]]; then
+  pg_url=$(scripts/postgres.sh url 2>/dev/null || true)
+  if [[ -z $pg_url ]] || ! psql "$pg_url" -Atc 'SELECT 1' >/dev/null 2>&1; then pg_started=1; fi
   if ! OVERDRIVE_TEST_PG_URL=$(scripts/postgres.sh start); then
     echo "test.sh: could not start the test PostgreSQL server (see above);" \
       "OVERDRIVE_TEST_PG_URL= make test skips its tests" >&2
@@ -16,22 +19,30 @@ if [[ -z ${OVERDRIVE_TEST_PG_URL+set} ]]; then
 fi
 export OVERDRIVE_TEST_PG_URL
 # The Slurm executor is tested against a real one-node cluster on this machine (scripts/slurm.sh:
-# munge, slurmctld, slurmd). When it cannot start, those tests are skipped, and this says so
-# loudly before and after the suite. OVERDRIVE_TEST_SLURM=0 skips them on purpose; =1 uses a
-# cluster that is already running.
-slurm_warning=""
+# munge, slurmctld, slurmd). Like PostgreSQL, a cluster that cannot start fails the run: its tests
+# must not pass by being skipped. OVERDRIVE_TEST_SLURM=0 skips them on purpose (they are then
+# reported as skipped); =1 uses a cluster that is already running.
+# What this script started, it stops again when the suite ends (set OVERDRIVE_TEST_KEEP=1 to keep
+# both servers up for the next run).
+cleanup=()
 if [[ -z ${OVERDRIVE_TEST_SLURM+set} ]]; then
-  if scripts/slurm.sh start; then
-    OVERDRIVE_TEST_SLURM=1
-  else
-    OVERDRIVE_TEST_SLURM=0
-    slurm_warning="test.sh: WARNING: the test Slurm cluster did not start (see above): the Slurm
-test.sh: WARNING: executor tests are SKIPPED. Fix it and check with: scripts/slurm.sh start"
-    printf '\n%s\n\n' "$slurm_warning" >&2
+  slurm_was_up=0
+  sinfo -h >/dev/null 2>&1 && slurm_was_up=1
+  if ! scripts/slurm.sh start; then
+    echo "test.sh: the test Slurm cluster did not start (see above). Check it with" \
+      "scripts/slurm.sh start; OVERDRIVE_TEST_SLURM=0 make test skips its tests" >&2
+    exit 1
   fi
+  OVERDRIVE_TEST_SLURM=1
+  [[ $slurm_was_up -eq 0 ]] && cleanup+=("scripts/slurm.sh stop")
 fi
 export OVERDRIVE_TEST_SLURM
-[[ -n $slurm_warning ]] && trap 'printf "\n%s\n" "$slurm_warning" >&2' EXIT
+if [[ ${OVERDRIVE_TEST_KEEP:-0} != 1 && ${pg_started:-0} -eq 1 ]]; then
+  cleanup+=("scripts/postgres.sh stop")
+fi
+if [[ ${OVERDRIVE_TEST_KEEP:-0} != 1 && ${#cleanup[@]} -gt 0 ]]; then
+  trap 'for c in "${cleanup[@]}"; do $c >/dev/null 2>&1 || true; done' EXIT
+fi
 start=$(date +%s)
 ctest --test-dir build/debug -j "$(nproc)" --output-on-failure --timeout 300 "$@"
 echo "test suite took $(( $(date +%s) - start ))s"

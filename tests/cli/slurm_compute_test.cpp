@@ -1,9 +1,11 @@
 // End to end: compute targets of type slurm, and jobs and sweeps run on the real one-node cluster
 // that scripts/slurm.sh starts (scripts/test.sh sets OVERDRIVE_TEST_SLURM=1 when it is up).
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
+#include <set>
 
 #include "cli_test_util.hpp"
 
@@ -182,10 +184,16 @@ TEST_F(SlurmComputeTest, PreemptedTrialIsLostAndReplacedNotCountedAsFailure) {
   nlohmann::json sweep = WaitFinal(id);
   EXPECT_EQ(sweep["status"], "completed") << sweep.dump();
   int completed = 0, lost = 0;
+  nlohmann::json lost_params;
+  std::vector<nlohmann::json> completed_params;
   for (const auto& t : sweep["trials"]) {
-    if (t["status"] == "completed") ++completed;
+    if (t["status"] == "completed") {
+      ++completed;
+      completed_params.push_back(t["params"]);
+    }
     if (t["status"] == "failed") {
       ++lost;
+      lost_params = t["params"];
       std::string reason = t["status_reason"];
       EXPECT_EQ(reason.rfind("lost: ", 0), 0u) << reason;
       EXPECT_NE(reason.find("PREEMPTED"), std::string::npos) << reason;
@@ -193,6 +201,13 @@ TEST_F(SlurmComputeTest, PreemptedTrialIsLostAndReplacedNotCountedAsFailure) {
   }
   EXPECT_EQ(completed, 2) << sweep.dump();
   EXPECT_EQ(lost, 1) << sweep.dump();
+  // The preempted trial's point was run again, not replaced by a new sample.
+  ASSERT_TRUE(lost_params.contains("x")) << sweep.dump();
+  EXPECT_NE(std::find(completed_params.begin(), completed_params.end(), lost_params),
+            completed_params.end())
+      << "no completed trial has the preempted trial's params " << lost_params.dump() << ": "
+      << sweep.dump();
+  EXPECT_NE(completed_params[0], completed_params[1]) << "the sampler's next point is new";
 }
 
 // A controller killed while its job waits in Slurm's queue: `job resume` finds the job again
@@ -231,6 +246,114 @@ TEST_F(SlurmComputeTest, ResumeAfterTheControllerDiedFindsTheQueuedJob) {
   while (std::fgets(buf, sizeof buf, p)) ++jobs;
   ::pclose(p);
   EXPECT_EQ(jobs, 1) << "the run was submitted to Slurm again";
+}
+
+// How many Slurm jobs (in any state) carry the job name of run `id`.
+int SlurmJobsNamed(const std::string& id) {
+  std::string cmd = "squeue -h -t all -n od-" + id + " -o %i";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  int jobs = 0;
+  char buf[128];
+  while (std::fgets(buf, sizeof buf, p)) ++jobs;
+  ::pclose(p);
+  return jobs;
+}
+
+// kill -9 of the controller while trials run in Slurm, then `job resume`: the running trials are
+// re-attached, the sweep finishes with exactly max_total_trials trials, each one Slurm job, each
+// with its one metric point.
+TEST_F(SlurmComputeTest, ControllerKilledMidSweepIsResumedWithoutLosingOrRepeatingTrials) {
+  SKIP_WITHOUT_SLURM();
+  ASSERT_EQ(Run({"compute", "add", "cluster", "--type", "slurm", "--partition", "debug",
+                 "--poll-interval", "0.3"})
+                .exit_code,
+            0);
+  WriteFile(dir_ / "sweep.yml",
+            "type: sweep\ncompute: cluster\n"
+            "trial:\n  command: sleep 2; echo acc=${{search_space.x}}\n"
+            "sampling_algorithm: random\n"
+            "search_space:\n  x:\n    type: uniform\n    min_value: 0\n    max_value: 1\n"
+            "objective:\n  goal: maximize\n  primary_metric: acc\n"
+            "limits:\n  max_total_trials: 4\n  max_concurrent_trials: 2\n");
+  CommandResult r = Run({"job", "submit", "sweep.yml", "--detach", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json sub = nlohmann::json::parse(r.out);
+  std::string id = sub["id"];
+  bool running = false;
+  for (int i = 0; i < 300 && !running; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    nlohmann::json now = Json({"job", "show", id, "--json"});
+    for (const auto& t : now["trials"]) running = running || t["status"] == "running";
+  }
+  ASSERT_TRUE(running) << "no trial started in Slurm";
+  ASSERT_EQ(kill(sub["controller_pid"].get<int>(), SIGKILL), 0);
+  CommandResult resumed = Run({"job", "resume", id}, 180);
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  nlohmann::json sweep = Json({"job", "show", id, "--json"});
+  EXPECT_EQ(sweep["status"], "completed") << sweep.dump();
+  ASSERT_EQ(sweep["trials"].size(), 4u) << sweep.dump();
+  std::set<double> xs;
+  for (const auto& t : sweep["trials"]) {
+    std::string tid = t["id"];
+    EXPECT_EQ(t["status"], "completed") << t.dump();
+    EXPECT_EQ(t["metrics"]["acc"]["count"], 1) << t.dump();
+    EXPECT_EQ(SlurmJobsNamed(tid), 1) << "trial " << tid << " was submitted to Slurm again";
+    xs.insert(t["params"]["x"].get<double>());
+  }
+  EXPECT_EQ(xs.size(), 4u) << "no params repeated";
+}
+
+// `job cancel` of a sweep on Slurm: its running and queued trials are scancel'ed.
+TEST_F(SlurmComputeTest, CancelingASweepCancelsItsSlurmJobs) {
+  SKIP_WITHOUT_SLURM();
+  ASSERT_EQ(Run({"compute", "add", "cluster", "--type", "slurm", "--partition", "debug",
+                 "--poll-interval", "0.3"})
+                .exit_code,
+            0);
+  WriteFile(dir_ / "sweep.yml",
+            "type: sweep\ncompute: cluster\n"
+            "trial:\n  command: sleep 120; echo acc=1\n"
+            "sampling_algorithm: random\n"
+            "search_space:\n  x:\n    type: uniform\n    min_value: 0\n    max_value: 1\n"
+            "objective:\n  goal: maximize\n  primary_metric: acc\n"
+            "limits:\n  max_total_trials: 3\n  max_concurrent_trials: 3\n");
+  CommandResult r = Run({"job", "submit", "sweep.yml", "--detach", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string id = nlohmann::json::parse(r.out)["id"];
+  std::vector<std::string> trials;
+  for (int i = 0; i < 300 && trials.size() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    trials.clear();
+    nlohmann::json now = Json({"job", "show", id, "--json"});
+    for (const auto& t : now["trials"]) {
+      std::string tid = t["id"];
+      if (fs::exists(workspace_ / "runs" / tid / "slurm_job.json")) trials.push_back(tid);
+    }
+  }
+  ASSERT_EQ(trials.size(), 3u) << "three trials submitted to Slurm";
+  CommandResult cancel = Run({"job", "cancel", id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  nlohmann::json sweep = WaitFinal(id, 60);
+  EXPECT_EQ(sweep["status"], "canceled") << sweep.dump();
+  for (const auto& tid : trials) {
+    nlohmann::json t = Json({"job", "show", tid, "--json"});
+    EXPECT_EQ(t["status"], "canceled") << t.dump();
+    auto handle = nlohmann::json::parse(ReadFile(workspace_ / "runs" / tid / "slurm_job.json"));
+    std::string job = std::to_string(handle["slurm_job_id"].get<long long>());
+    std::string state;
+    for (int i = 0; i < 50; ++i) {
+      FILE* p = ::popen(("squeue -h -t all -j " + job + " -o %T").c_str(), "r");
+      ASSERT_NE(p, nullptr);
+      char buf[64] = {0};
+      state = std::fgets(buf, sizeof buf, p) ? std::string(buf) : "";
+      while (!state.empty() && std::isspace(static_cast<unsigned char>(state.back()))) state.pop_back();
+      ::pclose(p);
+      if (state == "CANCELLED") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(state, "CANCELLED") << "Slurm job " << job << " of trial " << tid;
+  }
 }
 
 TEST_F(SlurmComputeTest, SlurmsRefusalReachesTheUserWithWhatToChange) {
