@@ -784,6 +784,23 @@ void SlurmExecutor::JudgeGone(Run& run) {
   } else if (r.exit_code < 0 || !Contains(r.err, "Invalid job id")) {
     return;  // Slurm cannot be asked right now; look again at the next poll
   }
+  // slurmctld forgets finished jobs after MinJobAge; with accounting, sacct still knows them.
+  if (!accounting_disabled_) {
+    CommandOutput a = RunSlurm({"sacct", "-n", "-P", "-X", "-j", std::to_string(run.job_id),
+                                "-o", "JobName,State,Reason"});
+    if (a.exit_code == 0) {
+      for (const auto& line : Split(a.out, '\n')) {
+        auto f = Split(Trim(line), '|');
+        if (f.size() < 3 || f[0] != run.job_name) continue;
+        std::string state = Split(f[1], ' ').empty() ? f[1] : Split(f[1], ' ')[0];
+        Snapshot snap{state, f[2], f[0]};
+        Judge(run, &snap);
+        return;
+      }
+    } else if (a.exit_code > 0 && Contains(Lower(a.err), "disabled")) {
+      accounting_disabled_ = true;  // "Slurm accounting storage is disabled": never ask again
+    }
+  }
   if (run.cancel_requested) {
     ExecUpdate u = Final(run, ExecState::kCanceled);
     u.reason = "canceled";

@@ -100,6 +100,7 @@ class SlurmExecutor final : public Executor {
   std::vector<ExecUpdate> pending_;  // updates not yet returned by Poll
   double next_query_ = 0;            // monotonic seconds
   std::int64_t commands_run_ = 0;
+  bool accounting_disabled_ = false;  // sacct answered that this cluster keeps no accounting
 };
 
 }  // namespace overdrive
