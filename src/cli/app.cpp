@@ -655,7 +655,8 @@ int RunCli(int argc, char** argv) {
                  "(default: $OVERDRIVE_DB, else SQLite in the workspace)");
   app.add_option("--server", g.server,
                  "talk to `overdrive server` at this URL instead of a local workspace, for job "
-                 "submit/list/show/logs/cancel and runs metrics (default: $OVERDRIVE_SERVER)");
+                 "submit/list/show/logs/cancel/export, runs metrics, model list/show and token "
+                 "create/list/revoke (default: $OVERDRIVE_SERVER)");
   app.add_option("--token", g.token, "bearer token for --server (default: $OVERDRIVE_TOKEN)");
   app.fallthrough();
   int code = 0;

@@ -11,6 +11,14 @@ int Fail(const Error& e) {
 }
 
 Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g, bool create) {
+  if (!g.server.empty()) {
+    // Said on the command line: doing it on a local workspace instead would mislead.
+    return MakeError(ErrorCode::kInvalidInput,
+                     "--server " + g.server + " applies to job submit/list/show/logs/cancel/export, "
+                     "runs metrics, model list/show and token create/list/revoke; this command "
+                     "works on a workspace (--workspace DIR or --db URL) on the machine that "
+                     "holds it");
+  }
   std::string db = g.db;
   if (db.empty()) {
     if (const char* env = std::getenv("OVERDRIVE_DB"); env && *env) db = env;

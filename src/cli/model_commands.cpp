@@ -1,6 +1,8 @@
 #include "cli/model_commands.hpp"
 
+#include <algorithm>
 #include <iostream>
+#include <optional>
 #include <map>
 #include <memory>
 #include <string>
@@ -8,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/remote_commands.hpp"
 #include "cli/table.hpp"
 #include "common/clock.hpp"
 #include "common/strings.hpp"
@@ -97,37 +100,60 @@ int CmdRegister(const Globals& g, const ModelFlags& f) {
   return 0;
 }
 
-int CmdList(const Globals& g, const ModelFlags& f) {
-  auto ws = OpenWorkspace(g, false);
-  if (!ws) return Fail(ws.error());
-  ModelRegistry registry((*ws)->store(), (*ws)->artifacts());
-  auto models = registry.ListModels();
-  if (!models) return Fail(models.error());
-  // Aliases per model, "production:2".
-  std::map<std::string, std::vector<std::string>> aliases;
-  std::map<std::string, ModelVersion> latest;
-  for (const auto& m : *models) {
-    auto versions = registry.ListVersions(m.name);
-    if (!versions) return Fail(versions.error());
-    for (const auto& v : *versions) {
-      for (const auto& a : v.aliases)
-        aliases[m.name].push_back(a + ":" + std::to_string(v.version));
-    }
-    if (!versions->empty()) latest[m.name] = versions->back();
+// One row of `model list`: a model, its aliases (alias -> version) and its latest version's run.
+struct ModelListing {
+  ModelSummary summary;
+  std::map<std::string, std::int64_t> aliases;
+  std::string latest_run_id;
+};
+
+Result<std::vector<ModelListing>> LocalModelListings(const Globals& g) {
+  OD_ASSIGN_OR_RETURN(auto ws, OpenWorkspace(g, false));
+  ModelRegistry registry(ws->store(), ws->artifacts());
+  OD_ASSIGN_OR_RETURN(auto models, registry.ListModels());
+  std::vector<ModelListing> out;
+  for (const auto& m : models) {
+    OD_ASSIGN_OR_RETURN(auto versions, registry.ListVersions(m.name));
+    ModelListing l{m, {}, versions.empty() ? "" : versions.back().run_id};
+    for (const auto& v : versions)
+      for (const auto& a : v.aliases) l.aliases[a] = v.version;
+    out.push_back(std::move(l));
   }
+  return out;
+}
+
+// The same rows from a server (GET /api/v1/models).
+Result<std::vector<ModelListing>> RemoteModelListings(const Globals& g) {
+  OD_ASSIGN_OR_RETURN(auto reply, RemoteCall(g, "GET", "/api/v1/models"));
+  std::vector<ModelListing> out;
+  for (const auto& m : reply.value("models", nlohmann::json::array())) {
+    ModelListing l;
+    l.summary.name = m.value("name", "");
+    l.summary.versions = m.value("versions", std::int64_t{0});
+    l.summary.latest_version = m.value("latest_version", std::int64_t{0});
+    l.summary.created_at = m.value("created_at", 0.0);
+    l.summary.updated_at = m.value("updated_at", 0.0);
+    l.latest_run_id = m.value("latest_run_id", "");
+    const nlohmann::json aliases = m.value("aliases", nlohmann::json::object());
+    for (const auto& [alias, version] : aliases.items()) {
+      if (version.is_number_integer()) l.aliases[alias] = version.get<std::int64_t>();
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+int CmdList(const Globals& g, const ModelFlags& f) {
+  auto models = ServerUrl(g).empty() ? LocalModelListings(g) : RemoteModelListings(g);
+  if (!models) return Fail(models.error());
   if (f.json) {
     nlohmann::json arr = nlohmann::json::array();
-    for (const auto& m : *models) {
-      nlohmann::json al = nlohmann::json::object();
-      for (const auto& a : aliases[m.name]) {
-        size_t colon = a.rfind(':');
-        al[a.substr(0, colon)] = std::stoll(a.substr(colon + 1));
-      }
+    for (const auto& [m, aliases, latest_run] : *models) {
       arr.push_back({{"name", m.name},
                      {"versions", m.versions},
                      {"latest_version", m.latest_version},
-                     {"aliases", al},
-                     {"latest_run_id", latest[m.name].run_id},
+                     {"aliases", aliases},
+                     {"latest_run_id", latest_run},
                      {"created_at", m.created_at},
                      {"updated_at", m.updated_at}});
     }
@@ -139,23 +165,76 @@ int CmdList(const Globals& g, const ModelFlags& f) {
     return 0;
   }
   Table t({"name", "versions", "latest", "aliases", "latest run", "updated"});
-  for (const auto& m : *models) {
+  for (const auto& [m, aliases, latest_run] : *models) {
+    std::vector<std::string> shown;  // "production:2"
+    for (const auto& [a, v] : aliases) shown.push_back(a + ":" + std::to_string(v));
     t.Add({m.name, std::to_string(m.versions), std::to_string(m.latest_version),
-           aliases[m.name].empty() ? "-" : Join(aliases[m.name], ", "), latest[m.name].run_id,
-           FormatTimestamp(m.updated_at)});
+           shown.empty() ? "-" : Join(shown, ", "), latest_run, FormatTimestamp(m.updated_at)});
   }
   t.Print(std::cout);
   return 0;
 }
 
+// The version `ref` names among a server's versions of the model (GET /api/v1/models/NAME).
+Result<std::pair<ModelVersion, std::vector<ModelVersion>>> RemoteResolve(const Globals& g,
+                                                                         const std::string& text) {
+  OD_ASSIGN_OR_RETURN(ModelRef ref, ParseModelRef(text));
+  OD_ASSIGN_OR_RETURN(auto reply, RemoteCall(g, "GET", "/api/v1/models/" + ref.name));
+  std::vector<ModelVersion> versions;
+  for (const auto& j : reply.value("versions", nlohmann::json::array())) {
+    ModelVersion v;
+    v.model = ref.name;
+    v.version = j.value("version", std::int64_t{0});
+    v.run_id = j.value("run_id", "");
+    v.path = j.value("path", "");
+    v.created_at = j.value("created_at", 0.0);
+    v.tags_json = j.value("tags", nlohmann::json::object()).dump();
+    v.lineage_json = j.value("lineage", nlohmann::json::object()).dump();
+    v.aliases = j.value("aliases", std::vector<std::string>());
+    for (const auto& file : j.value("files", nlohmann::json::array())) {
+      v.files.push_back({file.value("path", ""), file.value("digest", ""),
+                         file.value("size", std::int64_t{0})});
+    }
+    versions.push_back(std::move(v));
+  }
+  if (versions.empty()) return MakeError(ErrorCode::kNotFound, "no model named '" + ref.name + "'");
+  const ModelVersion* found = &versions.back();  // "latest"
+  if (ref.version || (ref.alias && *ref.alias != kLatestAlias)) {
+    found = nullptr;
+    for (const auto& v : versions) {
+      bool aliased = ref.alias && std::find(v.aliases.begin(), v.aliases.end(), *ref.alias) !=
+                                      v.aliases.end();
+      if ((ref.version && v.version == *ref.version) || aliased) found = &v;
+    }
+    if (!found) {
+      return MakeError(ErrorCode::kNotFound, "model " + ref.ToString() + " does not exist on " +
+                                                 ServerUrl(g) + " (overdrive model show " +
+                                                 ref.name + " lists its versions)");
+    }
+  }
+  ModelVersion v = *found;
+  return std::pair{std::move(v), std::move(versions)};
+}
+
 int CmdShow(const Globals& g, const ModelFlags& f) {
-  auto ws = OpenWorkspace(g, false);
-  if (!ws) return Fail(ws.error());
-  ModelRegistry registry((*ws)->store(), (*ws)->artifacts());
-  auto v = registry.Resolve(f.ref);
-  if (!v) return Fail(v.error());
-  auto versions = registry.ListVersions(v->model);
-  if (!versions) return Fail(versions.error());
+  std::optional<ModelVersion> v;
+  std::optional<std::vector<ModelVersion>> versions;
+  if (!ServerUrl(g).empty()) {
+    auto found = RemoteResolve(g, f.ref);
+    if (!found) return Fail(found.error());
+    v = std::move(found->first);
+    versions = std::move(found->second);
+  } else {
+    auto ws = OpenWorkspace(g, false);
+    if (!ws) return Fail(ws.error());
+    ModelRegistry registry((*ws)->store(), (*ws)->artifacts());
+    auto resolved = registry.Resolve(f.ref);
+    if (!resolved) return Fail(resolved.error());
+    auto listed = registry.ListVersions(resolved->model);
+    if (!listed) return Fail(listed.error());
+    v = std::move(*resolved);
+    versions = std::move(*listed);
+  }
   if (f.json) {
     nlohmann::json j = VersionToJson(*v);
     j["latest_version"] = versions->back().version;

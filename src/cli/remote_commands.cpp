@@ -55,6 +55,7 @@ class Remote {
   Result<json> PostForm(const std::string& path, const httplib::MultipartFormDataItems& items) {
     return Reply(client_.Post(path, Headers(), items));
   }
+  Result<json> Delete(const std::string& path) { return Reply(client_.Delete(path, Headers())); }
 
  private:
   httplib::Headers Headers() const {
@@ -196,6 +197,14 @@ std::string ServerUrl(const Globals& g) {
   if (!g.server.empty()) return g.server;
   if (const char* env = std::getenv("OVERDRIVE_SERVER"); env && *env) return env;
   return "";
+}
+
+Result<json> RemoteCall(const Globals& g, const std::string& method, const std::string& path,
+                        const json& body) {
+  Remote r(g);
+  if (method == "POST") return r.Post(path, body);
+  if (method == "DELETE") return r.Delete(path);
+  return r.Get(path);
 }
 
 int RemoteSubmit(const Globals& g, const std::string& file, const std::vector<std::string>& sets,

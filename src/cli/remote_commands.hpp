@@ -4,6 +4,8 @@
 #pragma once
 
 #include <optional>
+
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -23,5 +25,11 @@ int RemoteMetrics(const Globals& g, const std::string& id, const std::string& na
 
 // --server, else $OVERDRIVE_SERVER; "" = local workspace.
 std::string ServerUrl(const Globals& g);
+
+// One API call to the server of `g` (GET, POST with a JSON body, DELETE), the reply's JSON or an
+// error carrying the server's message: for commands that print what the server answers.
+Result<nlohmann::json> RemoteCall(const Globals& g, const std::string& method,
+                                  const std::string& path,
+                                  const nlohmann::json& body = nlohmann::json());
 
 }  // namespace overdrive

@@ -1,5 +1,7 @@
 #include "cli/server_command.hpp"
 
+#include "cli/remote_commands.hpp"
+
 #include <signal.h>
 
 #include <atomic>
@@ -8,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "cli/remote_commands.hpp"
 #include "cli/table.hpp"
 #include "common/clock.hpp"
 #include "common/strings.hpp"
@@ -103,25 +106,69 @@ int TokenCreate(const Globals& g, const std::string& scope_name, const std::stri
     if (!t) return Fail(t.error());
     ttl = *t;
   }
-  auto ws = OpenWorkspace(g, true);
-  if (!ws) return Fail(ws.error());
-  auto created = CreateApiToken((*ws)->store(), *scope, experiment, ttl, name);
-  if (!created) return Fail(created.error());
-  std::cout << created->secret << "\n";
-  std::cerr << "overdrive: token " << created->token.id << " (" << scope_name
-            << (experiment.empty() ? ", all experiments" : ", experiment " + experiment)
-            << (ttl > 0 ? ", expires " + FormatTimestamp(created->token.expires_at) : ", no expiry")
-            << ").\n  The secret above is shown only now; the workspace keeps only its hash.\n"
+  ApiToken made;
+  std::string secret;
+  const bool remote = !ServerUrl(g).empty();
+  if (remote) {
+    // Through the server (an admin token): it stores the hash in its own store.
+    auto reply = RemoteCall(g, "POST", "/api/v1/tokens",
+                            {{"scope", scope_name}, {"experiment", experiment},
+                             {"expires_in_s", ttl}, {"name", name}});
+    if (!reply) return Fail(reply.error());
+    secret = reply->value("secret", "");
+    made.id = reply->value("id", "");
+    made.experiment = reply->value("experiment", "");
+    made.expires_at = reply->value("expires_at", 0.0);
+  } else {
+    auto ws = OpenWorkspace(g, true);
+    if (!ws) return Fail(ws.error());
+    auto created = CreateApiToken((*ws)->store(), *scope, experiment, ttl, name);
+    if (!created) return Fail(created.error());
+    secret = created->secret;
+    made = created->token;
+  }
+  std::cout << secret << "\n";
+  std::cerr << "overdrive: token " << made.id << " (" << scope_name
+            << (made.experiment.empty() ? ", all experiments" : ", experiment " + made.experiment)
+            << (made.expires_at > 0 ? ", expires " + FormatTimestamp(made.expires_at) : ", no expiry")
+            << ").\n  The secret above is shown only now; " << (remote ? "the server" : "the workspace")
+            << " keeps only its hash.\n"
             << "  Use it: export OVERDRIVE_TOKEN=<secret>, or MLFLOW_TRACKING_TOKEN for MLflow "
-               "scripts.\n  A server started before the first token must be restarted to "
-               "require tokens.\n";
+               "scripts.\n";
+  bool auth_on = false;
+  if (remote) {
+    auto health = RemoteCall(g, "GET", "/api/v1/health");
+    auth_on = health && health->value("auth", false);
+  }
+  if (!auth_on) {
+    std::cerr << "  A server started before the first token must be restarted to require tokens.\n";
+  }
   return 0;
 }
 
+Result<std::vector<ApiToken>> ListedTokens(const Globals& g) {
+  if (ServerUrl(g).empty()) {
+    OD_ASSIGN_OR_RETURN(auto ws, OpenWorkspace(g, false));
+    return ws->store().ListTokens();
+  }
+  OD_ASSIGN_OR_RETURN(auto reply, RemoteCall(g, "GET", "/api/v1/tokens"));
+  std::vector<ApiToken> out;
+  for (const auto& j : reply.value("tokens", nlohmann::json::array())) {
+    ApiToken t;
+    t.id = j.value("id", "");
+    t.name = j.value("name", "");
+    t.scope = j.value("scope", "");
+    t.experiment = j.value("experiment", "");
+    t.created_at = j.value("created_at", 0.0);
+    t.expires_at = j.value("expires_at", 0.0);
+    t.revoked_at = j.value("revoked_at", 0.0);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
 int TokenList(const Globals& g) {
-  auto ws = OpenWorkspace(g, false);
-  if (!ws) return Fail(ws.error());
-  auto tokens = (*ws)->store().ListTokens();
+  auto tokens = ListedTokens(g);
   if (!tokens) return Fail(tokens.error());
   if (tokens->empty()) {
     std::cout << "no tokens: the server listens on loopback only (overdrive token create --scope "
@@ -143,6 +190,11 @@ int TokenList(const Globals& g) {
 }
 
 int TokenRevoke(const Globals& g, const std::string& id) {
+  if (!ServerUrl(g).empty()) {
+    if (auto ok = RemoteCall(g, "DELETE", "/api/v1/tokens/" + id); !ok) return Fail(ok.error());
+    std::cout << id << " revoked (the server refuses it from now on)\n";
+    return 0;
+  }
   auto ws = OpenWorkspace(g, false);
   if (!ws) return Fail(ws.error());
   if (auto ok = (*ws)->store().RevokeToken(id); !ok) return Fail(ok.error());

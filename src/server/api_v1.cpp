@@ -810,15 +810,18 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     if (!models) return SendError(res, models.error());
     json list = json::array();
     for (const auto& m : *models) {
-      auto count = m.versions;
-      if (!c->who.experiment.empty()) {
-        auto versions = VisibleModelVersions(*c->ws, c->who, m.name);
-        if (!versions) return SendError(res, versions.error());
-        if (versions->empty()) continue;
-        count = static_cast<decltype(count)>(versions->size());
-      }
-      list.push_back({{"name", m.name}, {"versions", count},
-                      {"latest_version", m.latest_version}, {"created_at", m.created_at},
+      auto versions = VisibleModelVersions(*c->ws, c->who, m.name);
+      if (!versions) return SendError(res, versions.error());
+      if (versions->empty()) continue;
+      json aliases = json::object();
+      for (const auto& v : *versions)
+        for (const auto& a : v.aliases) aliases[a] = v.version;
+      list.push_back({{"name", m.name},
+                      {"versions", versions->size()},
+                      {"latest_version", versions->back().version},
+                      {"latest_run_id", versions->back().run_id},
+                      {"aliases", aliases},
+                      {"created_at", m.created_at},
                       {"updated_at", m.updated_at}});
     }
     SendJson(res, 200, {{"models", list}});
@@ -834,10 +837,13 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     json list = json::array();
     for (const auto& v : *versions) {
       json files = json::array();
-      for (const auto& f : v.files) files.push_back({{"path", f.path}, {"size", f.size}});
+      for (const auto& f : v.files) {
+        files.push_back({{"path", f.path}, {"size", f.size}, {"digest", f.digest}});
+      }
       list.push_back({{"version", v.version}, {"run_id", v.run_id}, {"path", v.path},
                       {"aliases", v.aliases}, {"files", files}, {"created_at", v.created_at},
-                      {"tags", json::parse(v.tags_json, nullptr, false)}});
+                      {"tags", json::parse(v.tags_json, nullptr, false)},
+                      {"lineage", json::parse(v.lineage_json, nullptr, false)}});
     }
     SendJson(res, 200, {{"name", name}, {"versions", list}});
   });

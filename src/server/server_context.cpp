@@ -48,7 +48,12 @@ std::optional<Principal> ServerContext::Authorize(const httplib::Request& req,
   if (!who) {
     if (who.error().code == ErrorCode::kInvalidInput) {
       res.set_header("WWW-Authenticate", "Bearer");
-      SendError(res, 401, "unauthenticated", who.error().message);
+      if (req.path.rfind("/api/2.0/mlflow/", 0) == 0) {
+        // MLflow's clients read {"error_code", "message"}.
+        SendJson(res, 401, {{"error_code", "UNAUTHENTICATED"}, {"message", who.error().message}});
+      } else {
+        SendError(res, 401, "unauthenticated", who.error().message);
+      }
     } else {
       SendError(res, who.error());
     }

@@ -213,6 +213,57 @@ TEST_F(ServerCliTest, TokensGateTheServerOnceCreated) {
   EXPECT_THAT(Run({"token", "list"}).out, HasSubstr("revoked"));
 }
 
+// The model registry and tokens read (and tokens managed) through the server, as on a local
+// workspace; a workspace-only command refuses an explicit --server instead of ignoring it.
+TEST_F(ServerCliTest, ModelsAndTokensThroughTheServer) {
+  testing::WriteFile(dir_ / "job.yml",
+                     "type: command\nexperiment_name: churn\n"
+                     "command: mkdir -p outputs/model && echo w > outputs/model/w.bin\n");
+  ASSERT_EQ(Run({"job", "submit", "job.yml"}).exit_code, 0);
+  std::string run = Json({"job", "list", "--json"})[0]["id"];
+  ASSERT_EQ(Run({"model", "register", "churn", "--run", run}).exit_code, 0);
+  ASSERT_EQ(Run({"model", "register", "churn", "--run", run, "--tag", "stage=prod"}).exit_code, 0);
+  ASSERT_EQ(Run({"model", "alias", "churn", "1", "production"}).exit_code, 0);
+  std::string admin = Trim(Run({"token", "create", "--scope", "admin"}).out);
+  StartServer();
+
+  auto local = Json({"model", "list", "--json"});
+  auto remote = Json(Remote({"model", "list", "--json"}, admin));
+  ASSERT_EQ(remote.size(), 1u) << remote.dump();
+  for (const char* key : {"name", "versions", "latest_version", "aliases", "latest_run_id"}) {
+    EXPECT_EQ(remote[0][key], local[0][key]) << key;
+  }
+  auto r = Run(Remote({"model", "show", "churn@production"}, admin));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("churn:1"));
+  EXPECT_THAT(r.out, HasSubstr(run));
+  EXPECT_THAT(r.out, HasSubstr("w.bin"));
+  auto shown = Json(Remote({"model", "show", "churn:2", "--json"}, admin));
+  EXPECT_EQ(shown["version"], 2);
+  EXPECT_EQ(shown["content_digest"], Json({"model", "show", "churn:2", "--json"})["content_digest"])
+      << "the same files, by digest";
+  r = Run(Remote({"model", "show", "churn:9"}, admin));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("churn:9"));
+
+  r = Run(Remote({"token", "create", "--scope", "read", "--experiment", "churn"}, admin));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string reader = Trim(r.out);
+  EXPECT_EQ(reader.rfind("odt_", 0), 0u);
+  EXPECT_EQ(Run(Remote({"job", "list"}, reader)).exit_code, 0);
+  std::string listing = Run(Remote({"token", "list"}, admin)).out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(listing, m, std::regex("(tok_[0-9a-f]+)\\s+read\\s+churn")))
+      << listing;
+  ASSERT_EQ(Run(Remote({"token", "revoke", m[1]}, admin)).exit_code, 0);
+  r = Run(Remote({"job", "list"}, reader));
+  EXPECT_NE(r.exit_code, 0) << "refused at once when revoked through the server";
+
+  r = Run(Remote({"compute", "list"}, admin));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("works on a workspace"));
+}
+
 TEST_F(ServerCliTest, MlflowLoggingTrialsAreTrackedAndStoppedEarly) {
   // examples/mlflow-logging: trials log accuracy only through MLflow's REST API (the server
   // gives them MLFLOW_TRACKING_URI and MLFLOW_RUN_ID); bandit stops the slow learners on it.

@@ -355,7 +355,7 @@ TEST_F(MlflowApiTest, TokensLimitWhatCanBeLoggedAndSeen) {
   EXPECT_TRUE(GetRun(id)["data"]["metrics"].empty());
 
   token_ = "";
-  EXPECT_EQ(Query("runs/get?run_id=" + id).status, 401);
+  ExpectError(Query("runs/get?run_id=" + id), 401, "UNAUTHENTICATED");
 
   // A token limited to experiment "mine" sees nothing of "other".
   token_ = scoped;
