@@ -182,7 +182,8 @@ CREATE TABLE api_tokens (
 );
 )sql",
       // 2: one summary row per series, kept in step by Ingest, so trial tables and run pages
-      // read one row per trial instead of aggregating every point (NULL min/max: all NaN).
+      // read one row per trial instead of aggregating every point (NULL min/max: all NaN);
+      // and per series its blocks of 1,024 steps, which long series are downsampled from.
       R"sql(
 CREATE TABLE metric_series (
   run_id TEXT COLLATE "C" NOT NULL,
@@ -200,6 +201,28 @@ SELECT m.run_id, m.name, COUNT(*), MAX(m.step),
    ORDER BY l.step DESC, l.id DESC LIMIT 1),
   MIN(m.value), MAX(m.value)
 FROM metrics m GROUP BY m.run_id, m.name;
+CREATE TABLE metric_blocks (
+  run_id TEXT COLLATE "C" NOT NULL,
+  name TEXT COLLATE "C" NOT NULL,
+  block BIGINT NOT NULL,
+  step_first BIGINT NOT NULL,
+  step_last BIGINT NOT NULL,
+  count BIGINT NOT NULL,
+  last_value DOUBLE PRECISION,
+  min_value DOUBLE PRECISION,
+  max_value DOUBLE PRECISION,
+  PRIMARY KEY (run_id, name, block)
+);
+WITH b AS (SELECT run_id, name, step >> 10 AS block, MIN(step) AS sf, MAX(step) AS sl,
+             COUNT(*) AS c, MIN(value) AS mn, MAX(value) AS mx
+           FROM metrics GROUP BY run_id, name, step >> 10)
+INSERT INTO metric_blocks(run_id, name, block, step_first, step_last, count, last_value,
+                          min_value, max_value)
+SELECT b.run_id, b.name, b.block, b.sf, b.sl, b.c,
+  (SELECT l.value FROM metrics l WHERE l.run_id = b.run_id AND l.name = b.name AND l.step = b.sl
+   ORDER BY l.id DESC LIMIT 1),
+  b.mn, b.mx
+FROM b;
 )sql",
   };
   return kMigrations;
@@ -939,6 +962,24 @@ class PostgresMetadataStore final : public MetadataStore {
         }
       }
     }
+    BinaryArray blk_names(kTextOid), blk_ids(kInt8Oid), blk_first(kInt8Oid), blk_last(kInt8Oid),
+        blk_counts(kInt8Oid), blk_value(kFloat8Oid), blk_min(kFloat8Oid), blk_max(kFloat8Oid);
+    for (const auto& [key, block] : SummarizeBlocks(batch.points)) {  // by (name, block)
+      const MetricBucket& b = block.summary;
+      blk_names.Add(block.name);
+      blk_ids.Add(block.block);
+      blk_first.Add(b.step_first);
+      blk_last.Add(b.step_last);
+      blk_counts.Add(b.count);
+      for (auto [arr, v] : {std::pair{&blk_value, b.value}, std::pair{&blk_min, b.min_value},
+                            std::pair{&blk_max, b.max_value}}) {
+        if (std::isnan(v)) {
+          arr->AddNull();
+        } else {
+          arr->Add(v);
+        }
+      }
+    }
     BinaryArray sources(kTextOid), offsets(kInt8Oid);
     for (const auto& [source, offset] : batch.cursors) {
       sources.Add(source);
@@ -972,6 +1013,19 @@ class PostgresMetadataStore final : public MetadataStore {
              "    THEN excluded.last_value ELSE o.last_value END, "
              "  last_step = GREATEST(o.last_step, excluded.last_step), "
              "  min_value = LEAST(o.min_value, excluded.min_value), "
+             "  max_value = GREATEST(o.max_value, excluded.max_value)), "
+             "b AS (INSERT INTO metric_blocks AS o(run_id, name, block, step_first, step_last, "
+             "  count, last_value, min_value, max_value) "
+             "  SELECT r.id, t.n, t.b, t.sf, t.sl, t.c, t.lv, t.mn, t.mx FROM r, "
+             "  unnest($16::text[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], "
+             "  $21::float8[], $22::float8[], $23::float8[]) AS t(n, b, sf, sl, c, lv, mn, mx) "
+             "  ORDER BY t.n, t.b "
+             "  ON CONFLICT (run_id, name, block) DO UPDATE SET count = o.count + excluded.count, "
+             "  step_first = LEAST(o.step_first, excluded.step_first), "
+             "  last_value = CASE WHEN excluded.step_last >= o.step_last "
+             "    THEN excluded.last_value ELSE o.last_value END, "
+             "  step_last = GREATEST(o.step_last, excluded.step_last), "
+             "  min_value = LEAST(o.min_value, excluded.min_value), "
              "  max_value = GREATEST(o.max_value, excluded.max_value)) "
              "SELECT COUNT(*) FROM r",
              Params()
@@ -989,7 +1043,15 @@ class PostgresMetadataStore final : public MetadataStore {
                  .Add(kInt8ArrayOid, sum_steps)
                  .Add(kFloat8ArrayOid, sum_last)
                  .Add(kFloat8ArrayOid, sum_min)
-                 .Add(kFloat8ArrayOid, sum_max)));
+                 .Add(kFloat8ArrayOid, sum_max)
+                 .Add(kTextArrayOid, blk_names)
+                 .Add(kInt8ArrayOid, blk_ids)
+                 .Add(kInt8ArrayOid, blk_first)
+                 .Add(kInt8ArrayOid, blk_last)
+                 .Add(kInt8ArrayOid, blk_counts)
+                 .Add(kFloat8ArrayOid, blk_value)
+                 .Add(kFloat8ArrayOid, blk_min)
+                 .Add(kFloat8ArrayOid, blk_max)));
     if (rows.Int(0, 0) == 0) {
       return MakeError(ErrorCode::kNotFound, "run '" + batch.run_id + "' does not exist");
     }
@@ -1036,6 +1098,18 @@ class PostgresMetadataStore final : public MetadataStore {
     OD_TRY(RequireRun(run_id));
     if (max_buckets < 1) return MakeError(ErrorCode::kInvalidInput, "max_buckets must be >= 1");
     const auto b = static_cast<std::int64_t>(max_buckets);
+    OD_ASSIGN_OR_RETURN(auto counted,
+                        Exec("SELECT count FROM metric_series WHERE run_id = $1 AND name = $2",
+                             Params().Add(run_id).Add(name)));
+    const std::int64_t n_points = counted.size() > 0 ? counted.Int(0, 0) : 0;
+    if (n_points >= kMetricBlocksMinPoints && n_points >= 64 * b) {
+      // A long series: from its blocks of 1,024 steps, ~n / 1,024 rows instead of n.
+      OD_ASSIGN_OR_RETURN(auto rows, Exec("SELECT step_first, step_last, last_value, min_value, "
+                                          "max_value, count FROM metric_blocks WHERE run_id = $1 "
+                                          "AND name = $2 ORDER BY block",
+                                          Params().Add(run_id).Add(name)));
+      return MergeBlocks(ReadBuckets(rows), max_buckets);
+    }
     OD_ASSIGN_OR_RETURN(auto bounds,
                         Exec("SELECT (SELECT step FROM metrics WHERE run_id = $1 AND name = $2 "
                              "        ORDER BY step LIMIT 1), "

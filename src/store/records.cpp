@@ -1,5 +1,6 @@
 #include "store/records.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -72,6 +73,59 @@ std::map<std::string, MetricSummary> SummarizePoints(const std::vector<MetricPoi
       if (std::isnan(s.min_value) || p.value < s.min_value) s.min_value = p.value;
       if (std::isnan(s.max_value) || p.value > s.max_value) s.max_value = p.value;
     }
+  }
+  return out;
+}
+
+namespace {
+// min/max that skip NaN: NaN only when both are.
+double MinSkipNan(double a, double b) { return std::isnan(a) ? b : (std::isnan(b) || a <= b ? a : b); }
+double MaxSkipNan(double a, double b) { return std::isnan(a) ? b : (std::isnan(b) || a >= b ? a : b); }
+}  // namespace
+
+std::map<std::pair<std::string, std::int64_t>, MetricBlock> SummarizeBlocks(
+    const std::vector<MetricPoint>& points) {
+  std::map<std::pair<std::string, std::int64_t>, MetricBlock> out;
+  for (const auto& p : points) {
+    const std::int64_t block = p.step >> kMetricBlockShift;  // floor, also for negative steps
+    auto [it, fresh] = out.try_emplace({p.name, block});
+    MetricBucket& b = it->second.summary;
+    if (fresh) {
+      it->second.name = p.name;
+      it->second.block = block;
+      b = MetricBucket{p.step, p.step, p.value, p.value, p.value, 0};
+    } else {
+      b.step_first = std::min(b.step_first, p.step);
+      if (p.step >= b.step_last) {
+        b.step_last = p.step;
+        b.value = p.value;
+      }
+      b.min_value = MinSkipNan(b.min_value, p.value);
+      b.max_value = MaxSkipNan(b.max_value, p.value);
+    }
+    ++b.count;
+  }
+  return out;
+}
+
+std::vector<MetricBucket> MergeBlocks(const std::vector<MetricBucket>& blocks, int max_buckets) {
+  std::vector<MetricBucket> out;
+  const auto n = static_cast<std::int64_t>(blocks.size());
+  std::int64_t current = -1;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const MetricBucket& b = blocks[static_cast<size_t>(i)];
+    std::int64_t bucket = i * max_buckets / n;
+    if (bucket != current) {
+      current = bucket;
+      out.push_back(b);
+      continue;
+    }
+    MetricBucket& m = out.back();
+    m.step_last = b.step_last;
+    m.value = b.value;
+    m.min_value = MinSkipNan(m.min_value, b.min_value);
+    m.max_value = MaxSkipNan(m.max_value, b.max_value);
+    m.count += b.count;
   }
   return out;
 }

@@ -155,4 +155,23 @@ struct MetricBucket {
   std::int64_t count = 0;
 };
 
+// Long series are also kept as blocks of 1,024 consecutive steps (block = step >> 10): the
+// summary of the points of one block, so a 1,000,000-point series downsamples from ~1,000 rows.
+inline constexpr int kMetricBlockShift = 10;
+// Below this many points (or 64 points per asked bucket) GetMetricBuckets reads the points.
+inline constexpr std::int64_t kMetricBlocksMinPoints = 100'000;
+
+struct MetricBlock {
+  std::string name;
+  std::int64_t block = 0;
+  MetricBucket summary;  // step_first/step_last: the block's lowest and highest step seen
+};
+// One batch's blocks by (name, block), in the batch's order: like SummarizePoints per block.
+std::map<std::pair<std::string, std::int64_t>, MetricBlock> SummarizeBlocks(
+    const std::vector<MetricPoint>& points);
+// At most `max_buckets` buckets from a series' blocks (in block order): block i of n goes to
+// bucket i * max_buckets / n, so buckets are runs of whole blocks; a bucket's value is its last
+// block's, min/max skip NaN.
+std::vector<MetricBucket> MergeBlocks(const std::vector<MetricBucket>& blocks, int max_buckets);
+
 }  // namespace overdrive

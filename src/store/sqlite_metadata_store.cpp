@@ -157,7 +157,8 @@ CREATE TABLE api_tokens (
 );
 )sql",
       // 4: one summary row per series, kept in step by Ingest, so trial tables and run pages
-      // read one row per trial instead of aggregating every point (NULL min/max: all NaN).
+      // read one row per trial instead of aggregating every point (NULL min/max: all NaN);
+      // and per series its blocks of 1,024 steps, which long series are downsampled from.
       R"sql(
 CREATE TABLE metric_series (
   run_id TEXT NOT NULL,
@@ -175,6 +176,28 @@ SELECT m.run_id, m.name, COUNT(*), MAX(m.step),
    ORDER BY l.step DESC, l.rowid DESC LIMIT 1),
   MIN(m.value), MAX(m.value)
 FROM metrics m GROUP BY m.run_id, m.name;
+CREATE TABLE metric_blocks (
+  run_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  block INTEGER NOT NULL,
+  step_first INTEGER NOT NULL,
+  step_last INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  last_value REAL,
+  min_value REAL,
+  max_value REAL,
+  PRIMARY KEY (run_id, name, block)
+) WITHOUT ROWID;
+WITH b AS (SELECT run_id, name, step >> 10 AS block, MIN(step) AS sf, MAX(step) AS sl,
+             COUNT(*) AS c, MIN(value) AS mn, MAX(value) AS mx
+           FROM metrics GROUP BY run_id, name, step >> 10)
+INSERT INTO metric_blocks(run_id, name, block, step_first, step_last, count, last_value,
+                          min_value, max_value)
+SELECT b.run_id, b.name, b.block, b.sf, b.sl, b.c,
+  (SELECT l.value FROM metrics l WHERE l.run_id = b.run_id AND l.name = b.name AND l.step = b.sl
+   ORDER BY l.rowid DESC LIMIT 1),
+  b.mn, b.mx
+FROM b;
 )sql",
   };
   return kMigrations;
@@ -825,6 +848,34 @@ class SqliteMetadataStore final : public MetadataStore {
         }
         OD_TRY(q.Run());
       }
+      OD_ASSIGN_OR_RETURN(
+          auto blocks,
+          Prepare("INSERT INTO metric_blocks(run_id, name, block, step_first, step_last, count, "
+                  "last_value, min_value, max_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                  "ON CONFLICT(run_id, name, block) DO UPDATE SET count = count + excluded.count, "
+                  "step_first = MIN(step_first, excluded.step_first), "
+                  "last_value = CASE WHEN excluded.step_last >= step_last "
+                  "  THEN excluded.last_value ELSE last_value END, "
+                  "step_last = MAX(step_last, excluded.step_last), "
+                  "min_value = MIN(COALESCE(min_value, excluded.min_value), "
+                  "  COALESCE(excluded.min_value, min_value)), "
+                  "max_value = MAX(COALESCE(max_value, excluded.max_value), "
+                  "  COALESCE(excluded.max_value, max_value))"));
+      for (const auto& [key, block] : SummarizeBlocks(batch.points)) {
+        const MetricBucket& b = block.summary;
+        auto q = MakeQuery(blocks);
+        q.Bind(1, batch.run_id).Bind(2, block.name).Bind(3, block.block).Bind(4, b.step_first);
+        q.Bind(5, b.step_last).Bind(6, b.count);
+        int col = 7;
+        for (double v : {b.value, b.min_value, b.max_value}) {
+          if (std::isnan(v)) {
+            q.BindNull(col++);
+          } else {
+            q.Bind(col++, v);
+          }
+        }
+        OD_TRY(q.Run());
+      }
     }
     OD_TRY(UpsertParams(batch.run_id, batch.params));
     if (!batch.cursors.empty()) {
@@ -867,6 +918,20 @@ class SqliteMetadataStore final : public MetadataStore {
       auto q = MakeQuery(stmt);
       OD_TRY(q.Bind(1, run_id).Bind(2, name).Step());
       n = q.Int(0);
+    }
+    if (n >= kMetricBlocksMinPoints && n >= 64LL * max_buckets) {
+      // A long series: from its blocks of 1,024 steps, ~n / 1,024 rows instead of n.
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT step_first, step_last, last_value, "
+                                             "min_value, max_value, count FROM metric_blocks "
+                                             "WHERE run_id = ? AND name = ? ORDER BY block"));
+      auto q = MakeQuery(stmt);
+      q.Bind(1, run_id).Bind(2, name);
+      std::vector<MetricBucket> blocks;
+      OD_TRY(q.ForEachRow([&] {
+        blocks.push_back(MetricBucket{q.Int(0), q.Int(1), q.Double(2), q.Double(3), q.Double(4),
+                                      q.Int(5)});
+      }));
+      return MergeBlocks(blocks, max_buckets);
     }
     // One pass in step order; point i goes to bucket i * max_buckets / n, so buckets hold
     // equal numbers of points and a short series keeps one point per bucket.

@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -740,6 +743,68 @@ TEST_P(MetadataStoreConformance, MetricBucketsDownsampleInStepOrder) {
   EXPECT_EQ((*all)[3].count, 1);
   EXPECT_TRUE(store_->GetMetricBuckets("r1", "missing", 10)->empty());
   EXPECT_EQ(store_->GetMetricBuckets("nope", "loss", 10).error().code, ErrorCode::kNotFound);
+}
+
+// A long series is downsampled from its stored blocks: written in batches in any order, the
+// buckets still tile its steps, count every point once and carry each range's true min, max and
+// last value (checked against the full history).
+TEST_P(MetadataStoreConformance, LongSeriesBucketsAgreeWithTheirPoints) {
+  Create(MakeRun("r1", 1));
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::int64_t n = kMetricBlocksMinPoints + 20'000;
+  std::mt19937_64 rng(11);
+  std::vector<std::int64_t> steps(static_cast<size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) steps[static_cast<size_t>(i)] = i;
+  steps[5000] = 4999;  // a repeated step (written later: it is that step's last value)
+  std::shuffle(steps.begin() + 50'000, steps.begin() + 60'000, rng);  // some out of order
+  for (size_t at = 0; at < steps.size(); at += 10'000) {
+    IngestBatch b{"r1", {}, {}, {}};
+    for (size_t i = at; i < std::min(steps.size(), at + 10'000); ++i) {
+      double v = rng() % 97 == 0 ? nan : static_cast<double>(rng() % 100'000) / 3;
+      if (steps[i] == 77'777) v = 1e9;  // a spike
+      b.points.push_back({"loss", steps[i], v, 1});
+    }
+    ASSERT_TRUE(store_->Ingest(b));
+  }
+  auto got = store_->GetMetricBuckets("r1", "loss", 1000);
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  ASSERT_FALSE(got->empty());
+  EXPECT_LE(got->size(), 1000u);
+  EXPECT_GE(got->size(), 100u);
+  auto history = store_->GetMetricHistory("r1", "loss").value();  // step order, then write order
+  ASSERT_EQ(static_cast<std::int64_t>(history.size()), n);
+  EXPECT_EQ(got->front().step_first, 0);
+  EXPECT_EQ(got->back().step_last, n - 1);
+  std::int64_t total = 0;
+  size_t at = 0;
+  bool spike = false;
+  for (size_t k = 0; k < got->size(); ++k) {
+    const MetricBucket& b = (*got)[k];
+    if (k > 0) EXPECT_GT(b.step_first, (*got)[k - 1].step_last) << k;
+    MetricBucket want{b.step_first, b.step_first, nan, nan, nan, 0};
+    for (; at < history.size() && history[at].step <= b.step_last; ++at) {
+      const MetricPoint& p = history[at];
+      EXPECT_GE(p.step, b.step_first) << "a point outside every bucket";
+      want.step_last = p.step;
+      want.value = p.value;
+      if (!std::isnan(p.value)) {
+        if (std::isnan(want.min_value) || p.value < want.min_value) want.min_value = p.value;
+        if (std::isnan(want.max_value) || p.value > want.max_value) want.max_value = p.value;
+      }
+      ++want.count;
+    }
+    SCOPED_TRACE("bucket " + std::to_string(k));
+    EXPECT_EQ(b.count, want.count);
+    EXPECT_EQ(b.step_last, want.step_last);
+    auto same = [](double x, double y) { return (std::isnan(x) && std::isnan(y)) || x == y; };
+    EXPECT_TRUE(same(b.value, want.value)) << b.value << " vs " << want.value;
+    EXPECT_TRUE(same(b.min_value, want.min_value)) << b.min_value << " vs " << want.min_value;
+    EXPECT_TRUE(same(b.max_value, want.max_value)) << b.max_value << " vs " << want.max_value;
+    spike = spike || b.max_value == 1e9;
+    total += b.count;
+  }
+  EXPECT_EQ(total, n);
+  EXPECT_TRUE(spike) << "the spike survives downsampling";
 }
 
 TEST_P(MetadataStoreConformance, ChildParamsAndSummariesForTrialTables) {

@@ -106,10 +106,14 @@ TEST_F(PostgresStoreTest, UpgradeAddsSummariesOfExistingPoints) {
         {"r1", {{"loss", 0, 0.5, 1}, {"loss", 2, 0.25, 2}, {"loss", 1, 0.9, 3}}, {}, {}}));
   }
   Query("DROP TABLE metric_series");
+  Query("DROP TABLE metric_blocks");
   Query("DELETE FROM schema_migrations WHERE version >= 2");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(Query("SELECT MAX(version) FROM schema_migrations"), "2");
+  EXPECT_EQ(Query("SELECT block || ':' || step_first || '-' || step_last || ':' || count || ':' || "
+                  "last_value FROM metric_blocks"),
+            "0:0-2:3:0.25");
   auto sums = store->GetMetricSummaries("r1").value();
   ASSERT_EQ(sums.size(), 1u);
   EXPECT_EQ(sums[0].count, 3);

@@ -97,6 +97,7 @@ TEST(SqliteMetadataStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   const std::string latest = RawQuery(path, "PRAGMA user_version");
   const std::string before = std::to_string(std::stoi(latest) - 1);
   RawQuery(path, "DROP TABLE metric_series");
+  RawQuery(path, "DROP TABLE metric_blocks");
   RawQuery(path, "DELETE FROM schema_migrations WHERE version = " + latest);
   RawQuery(path, "PRAGMA user_version = " + before);
   ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), before);
@@ -105,6 +106,10 @@ TEST(SqliteMetadataStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   ASSERT_TRUE(opened.has_value()) << opened.error().message;
   auto store = std::move(*opened);
   EXPECT_EQ(RawQuery(path, "PRAGMA user_version"), latest);
+  EXPECT_EQ(RawQuery(path, "SELECT block || ':' || step_first || '-' || step_last || ':' || count || "
+                           "':' || last_value FROM metric_blocks"),
+            "0:0-2:3:0.25")
+      << "the points' 1,024-step block, from the points";
   auto sums = store->GetMetricSummaries("r1").value();
   ASSERT_EQ(sums.size(), 1u);
   EXPECT_EQ(sums[0].count, 3);
