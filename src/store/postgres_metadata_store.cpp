@@ -259,6 +259,14 @@ class BinaryArray {
     has_null_ = true;
     ++n_;
   }
+  // A metric value: NaN is stored as NULL.
+  void AddValue(double v) {
+    if (std::isnan(v)) {
+      AddNull();
+    } else {
+      Add(v);
+    }
+  }
   std::string Encode() const {
     std::string out;
     out.reserve(20 + body_.size());
@@ -939,11 +947,7 @@ class PostgresMetadataStore final : public MetadataStore {
       }
       names.Add(p.name);
       steps.Add(p.step);
-      if (std::isnan(p.value)) {
-        values.AddNull();
-      } else {
-        values.Add(p.value);
-      }
+      values.AddValue(p.value);
       times.Add(p.timestamp);
     }
     OD_ASSIGN_OR_RETURN(auto params, ParamArrays(batch.run_id, batch.params));
@@ -953,14 +957,9 @@ class PostgresMetadataStore final : public MetadataStore {
       sum_names.Add(name);
       sum_counts.Add(sum.count);
       sum_steps.Add(sum.last_step);
-      for (auto [arr, v] : {std::pair{&sum_last, sum.last_value}, std::pair{&sum_min, sum.min_value},
-                            std::pair{&sum_max, sum.max_value}}) {
-        if (std::isnan(v)) {
-          arr->AddNull();
-        } else {
-          arr->Add(v);
-        }
-      }
+      sum_last.AddValue(sum.last_value);
+      sum_min.AddValue(sum.min_value);
+      sum_max.AddValue(sum.max_value);
     }
     BinaryArray blk_names(kTextOid), blk_ids(kInt8Oid), blk_first(kInt8Oid), blk_last(kInt8Oid),
         blk_counts(kInt8Oid), blk_value(kFloat8Oid), blk_min(kFloat8Oid), blk_max(kFloat8Oid);
@@ -971,14 +970,9 @@ class PostgresMetadataStore final : public MetadataStore {
       blk_first.Add(b.step_first);
       blk_last.Add(b.step_last);
       blk_counts.Add(b.count);
-      for (auto [arr, v] : {std::pair{&blk_value, b.value}, std::pair{&blk_min, b.min_value},
-                            std::pair{&blk_max, b.max_value}}) {
-        if (std::isnan(v)) {
-          arr->AddNull();
-        } else {
-          arr->Add(v);
-        }
-      }
+      blk_value.AddValue(b.value);
+      blk_min.AddValue(b.min_value);
+      blk_max.AddValue(b.max_value);
     }
     BinaryArray sources(kTextOid), offsets(kInt8Oid);
     for (const auto& [source, offset] : batch.cursors) {

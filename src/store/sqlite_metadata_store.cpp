@@ -253,6 +253,8 @@ class Query {
     sqlite3_bind_null(stmt_, i);
     return *this;
   }
+  // A metric value: NaN is stored as NULL (what SQLite would make of it anyway).
+  Query& BindValue(int i, double v) { return std::isnan(v) ? BindNull(i) : Bind(i, v); }
   template <class T>
   Query& Bind(int i, const std::optional<T>& v) {
     if (v) return Bind(i, *v);
@@ -814,12 +816,8 @@ class SqliteMetadataStore final : public MetadataStore {
                                   "VALUES (?, ?, ?, ?, ?)"));
       for (const auto& p : batch.points) {
         auto q = MakeQuery(stmt);
-        q.Bind(1, batch.run_id).Bind(2, p.name).Bind(3, p.step).Bind(5, p.timestamp);
-        if (std::isnan(p.value)) {
-          q.BindNull(4);
-        } else {
-          q.Bind(4, p.value);
-        }
+        q.Bind(1, batch.run_id).Bind(2, p.name).Bind(3, p.step).BindValue(4, p.value);
+        q.Bind(5, p.timestamp);
         OD_TRY(q.Run());
       }
       // Fold the batch into the series summaries (SET reads the row as it was before).
@@ -838,14 +836,7 @@ class SqliteMetadataStore final : public MetadataStore {
       for (const auto& [name, sum] : SummarizePoints(batch.points)) {
         auto q = MakeQuery(upsert);
         q.Bind(1, batch.run_id).Bind(2, name).Bind(3, sum.count).Bind(4, sum.last_step);
-        int col = 5;
-        for (double v : {sum.last_value, sum.min_value, sum.max_value}) {
-          if (std::isnan(v)) {
-            q.BindNull(col++);
-          } else {
-            q.Bind(col++, v);
-          }
-        }
+        q.BindValue(5, sum.last_value).BindValue(6, sum.min_value).BindValue(7, sum.max_value);
         OD_TRY(q.Run());
       }
       OD_ASSIGN_OR_RETURN(
@@ -866,14 +857,7 @@ class SqliteMetadataStore final : public MetadataStore {
         auto q = MakeQuery(blocks);
         q.Bind(1, batch.run_id).Bind(2, block.name).Bind(3, block.block).Bind(4, b.step_first);
         q.Bind(5, b.step_last).Bind(6, b.count);
-        int col = 7;
-        for (double v : {b.value, b.min_value, b.max_value}) {
-          if (std::isnan(v)) {
-            q.BindNull(col++);
-          } else {
-            q.Bind(col++, v);
-          }
-        }
+        q.BindValue(7, b.value).BindValue(8, b.min_value).BindValue(9, b.max_value);
         OD_TRY(q.Run());
       }
     }
