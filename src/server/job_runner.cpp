@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "server/auth.hpp"
 #include "sweep/controller.hpp"
 
 namespace overdrive {
@@ -27,11 +28,33 @@ void JobRunner::Start(const std::string& run_id) {
     auto ws = Workspace::Open(ctx_.pool->location());
     if (ws) {
       (*ws)->run_env() = ctx_.pool->run_env;
+      // With tokens on, the job's trials log with a write token of their own experiment, which
+      // expires with a week of headroom and is revoked when the job ends. A job picked up again
+      // after a restart gets a new one (its trials still running keep the old, unrevoked one).
+      std::string token_id;
+      if (ctx_.auth->required()) {
+        auto run = (*ws)->store().GetRun(run_id);
+        auto t = run ? CreateApiToken((*ws)->store(), Scope::kWrite, run->experiment_name,
+                                      7 * 86400, "trials of job " + run_id)
+                     : Result<CreatedToken>(std::unexpected(run.error()));
+        if (t) {
+          token_id = t->token.id;
+          (*ws)->run_env()["MLFLOW_TRACKING_TOKEN"] = t->secret;
+        } else if (!ctx_.options.quiet) {
+          std::cerr << "overdrive server: job " << run_id << ": no token for its trials: "
+                    << t.error().message << "\n";
+        }
+      }
       ControllerOptions options;
       options.interrupts = &interrupts_;
       auto r = DriveJob(**ws, run_id, options);
       if (!r && !ctx_.options.quiet) {
         std::cerr << "overdrive server: job " << run_id << ": " << r.error().message << "\n";
+      }
+      auto after = (*ws)->store().GetRun(run_id);
+      if (!token_id.empty() && after && IsFinal(after->status)) {
+        (void)(*ws)->store().RevokeToken(token_id);
+        ctx_.auth->Forget();
       }
     } else if (!ctx_.options.quiet) {
       std::cerr << "overdrive server: job " << run_id << ": " << ws.error().message << "\n";

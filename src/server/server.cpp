@@ -155,15 +155,7 @@ Result<void> Server::Bind() {
   std::string local = scheme + "127.0.0.1:" + std::to_string(port_);
   ctx_.pool->run_env["MLFLOW_TRACKING_URI"] = local;
   if (ctx_.tls) ctx_.pool->run_env["MLFLOW_TRACKING_INSECURE_TLS"] = "true";
-  if (ctx_.auth->required()) {
-    // One write token for this server's own trials, scoped to nothing more than logging needs
-    // and expiring with a week of headroom; a new one at every start.
-    OD_ASSIGN_OR_RETURN(auto lease, ctx_.pool->Acquire());
-    OD_ASSIGN_OR_RETURN(auto t, CreateApiToken(lease->store(), Scope::kWrite, "", 7 * 86400,
-                                               "trials of the server started at pid " +
-                                                   std::to_string(::getpid())));
-    ctx_.pool->run_env["MLFLOW_TRACKING_TOKEN"] = t.secret;
-  }
+  // With tokens on, each job's trials get a token of their own experiment (JobRunner).
   OD_ASSIGN_OR_RETURN(int resumed, jobs_->ResumeOrphans());
   if (resumed > 0 && !o.quiet) {
     std::cerr << "overdrive server: resumed " << resumed << " unfinished job(s)\n";

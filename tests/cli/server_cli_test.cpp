@@ -291,6 +291,44 @@ TEST_F(ServerCliTest, MlflowLoggingTrialsAreTrackedAndStoppedEarly) {
   EXPECT_GE(stopped, 1) << "bandit acted on MLflow-logged accuracy: " << j.dump(1);
 }
 
+// With tokens on, a job's trials log through MLflow with a write token limited to the job's
+// experiment, revoked when the job ends.
+TEST_F(ServerCliTest, TrialsLogWithATokenOfTheirOwnExperiment) {
+  testing::WriteFile(
+      dir_ / "sweep.yml",
+      "type: sweep\nexperiment_name: tokened\n"
+      "trial:\n  command: >-\n"
+      "    /usr/bin/python3 -c \"import json, os, urllib.request as u;"
+      " r = u.Request(os.environ['MLFLOW_TRACKING_URI'] + '/api/2.0/mlflow/runs/log-metric',"
+      " json.dumps({'run_id': os.environ['MLFLOW_RUN_ID'], 'key': 'acc', 'value': 0.5,"
+      " 'timestamp': 1, 'step': 0}).encode(), {'Content-Type': 'application/json',"
+      " 'Authorization': 'Bearer ' + os.environ['MLFLOW_TRACKING_TOKEN']});"
+      " u.urlopen(r).read()\"\n"
+      "sampling_algorithm: random\n"
+      "search_space:\n  x: {type: uniform, min_value: 0, max_value: 1}\n"
+      "objective: {goal: maximize, primary_metric: acc}\n"
+      "limits: {max_total_trials: 2, max_concurrent_trials: 2}\n");
+  std::string admin = Trim(Run({"token", "create", "--scope", "admin"}).out);
+  StartServer();
+  auto r = Run(Remote({"job", "submit", "sweep.yml", "--json"}, admin), 120);
+  ASSERT_EQ(r.exit_code, 0) << r.err << testing::ReadFile(server_log_);
+  std::string id = nlohmann::json::parse(r.out)["id"];
+  auto j = Json({"job", "show", id, "--json"});
+  ASSERT_EQ(j["trials"].size(), 2u);
+  for (const auto& t : j["trials"]) {
+    EXPECT_EQ(t["status"], "completed") << t.dump();
+    EXPECT_EQ(t["metrics"]["acc"]["count"], 1) << "logged with the trials' token: " << t.dump();
+  }
+  std::string listing;
+  for (int i = 0; i < 50; ++i) {  // revoked as the job's thread ends
+    listing = Run({"token", "list"}).out;
+    if (listing.find("revoked") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(std::regex_search(listing, std::regex("write\\s+tokened\\s+revoked.*trials of job " + id)))
+      << listing;
+}
+
 TEST_F(ServerCliTest, ServerOnPostgresRunsJobsAndResumes) {
   const char* pg = std::getenv("OVERDRIVE_TEST_PG_URL");
   if (pg == nullptr || *pg == '\0') {
