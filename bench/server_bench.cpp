@@ -890,8 +890,8 @@ int Main(int argc, char** argv) {
         [n](const json& j) -> std::string {
           auto pts = j.value("points", json::array());
           if (j.value("count", std::int64_t{0}) != n) return "count " + j.value("count", json()).dump();
-          // At most 1,000 buckets (a long series is bucketed by whole 1,024-step blocks: 977
-          // for 1,000,000 steps), at least half that many.
+          // At most 1,000 buckets (a long series is bucketed by whole 64-step blocks), at least
+          // half that many.
           const auto want = static_cast<size_t>(std::min<std::int64_t>(n, 1000));
           if (pts.size() > want || pts.size() < want / 2) return std::to_string(pts.size()) + " points";
           if (n > 1000 && !j.value("downsampled", false)) return "not downsampled";
@@ -918,9 +918,10 @@ int Main(int argc, char** argv) {
     const std::string ticker = CreateRun(*ticker_client, "bench-ticker");
     auto tick = [&ticker_client, ticker, step = std::int64_t{0}]() mutable {
       std::string err;
-      json body = {{"points", json::array({{{"name", "tick"}, {"value", 1.0}, {"step", step++}}})}};
-      if (!PostJson(*ticker_client, "/api/v1/runs/" + ticker + "/metrics", body.dump(), &err)) {
-        Fail("the live variant's point: " + err);
+      json body = {{"metrics", json::array({{{"name", "tick"}, {"value", 1.0}, {"step", step++}}})}};
+      auto j = PostJson(*ticker_client, "/api/v1/runs/" + ticker + "/metrics", body.dump(), &err);
+      if (!j || j->value("accepted", 0) != 1) {
+        Fail("the live variant's point was not stored: " + (j ? j->dump() : err));
       }
     };
     latencies.push_back(TimeQuery(

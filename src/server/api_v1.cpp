@@ -104,7 +104,9 @@ Result<std::vector<TrialRow>> LoadTrialRows(Workspace& ws, const RunRecord& swee
   }
   std::vector<TrialRow> rows;
   rows.reserve(runs.size());
-  for (auto& r : runs) {
+  // Oldest first (runs come newest first): the trial index is the order they were created in.
+  for (auto rit = runs.rbegin(); rit != runs.rend(); ++rit) {
+    RunRecord& r = *rit;
     TrialRow row;
     if (auto it = params.find(r.id); it != params.end()) row.params = ParamsJson(it->second);
     if (auto it = sums.find(r.id); it != sums.end()) {
@@ -115,8 +117,6 @@ Result<std::vector<TrialRow>> LoadTrialRows(Workspace& ws, const RunRecord& swee
     row.run = std::move(r);
     rows.push_back(std::move(row));
   }
-  // Oldest first: the trial index is the order they were created in.
-  std::reverse(rows.begin(), rows.end());
   return rows;
 }
 
@@ -399,6 +399,19 @@ void HandleIngest(ServerContext& ctx, Call& c, const RunRecord& run, const Reque
   if (!body) return;
   std::vector<MetricPoint> points;
   std::vector<Param> params;
+  if (!body->is_object()) {
+    return SendError(res, 400, "invalid_input",
+                     "send {\"metrics\": [{\"name\", \"value\", \"step\"}, ...]} and/or "
+                     "{\"params\": {name: value}}");
+  }
+  for (const auto& [key, v] : body->items()) {
+    // A misspelt key would otherwise be a batch of nothing, answered "accepted: 0".
+    if (key != "metrics" && key != "params") {
+      return SendError(res, 400, "invalid_input",
+                       "unknown key \"" + key + "\"" + DidYouMeanSuffix(key, {"metrics", "params"}) +
+                           ": a batch is {\"metrics\": [...], \"params\": {...}}");
+    }
+  }
   try {
     if (body->contains("metrics")) {
       const json& m = (*body)["metrics"];

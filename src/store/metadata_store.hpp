@@ -109,7 +109,7 @@ class MetadataStore {
   // database, so a 1,000,000-point series is not shipped to the caller. max_buckets >= 1.
   // Buckets hold equal numbers of points, except for a long series (at least
   // kMetricBlocksMinPoints points and 64 per bucket): that one is read from its stored blocks of
-  // 1,024 steps, and its buckets are runs of whole blocks (near-equal step ranges). Either way a
+  // 64 steps, and its buckets are runs of whole blocks (near-equal step ranges). Either way a
   // bucket's value is its last point (highest step; the latest written on a tie), min and max
   // are over its points (skipping NaN), and the buckets tile the series' steps.
   virtual Result<std::vector<MetricBucket>> GetMetricBuckets(const std::string& run_id,

@@ -183,7 +183,7 @@ CREATE TABLE api_tokens (
 )sql",
       // 2: one summary row per series, kept in step by Ingest, so trial tables and run pages
       // read one row per trial instead of aggregating every point (NULL min/max: all NaN);
-      // and per series its blocks of 1,024 steps, which long series are downsampled from.
+      // and per series its blocks of 64 steps, which long series are downsampled from.
       R"sql(
 CREATE TABLE metric_series (
   run_id TEXT COLLATE "C" NOT NULL,
@@ -213,9 +213,9 @@ CREATE TABLE metric_blocks (
   max_value DOUBLE PRECISION,
   PRIMARY KEY (run_id, name, block)
 );
-WITH b AS (SELECT run_id, name, step >> 10 AS block, MIN(step) AS sf, MAX(step) AS sl,
+WITH b AS (SELECT run_id, name, step >> 6 AS block, MIN(step) AS sf, MAX(step) AS sl,
              COUNT(*) AS c, MIN(value) AS mn, MAX(value) AS mx
-           FROM metrics GROUP BY run_id, name, step >> 10)
+           FROM metrics GROUP BY run_id, name, step >> 6)
 INSERT INTO metric_blocks(run_id, name, block, step_first, step_last, count, last_value,
                           min_value, max_value)
 SELECT b.run_id, b.name, b.block, b.sf, b.sl, b.c,
@@ -1096,8 +1096,8 @@ class PostgresMetadataStore final : public MetadataStore {
                         Exec("SELECT count FROM metric_series WHERE run_id = $1 AND name = $2",
                              Params().Add(run_id).Add(name)));
     const std::int64_t n_points = counted.size() > 0 ? counted.Int(0, 0) : 0;
-    if (n_points >= kMetricBlocksMinPoints && n_points >= 64 * b) {
-      // A long series: from its blocks of 1,024 steps, ~n / 1,024 rows instead of n.
+    if (n_points >= kMetricBlocksMinPoints && n_points >= (b << kMetricBlockShift)) {
+      // A long series: from its blocks of 64 steps, ~n / 64 rows instead of n.
       OD_ASSIGN_OR_RETURN(auto rows, Exec("SELECT step_first, step_last, last_value, min_value, "
                                           "max_value, count FROM metric_blocks WHERE run_id = $1 "
                                           "AND name = $2 ORDER BY block",

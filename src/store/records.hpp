@@ -155,10 +155,12 @@ struct MetricBucket {
   std::int64_t count = 0;
 };
 
-// Long series are also kept as blocks of 1,024 consecutive steps (block = step >> 10): the
-// summary of the points of one block, so a 1,000,000-point series downsamples from ~1,000 rows.
-inline constexpr int kMetricBlockShift = 10;
-// Below this many points (or 64 points per asked bucket) GetMetricBuckets reads the points.
+// Series are also kept as blocks of 64 consecutive steps (block = step >> 6): the summary of
+// the points of one block, so a 1,000,000-point series downsamples from ~15,600 rows, and a
+// series of 64 x B points still has the B blocks that B buckets need.
+inline constexpr int kMetricBlockShift = 6;
+// GetMetricBuckets reads the blocks from this many points on (and 64 per asked bucket), the
+// points below it.
 inline constexpr std::int64_t kMetricBlocksMinPoints = 100'000;
 
 struct MetricBlock {

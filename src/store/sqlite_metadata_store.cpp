@@ -158,7 +158,7 @@ CREATE TABLE api_tokens (
 )sql",
       // 4: one summary row per series, kept in step by Ingest, so trial tables and run pages
       // read one row per trial instead of aggregating every point (NULL min/max: all NaN);
-      // and per series its blocks of 1,024 steps, which long series are downsampled from.
+      // and per series its blocks of 64 steps, which long series are downsampled from.
       R"sql(
 CREATE TABLE metric_series (
   run_id TEXT NOT NULL,
@@ -188,9 +188,9 @@ CREATE TABLE metric_blocks (
   max_value REAL,
   PRIMARY KEY (run_id, name, block)
 ) WITHOUT ROWID;
-WITH b AS (SELECT run_id, name, step >> 10 AS block, MIN(step) AS sf, MAX(step) AS sl,
+WITH b AS (SELECT run_id, name, step >> 6 AS block, MIN(step) AS sf, MAX(step) AS sl,
              COUNT(*) AS c, MIN(value) AS mn, MAX(value) AS mx
-           FROM metrics GROUP BY run_id, name, step >> 10)
+           FROM metrics GROUP BY run_id, name, step >> 6)
 INSERT INTO metric_blocks(run_id, name, block, step_first, step_last, count, last_value,
                           min_value, max_value)
 SELECT b.run_id, b.name, b.block, b.sf, b.sl, b.c,
@@ -903,8 +903,8 @@ class SqliteMetadataStore final : public MetadataStore {
       OD_TRY(q.Bind(1, run_id).Bind(2, name).Step());
       n = q.Int(0);
     }
-    if (n >= kMetricBlocksMinPoints && n >= 64LL * max_buckets) {
-      // A long series: from its blocks of 1,024 steps, ~n / 1,024 rows instead of n.
+    if (n >= kMetricBlocksMinPoints && n >= (std::int64_t{max_buckets} << kMetricBlockShift)) {
+      // A long series: from its blocks of 64 steps, ~n / 64 rows instead of n.
       OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT step_first, step_last, last_value, "
                                              "min_value, max_value, count FROM metric_blocks "
                                              "WHERE run_id = ? AND name = ? ORDER BY block"));
@@ -952,8 +952,7 @@ class SqliteMetadataStore final : public MetadataStore {
     OD_TRY(RequireRun(parent_id));
     OD_ASSIGN_OR_RETURN(auto stmt,
                         Prepare("SELECT p.run_id, p.name, p.value_json FROM runs r "
-                                "JOIN params p ON p.run_id = r.id WHERE r.parent_id = ? "
-                                "ORDER BY p.run_id, p.name"));
+                                "JOIN params p ON p.run_id = r.id WHERE r.parent_id = ?"));
     auto q = MakeQuery(stmt);
     q.Bind(1, parent_id);
     std::map<std::string, std::vector<Param>> out;

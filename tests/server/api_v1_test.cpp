@@ -192,6 +192,11 @@ TEST_F(ApiTest, IngestRejectsBadBatchesWhole) {
   EXPECT_EQ(r.status, 413);
   r = PostJson("/api/v1/runs/nope/metrics", {{"metrics", json::array()}});
   EXPECT_EQ(r.status, 404);
+  // A misspelt key is refused, not taken as an empty batch.
+  r = PostJson("/api/v1/runs/r1/metrics", {{"points", {{{"name", "a"}, {"value", 1}}}}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.Json()["error"]["message"].get<std::string>(), HasSubstr("unknown key \"points\""));
+  EXPECT_TRUE(ws->store().GetMetricSummaries("r1")->empty());
 }
 
 TEST_F(ApiTest, LogsTailAndLongPoll) {

@@ -109,7 +109,7 @@ TEST(SqliteMetadataStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   EXPECT_EQ(RawQuery(path, "SELECT block || ':' || step_first || '-' || step_last || ':' || count || "
                            "':' || last_value FROM metric_blocks"),
             "0:0-2:3:0.25")
-      << "the points' 1,024-step block, from the points";
+      << "the points' 64-step block, from the points";
   auto sums = store->GetMetricSummaries("r1").value();
   ASSERT_EQ(sums.size(), 1u);
   EXPECT_EQ(sums[0].count, 3);

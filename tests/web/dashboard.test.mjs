@@ -382,6 +382,55 @@ command: /usr/bin/python3 slow.py
 });
 
 // ---------------------------------------------------------------------------------------------
+// A run with 100,000 points: the run page fetches at most 1,000 buckets and draws them, spike
+// included, without the browser ever holding the whole series.
+
+test('a run with 100,000 metric points draws its chart from at most 1,000 buckets', { skip: onlyBig }, async () => {
+  const dir = tempWorkspace('long');
+  const server = await startServer(dir);
+  const post = async (p, body) => {
+    const res = await fetch(`${server.url}${p}`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    assert.equal(res.status, 200, `POST ${p}: ${res.status} ${await res.clone().text()}`);
+    return res.json();
+  };
+  const created = await post('/api/2.0/mlflow/runs/create', { experiment_id: '0', run_name: 'long-run' });
+  const id = created.run.info.run_id;
+  const n = 100_000;
+  for (let b = 0; b < n / 10_000; b++) {
+    const metrics = [];
+    for (let i = 0; i < 10_000; i++) {
+      const step = b * 10_000 + i;
+      metrics.push({ name: 'loss', value: 1 / (1 + step / 1000) + (step === 55_555 ? 5 : 0), step });
+    }
+    assert.equal((await post(`/api/v1/runs/${id}/metrics`, { metrics })).accepted, 10_000);
+  }
+  const history = await getJson(`${server.url}/api/v1/runs/${id}/metrics/loss?max_points=1000`);
+  assert.equal(history.count, n);
+  assert.ok(history.points.length <= 1000 && history.points.length >= 500, `${history.points.length} buckets`);
+  assert.ok(Math.max(...history.points.map((p) => p.max)) > 5, 'the spike survives downsampling');
+
+  const { page, errors, close } = await newPage();
+  cleanups.push(close);
+  const t0 = Date.now();
+  await page.goto(`${server.url}/#/runs/${id}`);
+  const canvas = '[data-testid=metric-chart][data-metric="loss"] canvas';
+  await page.waitForSelector(canvas, { timeout: 30_000 });
+  let drawn = 0;
+  for (let i = 0; i < 100 && drawn === 0; i++) {
+    drawn = await colouredPixels(page, canvas);
+    if (drawn === 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  const ms = Date.now() - t0;
+  assert.ok(drawn > 0, 'the chart drew the series');
+  assert.match(await page.locator('.chart-box h3').first().innerText(), /100000 points, downsampled/);
+  assert.ok(ms < 10_000, `the run page took ${ms} ms to draw 100,000 points`);
+  await page.screenshot({ path: path.join(shots, 'run-100k-points.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+});
+
+// ---------------------------------------------------------------------------------------------
 // A server that needs a token: the dashboard asks for it once, keeps it, and uses it for the API,
 // the event stream and downloads.
 
