@@ -4,6 +4,8 @@
 #include <cmath>
 #include <fstream>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -120,27 +122,119 @@ Result<std::vector<TrialRow>> LoadTrialRows(Workspace& ws, const RunRecord& swee
   return rows;
 }
 
+// One trial's row, read on its own (for a refresh of a few trials).
+Result<TrialRow> LoadTrialRow(Workspace& ws, const std::string& id, const std::string& metric,
+                              Goal goal) {
+  TrialRow row;
+  OD_ASSIGN_OR_RETURN(row.run, ws.store().GetRun(id));
+  row.run.spec_yaml.clear();  // what a light listing leaves out
+  row.run.launch_json.clear();
+  row.run.executor_handle.clear();
+  OD_ASSIGN_OR_RETURN(auto params, ws.store().GetParams(id));
+  row.params = ParamsJson(params);
+  if (!metric.empty()) {
+    OD_ASSIGN_OR_RETURN(auto sums, ws.store().GetMetricSummaries(id));
+    for (auto& s : sums) {
+      if (s.name != metric) continue;
+      double b = Best(s, goal);
+      if (!std::isnan(b)) row.best = b;
+      row.metric = std::move(s);
+    }
+  }
+  return row;
+}
+
+using ChildStates = std::unordered_map<std::string, ChildState>;
+
+bool Moved(const ChildState& a, const ChildState& b) {
+  return a.status != b.status || a.activity != b.activity ||
+         a.cancel_requested != b.cancel_requested;
+}
+
+// `old` (read when the children were in states `was`) brought up to states `now`: the trials
+// whose state moved are read again and new ones appended. nullopt when a full reload is the
+// better (or only right) way: many changed, a trial vanished, or a new one is older than the
+// newest already there.
+Result<std::optional<std::vector<TrialRow>>> RefreshTrialRows(
+    Workspace& ws, const std::vector<TrialRow>& old, const ChildStates& was,
+    const ChildStates& now, const std::string& metric, Goal goal) {
+  constexpr size_t kMaxRefreshed = 256;
+  std::vector<std::string> moved, added;
+  for (const auto& [id, st] : now) {
+    auto it = was.find(id);
+    if (it == was.end()) {
+      added.push_back(id);
+    } else if (Moved(it->second, st)) {
+      moved.push_back(id);
+    }
+    if (moved.size() + added.size() > kMaxRefreshed) return std::nullopt;
+  }
+  if (now.size() != old.size() + added.size()) return std::nullopt;
+  std::vector<TrialRow> rows = old;
+  std::unordered_map<std::string_view, size_t> at;
+  at.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) at.emplace(rows[i].run.id, i);
+  for (const auto& id : moved) {
+    auto it = at.find(id);
+    if (it == at.end()) return std::nullopt;
+    OD_ASSIGN_OR_RETURN(rows[it->second], LoadTrialRow(ws, id, metric, goal));
+  }
+  std::vector<TrialRow> fresh;
+  for (const auto& id : added) {
+    OD_ASSIGN_OR_RETURN(auto row, LoadTrialRow(ws, id, metric, goal));
+    fresh.push_back(std::move(row));
+  }
+  std::stable_sort(fresh.begin(), fresh.end(), [](const TrialRow& a, const TrialRow& b) {
+    return a.run.created_at < b.run.created_at;
+  });
+  if (!fresh.empty() && !rows.empty() && fresh.front().run.created_at < rows.back().run.created_at) {
+    return std::nullopt;
+  }
+  for (auto& r : fresh) rows.push_back(std::move(r));
+  return rows;
+}
+
 // Views of big sweeps and long series, shared by everyone looking at them. A sweep's trials
-// table is reloaded only when its activity stamp moves (a trial changed status or metrics were
-// written); a finished run's downsampled series only when this server logged to it again.
+// table is refreshed only when its activity stamp moves (a trial changed status or was
+// written to), and then only the trials whose state moved are read again; a finished run's
+// downsampled series is reloaded only when this server logged to it again.
 using TrialRows = std::shared_ptr<const std::vector<TrialRow>>;
 class ViewCache {
  public:
   Result<TrialRows> Trials(Workspace& ws, const RunRecord& sweep, const std::string& metric,
                            Goal goal) {
+    // The stamp first, then the states, then the rows: whatever changes in between shows as a
+    // moved stamp or state next time, so it is read again then.
     OD_ASSIGN_OR_RETURN(std::string stamp, ws.store().ActivityStamp(sweep.id));
     std::string key = sweep.id + "\n" + metric + "\n" + (goal == Goal::kMaximize ? "max" : "min");
+    std::shared_ptr<const TrialView> prev;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = trials_.find(key);
-      if (it != trials_.end() && it->second.first == stamp) return it->second.second;
+      if (it != trials_.end()) {
+        if (it->second->stamp == stamp) return it->second->rows;
+        prev = it->second;
+      }
     }
-    OD_ASSIGN_OR_RETURN(auto rows, LoadTrialRows(ws, sweep, metric, goal));
-    auto shared = std::make_shared<const std::vector<TrialRow>>(std::move(rows));
+    auto next = std::make_shared<TrialView>();
+    next->stamp = stamp;
+    OD_ASSIGN_OR_RETURN(auto states, ws.store().GetChildStates(sweep.id));
+    next->states.reserve(states.size());
+    for (auto& c : states) next->states.emplace(c.id, std::move(c));
+    std::optional<std::vector<TrialRow>> rows;
+    if (prev) {
+      OD_ASSIGN_OR_RETURN(rows, RefreshTrialRows(ws, *prev->rows, prev->states, next->states,
+                                                 metric, goal));
+    }
+    if (!rows) {
+      OD_ASSIGN_OR_RETURN(auto loaded, LoadTrialRows(ws, sweep, metric, goal));
+      rows = std::move(loaded);
+    }
+    next->rows = std::make_shared<const std::vector<TrialRow>>(std::move(*rows));
     std::lock_guard<std::mutex> lock(mu_);
-    if (trials_.size() >= 16) trials_.erase(trials_.begin());
-    trials_[key] = {stamp, shared};
-    return shared;
+    if (trials_.size() >= 16 && !trials_.count(key)) trials_.erase(trials_.begin());
+    trials_[key] = next;
+    return next->rows;
   }
   std::optional<json> Series(const std::string& key, std::uint64_t writes) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -156,7 +250,12 @@ class ViewCache {
 
  private:
   std::mutex mu_;
-  std::map<std::string, std::pair<std::string, TrialRows>> trials_;
+  struct TrialView {
+    std::string stamp;
+    TrialRows rows;
+    ChildStates states;  // of the children, read before the rows
+  };
+  std::map<std::string, std::shared_ptr<const TrialView>> trials_;
   std::map<std::string, std::pair<std::uint64_t, json>> series_;
 };
 

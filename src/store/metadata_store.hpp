@@ -78,9 +78,9 @@ class MetadataStore {
   virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
   // How many runs match `filter`, ignoring limit and offset.
   virtual Result<std::int64_t> CountRuns(const RunFilter& filter) = 0;
-  // A string that changes whenever the run or one of its child runs changes status or any
-  // metric point is written (it may also change for points of other runs): live views poll it
-  // cheaply and refetch only when it moved. kNotFound for an unknown run.
+  // A string that changes whenever the run or one of its child runs changes status, is asked to
+  // cancel or gets metric points or params through Ingest (not for other runs' points): live
+  // views poll it cheaply and refetch only when it moved. kNotFound for an unknown run.
   virtual Result<std::string> ActivityStamp(const std::string& run_id) = 0;
   // Merges `tags` into the run's tags_json (a key set again takes the new value). Allowed on
   // final runs too (tags are annotations, not state).
@@ -121,6 +121,9 @@ class MetadataStore {
       const std::string& parent_id) = 0;
   virtual Result<std::map<std::string, MetricSummary>> GetChildMetricSummaries(
       const std::string& parent_id, const std::string& name) = 0;
+  // The state of every child run of `parent_id` (any order): a view that kept the previous
+  // states reloads only the children whose state moved. kNotFound for an unknown parent.
+  virtual Result<std::vector<ChildState>> GetChildStates(const std::string& parent_id) = 0;
   // Per metric name, by name: count, the highest step and its value (the latest written on a
   // tie), min and max.
   virtual Result<std::vector<MetricSummary>> GetMetricSummaries(const std::string& run_id) = 0;

@@ -201,6 +201,7 @@ SELECT m.run_id, m.name, COUNT(*), MAX(m.step),
    ORDER BY l.step DESC, l.id DESC LIMIT 1),
   MIN(m.value), MAX(m.value)
 FROM metrics m GROUP BY m.run_id, m.name;
+ALTER TABLE runs ADD COLUMN activity BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE metric_blocks (
   run_id TEXT COLLATE "C" NOT NULL,
   name TEXT COLLATE "C" NOT NULL,
@@ -784,13 +785,12 @@ class PostgresMetadataStore final : public MetadataStore {
 
   Result<std::string> ActivityStamp(const std::string& run_id) override {
     // Statuses only move forward through this list, so the sum of their positions grows with
-    // every transition; MAX(metrics.id) is one index seek and grows with every point.
+    // every transition; activity grows with every Ingest into the run or a child.
     OD_ASSIGN_OR_RETURN(
         auto rows,
         Exec("SELECT COUNT(*), COALESCE(SUM(strpos('queued starting running completed failed "
              "canceled early_terminated timed_out', status)), 0), "
-             "COALESCE(SUM(cancel_requested::int), 0), "
-             "(SELECT COALESCE(MAX(id), 0) FROM metrics), "
+             "COALESCE(SUM(cancel_requested::int), 0), COALESCE(SUM(activity), 0), "
              "bool_or(id = $1) "
              "FROM runs WHERE id = $1 OR parent_id = $1",
              Params().Add(run_id)));
@@ -1020,7 +1020,10 @@ class PostgresMetadataStore final : public MetadataStore {
              "    THEN excluded.last_value ELSE o.last_value END, "
              "  step_last = GREATEST(o.step_last, excluded.step_last), "
              "  min_value = LEAST(o.min_value, excluded.min_value), "
-             "  max_value = GREATEST(o.max_value, excluded.max_value)) "
+             "  max_value = GREATEST(o.max_value, excluded.max_value)), "
+             // Live views refresh what moved (ActivityStamp, GetChildStates).
+             "a AS (UPDATE runs SET activity = activity + 1 WHERE id = $1 AND "
+             "  (cardinality($2::text[]) > 0 OR cardinality($6::text[]) > 0)) "
              "SELECT COUNT(*) FROM r",
              Params()
                  .Add(batch.run_id)
@@ -1183,6 +1186,21 @@ class PostgresMetadataStore final : public MetadataStore {
       MetricSummary s = ReadSummary(rows, i, 1);
       s.name = name;
       out.emplace(rows.Text(i, 0), std::move(s));
+    }
+    return out;
+  }
+
+  Result<std::vector<ChildState>> GetChildStates(const std::string& parent_id) override {
+    OD_TRY(RequireRun(parent_id));
+    OD_ASSIGN_OR_RETURN(auto rows, Exec("SELECT id, status, cancel_requested, activity FROM runs "
+                                        "WHERE parent_id = $1",
+                                        Params().Add(parent_id)));
+    std::vector<ChildState> out;
+    out.reserve(static_cast<size_t>(rows.size()));
+    for (int i = 0; i < rows.size(); ++i) {
+      out.push_back(ChildState{rows.Text(i, 0),
+                               ParseRunStatus(rows.Text(i, 1)).value_or(RunStatus::kQueued),
+                               rows.Bool(i, 2), rows.Int(i, 3)});
     }
     return out;
   }

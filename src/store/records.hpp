@@ -87,6 +87,15 @@ struct MetricSummary {
 // The stores fold these into their stored per-series summaries at ingestion.
 std::map<std::string, MetricSummary> SummarizePoints(const std::vector<MetricPoint>& points);
 
+// What moves when a child run changes, for refreshing trial tables without reloading them:
+// its status, cancel flag and activity (a counter every Ingest into the run bumps).
+struct ChildState {
+  std::string id;
+  RunStatus status = RunStatus::kQueued;
+  bool cancel_requested = false;
+  std::int64_t activity = 0;
+};
+
 struct ArtifactRecord {
   std::string path;    // relative, '/'-separated: "outputs/model.pkl", "logs/stdout.log"
   std::string digest;  // sha256 hex of the content in the artifact store

@@ -176,6 +176,7 @@ SELECT m.run_id, m.name, COUNT(*), MAX(m.step),
    ORDER BY l.step DESC, l.rowid DESC LIMIT 1),
   MIN(m.value), MAX(m.value)
 FROM metrics m GROUP BY m.run_id, m.name;
+ALTER TABLE runs ADD COLUMN activity INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE metric_blocks (
   run_id TEXT NOT NULL,
   name TEXT NOT NULL,
@@ -637,8 +638,7 @@ class SqliteMetadataStore final : public MetadataStore {
         auto stmt,
         Prepare("SELECT COUNT(*), TOTAL(instr('queued starting running completed failed "
                 "canceled early_terminated timed_out', status)), TOTAL(cancel_requested), "
-                "(SELECT COALESCE(MAX(rowid), 0) FROM metrics) "
-                "FROM runs WHERE id = ?1 OR parent_id = ?1"));
+                "TOTAL(activity) FROM runs WHERE id = ?1 OR parent_id = ?1"));
     auto q = MakeQuery(stmt);
     q.Bind(1, run_id);
     OD_TRY(q.Step());
@@ -862,6 +862,12 @@ class SqliteMetadataStore final : public MetadataStore {
       }
     }
     OD_TRY(UpsertParams(batch.run_id, batch.params));
+    if (!batch.points.empty() || !batch.params.empty()) {
+      OD_ASSIGN_OR_RETURN(auto bump,
+                          Prepare("UPDATE runs SET activity = activity + 1 WHERE id = ?"));
+      auto q = MakeQuery(bump);
+      OD_TRY(q.Bind(1, batch.run_id).Run());
+    }
     if (!batch.cursors.empty()) {
       OD_ASSIGN_OR_RETURN(auto stmt,
                           Prepare("INSERT INTO cursors(run_id, source, \"offset\") VALUES "
@@ -982,6 +988,20 @@ class SqliteMetadataStore final : public MetadataStore {
       s.max_value = q.Double(4);
       s.last_value = q.Double(5);
       out.emplace(q.Text(0), std::move(s));
+    }));
+    return out;
+  }
+
+  Result<std::vector<ChildState>> GetChildStates(const std::string& parent_id) override {
+    OD_TRY(RequireRun(parent_id));
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT id, status, cancel_requested, activity "
+                                           "FROM runs WHERE parent_id = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, parent_id);
+    std::vector<ChildState> out;
+    OD_TRY(q.ForEachRow([&] {
+      out.push_back(ChildState{q.Text(0), ParseRunStatus(q.Text(1)).value_or(RunStatus::kQueued),
+                               q.Int(2) != 0, q.Int(3)});
     }));
     return out;
   }

@@ -113,6 +113,28 @@ TEST_F(ApiTest, TrialsTableSortsFiltersAndPages) {
   r = Get("/api/v1/runs?parent=sw&metric=acc&sort=metric&order=desc&limit=1");
   EXPECT_EQ(r.Json()["runs"][0]["id"], "sw-t3") << r.body;
   EXPECT_EQ(r.Json()["best_trial"], "sw-t3");
+  // Only what moved is read again: a new trial comes last with the next index, a transition and
+  // a param logged later show, and the other rows stay as they were.
+  ASSERT_EQ(Get("/api/v1/runs?parent=sw&metric=acc&sort=created_at&order=asc&limit=100")
+                .Json()["total"],
+            30);
+  RunRecord t;
+  t.id = "sw-t30";
+  t.experiment_name = "exp";
+  t.parent_id = "sw";
+  t.job_type = "trial";
+  t.created_at = 2000;
+  ASSERT_TRUE(ws->store().CreateRun(t, {{"lr", "30"}, {"opt", "\"sgd\""}}, {}));
+  ASSERT_TRUE(ws->store().Ingest({"sw-t1", {}, {{"note", "\"rerun\""}}, {}}));
+  r = Get("/api/v1/runs?parent=sw&metric=acc&sort=created_at&order=asc&limit=100");
+  j = r.Json();
+  EXPECT_EQ(j["total"], 31);
+  ASSERT_EQ(j["runs"].size(), 31u);
+  EXPECT_EQ(j["runs"][30]["id"], "sw-t30");
+  EXPECT_EQ(j["runs"][30]["index"], 31);
+  EXPECT_EQ(j["runs"][1]["params"]["note"], "rerun") << j["runs"][1].dump();
+  EXPECT_EQ(j["runs"][3]["metric"]["best"], 5.0);
+  EXPECT_EQ(j["runs"][2]["params"]["lr"], 2) << "untouched rows as before";
 }
 
 TEST_F(ApiTest, JobsAndExperimentsList) {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -693,8 +694,39 @@ TEST_P(MetadataStoreConformance, ActivityStampMovesOnTrialStatusAndMetrics) {
   auto s2 = store_->ActivityStamp("sweep").value();
   EXPECT_NE(s2, s1) << "a trial's metric point moves it";
   ASSERT_TRUE(store_->TransitionRun("t1", RunStatus::kCompleted, {}).value());
-  EXPECT_NE(store_->ActivityStamp("sweep").value(), s2);
+  auto s3 = store_->ActivityStamp("sweep").value();
+  EXPECT_NE(s3, s2);
+  ASSERT_TRUE(store_->Ingest({"other", {{"acc", 1, 0.5, 1}}, {}, {}}));
+  EXPECT_EQ(store_->ActivityStamp("sweep").value(), s3) << "another run's points leave it";
+  ASSERT_TRUE(store_->Ingest({"t1", {}, {{"lr", "0.1"}}, {}}));
+  EXPECT_NE(store_->ActivityStamp("sweep").value(), s3) << "a trial's logged param moves it";
   EXPECT_EQ(store_->ActivityStamp("nope").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, ChildStatesShowWhatMovedPerTrial) {
+  Create(MakeRun("sweep", 1));
+  Create(MakeRun("t1", 2, "sweep"));
+  Create(MakeRun("t2", 3, "sweep"));
+  Create(MakeRun("other", 4));
+  auto states = [&] {
+    std::map<std::string, ChildState> out;
+    auto all = store_->GetChildStates("sweep");
+    EXPECT_TRUE(all.has_value()) << all.error().message;
+    for (auto& c : all.value_or(std::vector<ChildState>())) out[c.id] = c;
+    return out;
+  };
+  auto before = states();
+  ASSERT_EQ(before.size(), 2u) << "children only";
+  ASSERT_TRUE(store_->Ingest({"t2", {{"acc", 1, 0.5, 1}}, {}, {}}));
+  ASSERT_TRUE(store_->TransitionRun("t1", RunStatus::kRunning, {}).value());
+  auto after = states();
+  EXPECT_EQ(after["t1"].status, RunStatus::kRunning);
+  EXPECT_EQ(after["t1"].activity, before["t1"].activity) << "no points, same activity";
+  EXPECT_GT(after["t2"].activity, before["t2"].activity);
+  EXPECT_EQ(after["t2"].status, RunStatus::kQueued);
+  ASSERT_TRUE(store_->RequestCancel("t1"));
+  EXPECT_TRUE(states()["t1"].cancel_requested);
+  EXPECT_EQ(store_->GetChildStates("nope").error().code, ErrorCode::kNotFound);
 }
 
 TEST_P(MetadataStoreConformance, TagsMergeAndSurviveTheEnd) {
@@ -780,7 +812,9 @@ TEST_P(MetadataStoreConformance, LongSeriesBucketsAgreeWithTheirPoints) {
   bool spike = false;
   for (size_t k = 0; k < got->size(); ++k) {
     const MetricBucket& b = (*got)[k];
-    if (k > 0) EXPECT_GT(b.step_first, (*got)[k - 1].step_last) << k;
+    if (k > 0) {
+      EXPECT_GT(b.step_first, (*got)[k - 1].step_last) << k;
+    }
     MetricBucket want{b.step_first, b.step_first, nan, nan, nan, 0};
     for (; at < history.size() && history[at].step <= b.step_last; ++at) {
       const MetricPoint& p = history[at];

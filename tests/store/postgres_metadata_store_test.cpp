@@ -107,6 +107,7 @@ TEST_F(PostgresStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   }
   Query("DROP TABLE metric_series");
   Query("DROP TABLE metric_blocks");
+  Query("ALTER TABLE runs DROP COLUMN activity");
   Query("DELETE FROM schema_migrations WHERE version >= 2");
   auto store = Open();
   ASSERT_NE(store, nullptr);

@@ -98,6 +98,7 @@ TEST(SqliteMetadataStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   const std::string before = std::to_string(std::stoi(latest) - 1);
   RawQuery(path, "DROP TABLE metric_series");
   RawQuery(path, "DROP TABLE metric_blocks");
+  RawQuery(path, "ALTER TABLE runs DROP COLUMN activity");
   RawQuery(path, "DELETE FROM schema_migrations WHERE version = " + latest);
   RawQuery(path, "PRAGMA user_version = " + before);
   ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), before);
