@@ -36,6 +36,7 @@ struct SlurmExecutor::Run {
   std::int64_t memory_mb = 0;  // what it asked for, for an out-of-memory message
   bool running_reported = false;
   bool cancel_requested = false;
+  double cancel_requested_at = 0;  // wall clock
   double started_at = 0;
   std::optional<ExecUpdate> final_update;  // set when known; Poll reports it once
 };
@@ -587,7 +588,11 @@ std::optional<ExecUpdate> SlurmExecutor::FromExitRecord(const Run& run) const {
   if (j.value("timed_out", false)) {
     u.state = ExecState::kTimedOut;
     u.reason = "stopped after exceeding its time limit";
-  } else if (j.value("canceled", false) || (run.cancel_requested && u.signal != 0)) {
+  } else if (j.value("canceled", false) ||
+             (run.cancel_requested && (u.signal != 0 || u.ended_at >= run.cancel_requested_at))) {
+    // Slurm's scancel may signal only some of the job's processes (the command's `sleep`, not
+    // the shell running it), so a command can carry on and exit 0 after being canceled: a run
+    // that ended after we asked was canceled, whatever its exit code.
     u.state = ExecState::kCanceled;
     u.reason = "canceled";
   } else if (u.signal != 0) {
@@ -822,6 +827,7 @@ Result<void> SlurmExecutor::Cancel(const std::string& run_id) {
   Run& run = *it->second;
   if (run.final_update) return {};  // already ended; Poll reports how
   run.cancel_requested = true;
+  run.cancel_requested_at = WallSeconds();
   CommandOutput r = RunSlurm({"scancel", std::to_string(run.job_id)});
   if (r.exit_code == 0) return {};
   // A job that has just ended is no reason to fail: Poll reports its end.

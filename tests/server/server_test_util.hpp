@@ -40,6 +40,12 @@ class ServerTest : public ::testing::Test {
     thread_ = std::thread([this] { server_->Run(); });
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
     client_->set_read_timeout(60, 0);
+    // Listening before the test goes on: a Stop() that came before the listening thread started
+    // would find nothing to stop, and the join in TearDown would wait forever.
+    for (int i = 0; i < 500; ++i) {
+      if (auto r = client_->Get("/api/v1/health"); r) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
   void StopServer() {
     if (server_) server_->Stop();
