@@ -616,7 +616,9 @@ std::vector<ExecUpdate> SlurmExecutor::Poll() {
   for (auto& [id, run] : runs_) {
     if (run->final_update) continue;
     auto record = FromExitRecord(*run);
-    if (record && (record->state != ExecState::kCanceled || run->cancel_requested)) {
+    // A signal we did not send may be Slurm's (preemption, time limit): its state decides.
+    if (record && ((record->state != ExecState::kCanceled && record->state != ExecState::kSignaled) ||
+                   run->cancel_requested)) {
       run->final_update = std::move(*record);
     } else {
       undecided = true;
