@@ -48,9 +48,10 @@ test: deps-test debug
 bench: deps-bench build
 	@scripts/bench.sh
 
+# make fuzz [FUZZ_SECONDS=60 (per target)] [FUZZ_TARGETS="jsonl_collector ..."]: see scripts/fuzz.sh.
 fuzz:
 	@scripts/deps.sh fuzz
-	@scripts/fuzz.sh
+	@scripts/fuzz.sh $(or $(FUZZ_SECONDS),60) $(FUZZ_TARGETS)
 
 format:
 	@find src tests bench fuzz -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
