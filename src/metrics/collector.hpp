@@ -30,7 +30,9 @@ struct CollectResult {
   std::vector<MetricPoint> points;
   std::vector<Param> params;
   std::int64_t new_offset = 0;
-  std::vector<std::string> warnings;  // malformed lines (first few), with line context
+  // Malformed lines (first few), with line context; always valid UTF-8 without control
+  // characters, whatever the file held.
+  std::vector<std::string> warnings;
 };
 
 // Assigns steps to points reported without one: per metric name, one more than the last step
@@ -46,7 +48,9 @@ class StepCounter {
 
 // name=value lines on stdout (Katib's pattern by default; any RE2 pattern whose first group is
 // the name and second the value). Every match in a line is a point ("epoch=3 loss=0.25" gives
-// two); a value that is not entirely a finite number ("a=", "x=-", "nan") is skipped silently.
+// two); a value that is not entirely a finite number ("a=", "x=-", "nan") is skipped silently. A
+// name that ValidateName refuses (invalid UTF-8, control characters, over 250 bytes: only a custom
+// pattern can capture one) is skipped with a warning.
 class StdoutCollector {
  public:
   // "" means Katib's default. kInvalidInput when the pattern does not compile or has fewer than
@@ -69,8 +73,9 @@ class StdoutCollector {
 //   {"kind": "param", "name": "lr", "value": 0.01}
 // A metric value may also be the string "NaN", "Infinity" or "-Infinity" (what the Python client
 // writes, JSON having no such numbers), or the bare tokens Python's json.dumps writes. A param's
-// value is any JSON value, kept as JSON text. Unknown keys are ignored; a line without a name, with
-// a non-numeric value, a step that is not a non-negative integer or an unknown "kind" is skipped
+// value is any JSON value, kept as JSON text. Unknown keys are ignored; a line that is not valid
+// JSON (invalid UTF-8 included), without a name or with one ValidateName refuses, with a
+// non-numeric value, a step that is not a non-negative integer or an unknown "kind" is skipped
 // with a warning naming its line (counted from `offset`) and byte position.
 Result<CollectResult> CollectJsonl(const std::filesystem::path& file, std::int64_t offset,
                                    StepCounter& steps, std::int64_t max_bytes = 64 << 20,

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.hpp"
+#include "common/input_limits.hpp"
 #include "metrics/collector.hpp"
 #include "metrics/line_reader.hpp"
 
@@ -64,7 +65,7 @@ bool ParseFlat(std::string_view s, Line& out) {
       const std::size_t key_end = s.find('"', i + 1);
       if (key_end == std::string_view::npos) return false;
       const std::string_view key = s.substr(i + 1, key_end - i - 1);
-      if (key.find('\\') != std::string_view::npos) return false;
+      if (key.find('\\') != std::string_view::npos || !IsValidUtf8(key)) return false;
       i = key_end + 1;
       SkipSpace(s, i);
       if (i >= s.size() || s[i] != ':') return false;
@@ -78,7 +79,8 @@ bool ParseFlat(std::string_view s, Line& out) {
         const std::size_t vend = s.find('"', i + 1);
         if (vend == std::string_view::npos) return false;
         const std::string_view text = s.substr(i + 1, vend - i - 1);
-        if (text.find('\\') != std::string_view::npos) return false;
+        // Invalid UTF-8 is invalid JSON: the slow path says so.
+        if (text.find('\\') != std::string_view::npos || !IsValidUtf8(text)) return false;
         for (char ch : text) {
           if (static_cast<unsigned char>(ch) < 0x20) return false;  // invalid JSON
         }
@@ -215,6 +217,12 @@ Result<CollectResult> CollectJsonl(const std::filesystem::path& file, std::int64
     }
     if (line.name.type != Field::Type::kString || line.name.text.empty()) {
       warn("no \"name\" string");
+      return;
+    }
+    // Checked once here, on the way in: a name that does not print or round-trip through JSON
+    // would break every view of the run (and `job list --json` of the whole workspace).
+    if (auto ok = ValidateName("name", line.name.text); !ok) {
+      warn(ok.error().message);
       return;
     }
     std::string kind = "metric";

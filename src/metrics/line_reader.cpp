@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/input_limits.hpp"
 #include "metrics/collector.hpp"
 
 namespace overdrive {
@@ -35,7 +36,9 @@ class Fd {
 
 void WarningSink::Add(std::string message) {
   if (static_cast<int>(kept_.size()) < kMaxWarnings) {
-    kept_.push_back(std::move(message));
+    // Warnings quote the run's own bytes and become events that `--json` prints: keep them
+    // valid UTF-8 without control characters whatever the run wrote.
+    kept_.push_back(Printable(message, 4096));
   } else {
     ++dropped_;
   }
@@ -50,11 +53,7 @@ void WarningSink::MoveTo(std::vector<std::string>& out) {
   dropped_ = 0;
 }
 
-std::string Snippet(std::string_view line) {
-  constexpr std::size_t kMax = 80;
-  if (line.size() <= kMax) return std::string(line);
-  return std::string(line.substr(0, kMax)) + "...";
-}
+std::string Snippet(std::string_view line) { return Printable(line, 80); }
 
 Result<std::int64_t> ForEachCompleteLine(
     const std::filesystem::path& file, std::int64_t offset, std::int64_t max_bytes,

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/clock.hpp"
+#include "common/input_limits.hpp"
 #include "metrics/collector.hpp"
 #include "metrics/line_reader.hpp"
 
@@ -69,8 +70,9 @@ Result<CollectResult> StdoutCollector::Collect(const std::filesystem::path& file
   const RE2& re = impl_->re;
   const bool needs_equals = impl_->needs_equals;
   re2::StringPiece groups[3];
+  const std::string file_name = file.filename().string();
 
-  auto on_line = [&](std::string_view line, const metrics_internal::LineInfo&) {
+  auto on_line = [&](std::string_view line, const metrics_internal::LineInfo& info) {
     if (needs_equals && line.find('=') == std::string_view::npos) return;
     std::size_t pos = 0;
     while (pos <= line.size()) {
@@ -89,6 +91,13 @@ Result<CollectResult> StdoutCollector::Collect(const std::filesystem::path& file
       }
       MetricPoint point;
       point.name.assign(groups[1].data(), groups[1].size());
+      // A custom pattern can capture bytes no view of the run could print: refused here, once.
+      if (auto ok = ValidateName("name", point.name); !ok) {
+        warnings.Add(file_name + ": line " + std::to_string(info.index) + " of the new data (byte " +
+                     std::to_string(info.byte_offset) + "): " + ok.error().message + ": " +
+                     metrics_internal::Snippet(line));
+        continue;
+      }
       point.value = value;
       point.step = steps.Next(point.name);
       point.timestamp = now;

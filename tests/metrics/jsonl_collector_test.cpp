@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "common/input_limits.hpp"
 #include "metrics/collector.hpp"
 #include "test_files.hpp"
 
@@ -150,7 +151,23 @@ INSTANTIATE_TEST_SUITE_P(
                   {"no \"name\" string", "\"value\" is not a number", "no \"value\"",
                    "param without a \"value\"", "\"timestamp\" must be"}},
         JsonlCase{"partial_last_line_not_consumed", "{\"name\":\"a\",\"value\":1}\n{\"name\":\"a\",",
-                  {{"a", 1, 0, 0}}, {}, {}}),
+                  {{"a", 1, 0, 0}}, {}, {}},
+        // Names are checked once, here: nothing a view could not print or dump as JSON is stored.
+        JsonlCase{"invalid_utf8_name_refused",
+                  "{\"name\":\"acc\xff\",\"value\":1}\n{\"name\":\"ok\",\"value\":2}\n",
+                  {{"ok", 2, 0, 0}}, {}, {"line 1 of the new data (byte 0): not valid JSON"}},
+        JsonlCase{"invalid_utf8_param_name_and_value_refused",
+                  "{\"kind\":\"param\",\"name\":\"p\\u00e9\xc3\",\"value\":1}\n"
+                  "{\"kind\":\"param\",\"name\":\"q\",\"value\":\"\xc3(\"}\n",
+                  {}, {}, {"line 1 ", "line 2 "}},
+        JsonlCase{"control_character_in_escaped_name_refused",
+                  "{\"name\":\"a\\u0007b\",\"value\":1}\n{\"name\":\"a\\nb\",\"value\":1}\n",
+                  {}, {}, {"holds a control character", "holds a control character"}},
+        JsonlCase{"name_over_250_bytes_refused",
+                  "{\"name\":\"" + std::string(251, 'n') + "\",\"value\":1}\n",
+                  {}, {}, {"is longer than 250 bytes"}},
+        JsonlCase{"non_ascii_utf8_name_kept", "{\"name\":\"pr\xc3\xa9" "cision\",\"value\":1}\n",
+                  {{"pr\xc3\xa9" "cision", 1, 0, 0}}, {}, {}}),
     [](const auto& info) { return std::string(info.param.label); });
 
 TEST(JsonlCollectorTest, ResumesAcrossCallsAndFinishesPartialLines) {
@@ -232,6 +249,23 @@ TEST(JsonlCollectorTest, WarningsCountLinesFromTheOffset) {
   ASSERT_EQ(r->warnings.size(), 1u);
   EXPECT_THAT(r->warnings[0], HasSubstr("metrics.jsonl: line 2 of the new data (byte 46)"));
   EXPECT_THAT(r->warnings[0], HasSubstr("oops"));
+}
+
+// Warnings quote the run's bytes and end up in `job show --json`: whatever the run wrote, they
+// are valid UTF-8 without control characters.
+TEST(JsonlCollectorTest, WarningsArePrintableWhateverTheLineHeld) {
+  TempFolder dir;
+  const auto file = dir / "metrics.jsonl";
+  WriteFile(file, "{\"name\":\"\xff\xfe\",\"value\":1}\n\x01\x1b[31m\xc3\n{\"name\":\"x\",\"value\":\"\xe2\x82\"}\n");
+  StepCounter steps;
+  auto r = CollectJsonl(file, 0, steps);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->points.empty());
+  ASSERT_EQ(r->warnings.size(), 3u);
+  for (const auto& w : r->warnings) {
+    EXPECT_TRUE(IsValidUtf8(w)) << w;
+    for (char c : w) EXPECT_GE(static_cast<unsigned char>(c), 0x20) << w;
+  }
 }
 
 TEST(JsonlCollectorTest, TruncatedFileWarnsAndNeverReingests) {

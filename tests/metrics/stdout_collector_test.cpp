@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "common/input_limits.hpp"
 #include "metrics/collector.hpp"
 #include "test_files.hpp"
 
@@ -102,6 +103,27 @@ INSTANTIATE_TEST_SUITE_P(
         StdoutCase{"custom_pattern_non_numbers_skipped", R"((\w+):(\S+))",
                    "a:1 b:nan c:inf d:x e:2\n", {{"a", 1, 0}, {"e", 2, 0}}}),
     [](const auto& info) { return std::string(info.param.label); });
+
+// A custom pattern can capture any bytes as a name: one that no view could print or dump as
+// JSON is refused with a warning naming the line, and the rest of the line still counts.
+TEST(StdoutCollectorTest, NamesThatAreNotValidUtf8AreRefusedWithAWarning) {
+  TempFolder dir;
+  const auto file = dir / "stdout.log";
+  WriteFile(file, "ok=1\nbad\xff=2 good=3\nctl\x01x=4\n");
+  // \C is RE2's "any byte": how a pattern captures bytes that are not UTF-8.
+  auto collector = StdoutCollector::Make(R"((\w+\C?\w*)=([-\d.]+))");
+  ASSERT_TRUE(collector.has_value()) << collector.error().message;
+  StepCounter steps;
+  auto r = (*collector)->Collect(file, 0, steps);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ExpectPoints(r->points, {{"ok", 1, 0}, {"good", 3, 0}});
+  ASSERT_EQ(r->warnings.size(), 2u) << ::testing::PrintToString(r->warnings);
+  EXPECT_NE(r->warnings[0].find("stdout.log: line 2 of the new data (byte 5): name"),
+            std::string::npos) << r->warnings[0];
+  EXPECT_NE(r->warnings[0].find("is not valid UTF-8"), std::string::npos) << r->warnings[0];
+  EXPECT_NE(r->warnings[1].find("control character"), std::string::npos) << r->warnings[1];
+  for (const auto& w : r->warnings) EXPECT_TRUE(IsValidUtf8(w)) << w;
+}
 
 TEST(StdoutCollectorTest, InvalidPatternIsAnInputError) {
   auto r = StdoutCollector::Make("(unclosed=");
