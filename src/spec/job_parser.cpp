@@ -1,9 +1,13 @@
 // Azure ML CLI v2 job YAML -> JobSpec. yaml-cpp builds the tree; everything below walks it with
 // explicit key lists so that a typo is an error with a position and a hint, never a silent default.
 // yaml-cpp throws; every exception is caught in ParseJobText and turned into an InvalidInput error.
+#include <sys/stat.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -12,6 +16,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "common/input_limits.hpp"
 #include "common/strings.hpp"
 #include "spec/job_spec.hpp"
 
@@ -120,10 +125,13 @@ ParamValue ScalarToParam(const YAML::Node& n) {
   return s;
 }
 
+constexpr size_t kMaxNodes = 200000;
+constexpr int kMaxDepth = 200;
+
 // Aliases can make a small file a huge (or cyclic) tree; everything after parsing walks the tree,
 // so bound its expanded size and depth first.
 bool WithinLimits(const YAML::Node& n, int depth, size_t& budget) {
-  if (depth > 200 || budget == 0) return false;
+  if (depth > kMaxDepth || budget == 0) return false;
   --budget;
   if (n.IsMap()) {
     for (auto it = n.begin(); it != n.end(); ++it) {
@@ -138,7 +146,75 @@ bool WithinLimits(const YAML::Node& n, int depth, size_t& budget) {
   }
   return true;
 }
-constexpr size_t kMaxNodes = 200000;
+
+// What YAML::Load would build, counted from the parser's events without building it: a file
+// with too many values is refused before its tree takes memory (yaml-cpp needs ~60 bytes of
+// tree per byte of plain keys), and only a file that has aliases is told about aliases.
+struct Shape {
+  bool aliases = false;
+  bool too_large = false;  // over kMaxNodes values or kMaxDepth levels, at `where`
+  bool too_deep = false;
+  YAML::Mark where;
+};
+
+class ShapeCounter : public YAML::EventHandler {
+ public:
+  struct Stop {};
+  Shape shape;
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { Count(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override {
+    shape.aliases = true;
+    Count(m);
+  }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Count(m);
+  }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Open(m);
+  }
+  void OnSequenceEnd() override { --depth_; }
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Open(m);
+  }
+  void OnMapEnd() override { --depth_; }
+
+ private:
+  void Count(const YAML::Mark& m) {
+    if (++nodes_ > kMaxNodes) {
+      shape.too_large = true;
+      shape.where = m;
+      throw Stop{};  // nothing after this point is needed
+    }
+  }
+  void Open(const YAML::Mark& m) {
+    Count(m);
+    if (++depth_ > kMaxDepth) {
+      shape.too_deep = true;
+      shape.where = m;
+      throw Stop{};
+    }
+  }
+  size_t nodes_ = 0;
+  int depth_ = 0;
+};
+
+// The shape of the first document of `text`; a syntax error is left for YAML::Load to report.
+Shape ScanShape(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  ShapeCounter counter;
+  try {
+    parser.HandleNextDocument(counter);
+  } catch (const ShapeCounter::Stop&) {
+  } catch (const YAML::Exception&) {
+  }
+  return counter.shape;
+}
 
 class JobParser {
  public:
@@ -174,6 +250,11 @@ class JobParser {
   void Ignore(const YAML::Node& key, const std::string& what) {
     ignored_.push_back(Pos(key).ToString() + ": '" + what + "' is Azure-only; ignored when running here");
   }
+
+  // Every key and scalar of the tree: no NUL (a command or variable holding one is cut short when
+  // passed to exec, so what runs is not what --dry-run shows) and valid UTF-8 (YAML is UTF-8; the
+  // text is stored and printed as JSON).
+  Result<void> CheckText(const YAML::Node& n) const;
 
   // --set overrides.
   Result<void> ApplyOverride(YAML::Node& root, const std::string& text, int index);
@@ -218,6 +299,29 @@ class JobParser {
 };
 
 // ---------- generic helpers ----------
+
+Result<void> JobParser::CheckText(const YAML::Node& n) const {
+  if (n.IsScalar()) {
+    const std::string& text = n.Scalar();
+    if (text.find('\0') != std::string::npos) {
+      return Fail(Pos(n), "'" + Printable(text) +
+                              "' holds a NUL character (\\0), which no command, path or "
+                              "variable can pass to a program; remove it");
+    }
+    if (!IsValidUtf8(text)) {
+      return Fail(Pos(n), "'" + Printable(text) +
+                              "' is not valid UTF-8 (a job file must be UTF-8 text)");
+    }
+  } else if (n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      OD_TRY(CheckText(it->first));
+      OD_TRY(CheckText(it->second));
+    }
+  } else if (n.IsSequence()) {
+    for (auto it = n.begin(); it != n.end(); ++it) OD_TRY(CheckText(*it));
+  }
+  return {};
+}
 
 Result<Fields> JobParser::Map(const YAML::Node& node, const SourcePos& where,
                               const std::string& context, const Keys& allowed) const {
@@ -612,6 +716,11 @@ Result<void> JobParser::ParseCommandPart(const Fields& fields, const std::string
   if (auto* e = fields.Get("environment_variables")) {
     OD_ASSIGN_OR_RETURN(Fields vars, MapField(*e, prefix + "environment_variables", {}));
     for (const auto& v : vars.list) {
+      if (!IsValidEnvName(v.name)) {
+        return Fail(Pos(v.key), "environment variable name '" + Printable(v.name) +
+                                    "' is not valid: use letters, digits and '_', not starting "
+                                    "with a digit");
+      }
       if (v.present() && !v.value.IsScalar()) {
         return FailAt(v, "environment variable '" + v.name + "' must be a string");
       }
@@ -991,6 +1100,17 @@ std::optional<std::pair<int, int>> TabInIndentation(const std::string& text, int
 }
 
 Result<JobSpec> JobParser::Parse(const std::string& text, const std::vector<std::string>& overrides) {
+  const Shape shape = ScanShape(text);
+  if (shape.too_large) {
+    return Fail(At(shape.where.line, shape.where.column),
+                "the job file has more than " + std::to_string(kMaxNodes) +
+                    " values (keys, items and scalars); a job file is far smaller: is this the "
+                    "right file?");
+  }
+  if (shape.too_deep) {
+    return Fail(At(shape.where.line, shape.where.column),
+                "the job file nests deeper than " + std::to_string(kMaxDepth) + " levels");
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -1009,7 +1129,11 @@ Result<JobSpec> JobParser::Parse(const std::string& text, const std::vector<std:
   }
   size_t budget = kMaxNodes;
   if (!WithinLimits(root, 0, budget)) {
-    return Fail(At(0, 0), "the document is too large or too deeply nested once aliases are expanded");
+    // The scan above bounds the file as written, so only aliases can get here.
+    return Fail(At(0, 0), shape.aliases
+                              ? "the document is too large or too deeply nested once aliases "
+                                "are expanded"
+                              : "the document is too large or too deeply nested");
   }
   for (size_t i = 0; i < overrides.size(); ++i) {
     if (!root.IsMap()) break;  // reported below
@@ -1019,6 +1143,7 @@ Result<JobSpec> JobParser::Parse(const std::string& text, const std::vector<std:
   if (!WithinLimits(root, 0, budget)) {
     return Fail(SourcePos{"--set", 1, 1}, "the overridden document is too large or too deeply nested");
   }
+  OD_TRY(CheckText(root));
 
   JobSpec job;
   YAML::Emitter emitter;
@@ -1069,6 +1194,9 @@ Result<JobSpec> JobParser::Parse(const std::string& text, const std::vector<std:
   if (auto* f = top.Get("description")) { OD_ASSIGN_OR_RETURN(job.description, String(*f)); }
   if (auto* f = top.Get("experiment_name")) {
     OD_ASSIGN_OR_RETURN(job.experiment_name, NonEmptyString(*f));
+    if (auto ok = ValidateName("experiment_name", job.experiment_name); !ok) {
+      return FailAt(*f, ok.error().message);
+    }
   } else {
     fs::path dir = base_dir_;
     if (dir.filename().empty()) dir = dir.parent_path();
@@ -1143,17 +1271,44 @@ Result<JobSpec> ParseJobText(const std::string& text, const std::string& file_na
 
 Result<JobSpec> ParseJobFile(const std::filesystem::path& path,
                              const std::vector<std::string>& overrides) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
+  OD_ASSIGN_OR_RETURN(const std::int64_t max_mb,
+                      EnvLimit(kMaxJobFileMbEnv, kDefaultMaxJobFileMb));
+  const std::int64_t max_bytes = max_mb << 20;
+  // Checked before reading: /dev/zero or a huge file would otherwise be read until memory runs out.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return MakeError(ErrorCode::kNotFound,
+                     path.string() + ": cannot read the job file: " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
     return MakeError(ErrorCode::kInvalidInput, path.string() + ": is a folder, not a job file");
   }
+  if (!S_ISREG(st.st_mode)) {
+    return MakeError(ErrorCode::kInvalidInput,
+                     path.string() + ": is not a regular file (a device, pipe or socket); a job "
+                                     "file must be a regular file");
+  }
+  const std::string too_large =
+      path.string() + ": the job file is larger than the limit of " + std::to_string(max_mb) +
+      " MiB; a job file is a few KiB (raise the limit with " + kMaxJobFileMbEnv + "=N)";
+  if (st.st_size > max_bytes) return MakeError(ErrorCode::kInvalidInput, too_large);
   std::ifstream in(path, std::ios::binary);
   if (!in) return MakeError(ErrorCode::kNotFound, path.string() + ": cannot read the job file");
-  std::ostringstream text;
-  text << in.rdbuf();
+  // Still bounded, should the file grow after the stat.
+  std::string text;
+  text.reserve(static_cast<std::size_t>(st.st_size));
+  while (in && static_cast<std::int64_t>(text.size()) <= max_bytes) {
+    char buf[1 << 16];
+    in.read(buf, sizeof buf);
+    text.append(buf, static_cast<std::size_t>(in.gcount()));
+  }
+  if (static_cast<std::int64_t>(text.size()) > max_bytes) {
+    return MakeError(ErrorCode::kInvalidInput, too_large);
+  }
+  std::error_code ec;
   fs::path abs = fs::absolute(path, ec);
   if (ec) abs = path;
-  auto job = ParseJobText(text.str(), path.string(), abs.parent_path(), overrides);
+  auto job = ParseJobText(text, path.string(), abs.parent_path(), overrides);
   if (job) job->source_file = abs.lexically_normal();
   return job;
 }

@@ -166,10 +166,17 @@ struct JobSpec {
   std::string resolved_yaml;          // the document after --set overrides, for the run record
 };
 
+// Job files larger than this many MiB are refused before they are read ($OVERDRIVE_MAX_JOB_FILE_MB
+// raises it); so is anything that is not a regular file (/dev/zero, a pipe).
+inline constexpr std::int64_t kDefaultMaxJobFileMb = 4;
+inline constexpr const char* kMaxJobFileMbEnv = "OVERDRIVE_MAX_JOB_FILE_MB";
+
 // Parses and validates a job file. `overrides` are "path.to.key=value" strings from --set,
 // applied before validation (the value is read as a YAML scalar or flow collection).
 // Errors: kInvalidInput with "file:line:col: message" (YAML syntax, schema, unknown keys with a
-// did-you-mean hint, bad values); kNotFound when the file itself cannot be read.
+// did-you-mean hint, bad values, NUL or invalid UTF-8 in any text, more than 200,000 values);
+// kInvalidInput "file: message" for a file over the size limit or not a regular file;
+// kNotFound when the file itself cannot be read.
 Result<JobSpec> ParseJobFile(const std::filesystem::path& path,
                              const std::vector<std::string>& overrides = {});
 // Same, from text; `file_name` is used in messages and `base_dir` resolves relative paths.

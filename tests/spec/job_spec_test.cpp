@@ -339,6 +339,64 @@ TEST_F(JobSpecTest, AliasBombsAreRefused) {
             "job.yml:1:1: the document is too large or too deeply nested once aliases are expanded");
 }
 
+// A big file of plain keys is refused for its size, counted before its tree is built (yaml-cpp
+// takes ~60 bytes of memory per byte of such a file); aliases are mentioned only when present.
+TEST_F(JobSpecTest, HugeDocumentsAreRefusedForWhatTheyAreNotForAliases) {
+  std::string yaml = "command: echo\nextra:\n";
+  for (int i = 0; i < 120000; ++i) yaml += "  k" + std::to_string(i) + ": v\n";
+  std::string err = ParseErr(yaml);
+  EXPECT_TRUE(err.starts_with("job.yml:")) << err;
+  EXPECT_NE(err.find("the job file has more than 200000 values"), std::string::npos) << err;
+  EXPECT_EQ(err.find("alias"), std::string::npos) << err;
+
+  err = ParseErr("command: echo\nx: " + std::string(300, '[') + std::string(300, ']') + "\n");
+  EXPECT_TRUE(err.starts_with("job.yml:2:2")) << err;  // at the brackets, around the 200th
+  EXPECT_TRUE(err.ends_with(": the job file nests deeper than 200 levels")) << err;
+}
+
+TEST_F(JobSpecTest, NulIsRefusedWhereverItComesFrom) {
+  std::string err = ParseErr("command: echo ok\n", {"command=\"echo a\\0b\""});
+  EXPECT_NE(err.find("holds a NUL character"), std::string::npos) << err;
+  err = ParseErr("command: echo ok\ntags: {\"k\\0\": v}\n");
+  EXPECT_EQ(err, "job.yml:2:8: 'k\\x00' holds a NUL character (\\0), which no command, path or "
+                 "variable can pass to a program; remove it");
+  // Names that are valid are kept as they are.
+  JobSpec ok = ParseOk("command: echo\nenvironment_variables: {_A1: x, lower_case: y}\n");
+  EXPECT_EQ(ok.command.environment_variables.at("_A1"), "x");
+  EXPECT_EQ(ok.command.environment_variables.at("lower_case"), "y");
+}
+
+// The file is checked before it is read: a device is never read, a big file never loaded.
+TEST_F(JobSpecTest, JobFilesMustBeRegularAndWithinTheSizeLimit) {
+  auto dev = ParseJobFile("/dev/zero");
+  ASSERT_FALSE(dev.has_value());
+  EXPECT_EQ(dev.error().code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(dev.error().message,
+            "/dev/zero: is not a regular file (a device, pipe or socket); a job file must be a "
+            "regular file");
+
+  fs::path big = dir_ / "big.yml";
+  {
+    std::ofstream out(big);
+    out << "command: echo\n";
+    for (int i = 0; i < 110000; ++i) out << "# a comment line to make it large\n";  // ~3.7 MB
+  }
+  ASSERT_EQ(setenv("OVERDRIVE_MAX_JOB_FILE_MB", "1", 1), 0);
+  auto r = ParseJobFile(big);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(r.error().message, big.string() +
+                                   ": the job file is larger than the limit of 1 MiB; a job file "
+                                   "is a few KiB (raise the limit with OVERDRIVE_MAX_JOB_FILE_MB=N)");
+  ASSERT_EQ(setenv("OVERDRIVE_MAX_JOB_FILE_MB", "lots", 1), 0);
+  r = ParseJobFile(big);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().message, "OVERDRIVE_MAX_JOB_FILE_MB='lots' is not a positive whole number");
+  ASSERT_EQ(unsetenv("OVERDRIVE_MAX_JOB_FILE_MB"), 0);
+  r = ParseJobFile(big);  // within the default 4 MiB
+  EXPECT_TRUE(r.has_value()) << r.error().message;
+}
+
 TEST_F(JobSpecTest, DuplicateKeysAreErrors) {
   EXPECT_EQ(ParseErr("command: echo\nname: a\nname: b\n"),
             "job.yml:3:1: duplicate key 'name' in the job file (first at job.yml:2:1)");
