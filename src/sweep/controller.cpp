@@ -84,6 +84,14 @@ bool ControllerAlive(const RunRecord& run) {
   return ProcessAlive(run.controller_pid, static_cast<std::int64_t>(run.controller_started_at));
 }
 
+bool ControllerGone(const RunRecord& run, double now) {
+  if (IsFinal(run.status) || !run.parent_id.empty()) return false;
+  if (run.controller_pid > 0) return run.controller_pid != ::getpid() && !ControllerAlive(run);
+  // No controller recorded: a queued job's may still be starting; anything further along had
+  // one, which ended without finishing the job.
+  return run.status != RunStatus::kQueued || now - run.created_at > kControllerStartGraceS;
+}
+
 Result<ControllerResult> DriveJob(Workspace& ws, const std::string& run_id,
                                   const ControllerOptions& options) {
   OD_ASSIGN_OR_RETURN(RunRecord run, ws.store().GetRun(run_id));

@@ -36,6 +36,15 @@ Result<ControllerResult> DriveJob(Workspace& ws, const std::string& run_id,
 // Whether a live controller other than this process drives the run.
 bool ControllerAlive(const RunRecord& run);
 
+// How long a queued job may wait for its controller to start (`job submit --detach` records the
+// job, then starts it) before it counts as having none.
+inline constexpr double kControllerStartGraceS = 60;
+
+// Whether a top-level job that has not ended is driven by no one: its recorded controller died
+// (killed, or ended on an error such as a full disk, which clears the record), or it was never
+// started. `job resume` picks it up. Trials are driven by their sweep: never "gone" themselves.
+bool ControllerGone(const RunRecord& run, double now);
+
 // Sweep jobs (sweep_controller.cpp).
 Result<ControllerResult> DriveSweep(Workspace& ws, const RunRecord& sweep,
                                     const ControllerOptions& options);

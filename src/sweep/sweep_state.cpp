@@ -99,22 +99,31 @@ const TrialInfo* BestTrial(const std::vector<TrialInfo>& trials, Goal goal) {
 
 SweepCost EstimateCost(const std::vector<TrialInfo>& trials) {
   SweepCost c;
+  auto used_s = [](const TrialInfo& t) {
+    double end = t.run.ended_at > 0 ? t.run.ended_at : WallSeconds();
+    return std::max(0.0, end - t.run.started_at);
+  };
+  // What a trial run to its end took: the basis of every estimate. Interval counts alone are
+  // not: a trial logging 200,000 points would make a stopped trial "save" hours.
   size_t full = 0;
+  double longest_full_s = 0;
   for (const auto& t : trials) {
-    if (t.run.status == RunStatus::kCompleted) full = std::max(full, t.intervals.size());
+    if (t.run.status != RunStatus::kCompleted || t.run.started_at <= 0) continue;
+    full = std::max(full, t.intervals.size());
+    longest_full_s = std::max(longest_full_s, used_s(t));
   }
   for (const auto& t : trials) {
     if (t.run.started_at <= 0) continue;
-    double end = t.run.ended_at > 0 ? t.run.ended_at : WallSeconds();
-    double used = std::max(0.0, end - t.run.started_at);
+    const double used = used_s(t);
     c.used_s += used;
-    if (t.run.status == RunStatus::kEarlyTerminated) {
-      ++c.stopped;
-      if (!t.intervals.empty() && full > t.intervals.size()) {
-        double per_interval = used / static_cast<double>(t.intervals.size());
-        c.saved_s += per_interval * static_cast<double>(full - t.intervals.size());
-      }
-    }
+    if (t.run.status != RunStatus::kEarlyTerminated) continue;
+    ++c.stopped;
+    if (t.intervals.empty() || full <= t.intervals.size()) continue;
+    // The intervals it did not run at its own pace, but never more than the longest completed
+    // trial ran beyond this one: no trial has been seen to take longer.
+    const double per_interval = used / static_cast<double>(t.intervals.size());
+    const double by_pace = per_interval * static_cast<double>(full - t.intervals.size());
+    c.saved_s += std::clamp(by_pace, 0.0, std::max(0.0, longest_full_s - used));
   }
   return c;
 }

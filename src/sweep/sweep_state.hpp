@@ -38,7 +38,8 @@ const TrialInfo* BestTrial(const std::vector<TrialInfo>& trials, Goal goal);
 
 // Trial-seconds used, and trial-seconds saved by early termination: for each stopped trial, the
 // intervals it did not run (up to the most intervals any completed trial ran) at its own
-// seconds-per-interval.
+// seconds-per-interval, capped by the longest completed trial's duration less the time the
+// stopped trial ran. Without a completed trial nothing is claimed saved.
 struct SweepCost {
   double used_s = 0;
   double saved_s = 0;

@@ -1,0 +1,80 @@
+// When `job list` / `job show` say "controller gone": a top-level job that has not ended and that
+// no live process drives, however its controller ended (killed, or failed and cleared its record).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "common/process.hpp"
+#include "sweep/controller.hpp"
+
+namespace overdrive {
+namespace {
+
+constexpr double kNow = 1'000'000;
+
+// A pid that existed and has exited (and been reaped).
+int DeadPid() {
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return pid;
+}
+
+RunRecord Job(RunStatus status, int pid, double started_at, double created_at = kNow - 5) {
+  RunRecord r;
+  r.id = "job";
+  r.job_type = "command";
+  r.status = status;
+  r.controller_pid = pid;
+  r.controller_started_at = started_at;
+  r.created_at = created_at;
+  return r;
+}
+
+struct GoneCase {
+  const char* label;
+  RunRecord run;
+  bool gone;
+};
+
+class ControllerGoneTest : public ::testing::TestWithParam<GoneCase> {};
+
+TEST_P(ControllerGoneTest, MarksJobsNoLiveProcessDrives) {
+  EXPECT_EQ(ControllerGone(GetParam().run, kNow), GetParam().gone);
+}
+
+RunRecord Trial() {
+  RunRecord r = Job(RunStatus::kRunning, 0, 0);
+  r.parent_id = "sweep";
+  return r;
+}
+
+const int kParent = static_cast<int>(getppid());
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ControllerGoneTest,
+    ::testing::Values(
+        GoneCase{"live_controller", Job(RunStatus::kRunning, kParent,
+                                        static_cast<double>(ProcessStartTime(kParent))),
+                 false},
+        GoneCase{"killed_controller", Job(RunStatus::kRunning, DeadPid(), 12345), true},
+        // A controller that failed (e.g. on a full disk) clears its record before exiting: the
+        // job still says running, and nobody drives it.
+        GoneCase{"failed_controller_cleared_its_record", Job(RunStatus::kRunning, 0, 0), true},
+        GoneCase{"starting_without_controller", Job(RunStatus::kStarting, 0, 0), true},
+        GoneCase{"pid_reused_by_another_process",
+                 Job(RunStatus::kRunning, kParent,
+                     static_cast<double>(ProcessStartTime(kParent)) + 1),
+                 true},
+        GoneCase{"queued_controller_still_starting", Job(RunStatus::kQueued, 0, 0, kNow - 5),
+                 false},
+        GoneCase{"queued_and_never_started", Job(RunStatus::kQueued, 0, 0, kNow - 3600), true},
+        GoneCase{"finished_job", Job(RunStatus::kCompleted, 0, 0), false},
+        GoneCase{"failed_job_with_dead_controller", Job(RunStatus::kFailed, DeadPid(), 1), false},
+        GoneCase{"trial_of_a_sweep", Trial(), false}),
+    [](const auto& info) { return std::string(info.param.label); });
+
+}  // namespace
+}  // namespace overdrive
