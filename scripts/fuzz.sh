@@ -67,8 +67,16 @@ for t in "${targets[@]}"; do
     snapshot_unpack) args+=(-max_len=16384) ;;
   esac
   echo "== $t: ${seconds}s, corpus $corpus"
-  if ! "$build/fuzz/${t}_fuzz" "$corpus" "${args[@]}"; then
+  marker="$artifacts/.started"
+  touch "$marker"
+  status=0
+  "$build/fuzz/${t}_fuzz" "$corpus" "${args[@]}" || status=$?
+  # With FUZZ_KEEP_GOING libFuzzer exits 0 after crashes: the new artifacts are the verdict.
+  found=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
+            -o -name 'oom-*' \) -newer "$marker" | wc -l)
+  if [[ $status -ne 0 || $found -gt 0 ]]; then
     failed+=("$t")
+    echo "== $t: $found new crash/leak/timeout input(s) in $artifacts" >&2
   fi
 done
 
