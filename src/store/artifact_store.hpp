@@ -49,8 +49,17 @@ struct SnapshotInfo {
   std::int64_t files = 0;
   std::int64_t bytes = 0;
 };
+// Bounds on what a snapshot may hold, so that `code: /` is refused early instead of archiving
+// the machine: the regular files' total size, and the number of entries (files, links and
+// folders). The walk stops at the first entry past a bound, and nothing is stored.
+struct SnapshotLimits {
+  std::int64_t max_bytes = std::int64_t{1} << 30;
+  std::int64_t max_entries = 100'000;
+};
+// Over a limit: kInvalidInput "code folder 'F' holds more than ..." naming the limit.
 Result<SnapshotInfo> SnapshotFolder(ArtifactStore& store, const std::filesystem::path& folder,
-                                    const std::vector<std::filesystem::path>& exclude = {});
+                                    const std::vector<std::filesystem::path>& exclude = {},
+                                    const SnapshotLimits& limits = {});
 // The tar holds directories, regular files (permission bits kept) and symlinks (kept as links,
 // never followed); mtime 0, uid/gid 0, so the same content gives the same digest. `files` counts
 // regular files and symlinks, `bytes` the regular files' sizes. `.git` is always skipped.

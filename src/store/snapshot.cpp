@@ -74,8 +74,8 @@ std::string ReadSmallFile(const fs::path& p) {
 
 class SnapshotWriter {
  public:
-  SnapshotWriter(fs::path root, std::set<fs::path> exclude, archive* ar)
-      : root_(std::move(root)), exclude_(std::move(exclude)), ar_(ar) {}
+  SnapshotWriter(fs::path root, std::set<fs::path> exclude, archive* ar, SnapshotLimits limits)
+      : root_(std::move(root)), exclude_(std::move(exclude)), ar_(ar), limits_(limits) {}
 
   Result<void> Walk(const std::string& dir_rel) {
     const fs::path dir = dir_rel.empty() ? root_ : root_ / dir_rel;
@@ -108,13 +108,16 @@ class SnapshotWriter {
       }
       if (S_ISDIR(st.st_mode)) {
         if (rules_.IsIgnored(rel, true)) continue;
+        OD_TRY(CountEntry(0));
         OD_TRY(WriteHeader(rel, AE_IFDIR, st.st_mode & 0777, 0, nullptr));
         OD_TRY(Walk(rel));
       } else if (S_ISREG(st.st_mode)) {
         if (rules_.IsIgnored(rel, false)) continue;
+        OD_TRY(CountEntry(st.st_size));
         OD_TRY(WriteFile(rel, full, st));
       } else if (S_ISLNK(st.st_mode)) {
         if (rules_.IsIgnored(rel, false)) continue;
+        OD_TRY(CountEntry(0));
         std::vector<char> target(static_cast<size_t>(st.st_size) + 256);
         ssize_t n = ::readlink(full.c_str(), target.data(), target.size() - 1);
         if (n < 0) {
@@ -133,6 +136,24 @@ class SnapshotWriter {
   const SnapshotInfo& info() const { return info_; }
 
  private:
+  // Checked before an entry is written, so the walk stops at the first one past a limit.
+  Result<void> CountEntry(std::int64_t size) {
+    if (++entries_ > limits_.max_entries) {
+      return MakeError(ErrorCode::kInvalidInput,
+                       "code folder '" + root_.string() + "' holds more than " +
+                           std::to_string(limits_.max_entries) +
+                           " files and folders, the limit for a code snapshot");
+    }
+    bytes_ += size;
+    if (bytes_ > limits_.max_bytes) {
+      return MakeError(ErrorCode::kInvalidInput,
+                       "code folder '" + root_.string() + "' holds more than " +
+                           std::to_string(limits_.max_bytes >> 20) +
+                           " MiB of files, the limit for a code snapshot");
+    }
+    return {};
+  }
+
   Result<void> WriteHeader(const std::string& rel, unsigned int type, unsigned int perm,
                            std::int64_t size, const char* link_target) {
     Entry e(archive_entry_new());
@@ -188,6 +209,8 @@ class SnapshotWriter {
   archive* ar_;
   IgnoreRules rules_;
   SnapshotInfo info_;
+  SnapshotLimits limits_;
+  std::int64_t entries_ = 0, bytes_ = 0;
 };
 
 // Why `name` may not be unpacked, or "" when it is safe.
@@ -203,7 +226,8 @@ std::string UnsafeReason(const std::string& name) {
 }  // namespace
 
 Result<SnapshotInfo> SnapshotFolder(ArtifactStore& store, const fs::path& folder,
-                                    const std::vector<fs::path>& exclude) {
+                                    const std::vector<fs::path>& exclude,
+                                    const SnapshotLimits& limits) {
   std::error_code ec;
   if (!fs::is_directory(folder, ec)) {
     return MakeError(ErrorCode::kNotFound,
@@ -227,8 +251,8 @@ Result<SnapshotInfo> SnapshotFolder(ArtifactStore& store, const fs::path& folder
     return MakeError(ErrorCode::kIo, "cannot write '" + tar.path().string() +
                                          "': " + archive_error_string(ar.get()));
   }
-  SnapshotWriter writer(root, std::move(excluded), ar.get());
-  OD_TRY(writer.Walk(""));
+  SnapshotWriter writer(root, std::move(excluded), ar.get(), limits);
+  OD_TRY(writer.Walk(""));  // on error the temporary tar is removed: nothing is stored
   if (archive_write_close(ar.get()) != ARCHIVE_OK) {
     return MakeError(ErrorCode::kIo, "cannot finish '" + tar.path().string() +
                                          "': " + archive_error_string(ar.get()));

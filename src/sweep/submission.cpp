@@ -10,6 +10,7 @@
 
 #include "common/clock.hpp"
 #include "common/ids.hpp"
+#include "common/input_limits.hpp"
 #include "common/strings.hpp"
 #include "sweep/launch_config.hpp"
 #include "sweep/sweep_plan.hpp"
@@ -197,10 +198,25 @@ Result<SubmittedJob> SubmitJob(Workspace& ws, const JobSpec& spec) {
   }
 
   if (spec.command.code) {
-    OD_ASSIGN_OR_RETURN(auto snap, SnapshotFolder(ws.artifacts(), *spec.command.code, {ws.root()}));
-    run.snapshot_digest = snap.digest;
-    out.snapshot_files = snap.files;
-    out.snapshot_bytes = snap.bytes;
+    SnapshotLimits limits;
+    OD_ASSIGN_OR_RETURN(std::int64_t max_mb,
+                        EnvLimit(kMaxSnapshotMbEnv, limits.max_bytes >> 20));
+    OD_ASSIGN_OR_RETURN(limits.max_entries, EnvLimit(kMaxSnapshotFilesEnv, limits.max_entries));
+    limits.max_bytes = max_mb << 20;
+    auto snap = SnapshotFolder(ws.artifacts(), *spec.command.code, {ws.root()}, limits);
+    if (!snap) {
+      Error e = snap.error();
+      if (e.code == ErrorCode::kInvalidInput) {
+        e.message = spec.command.code_pos.ToString() + ": " + e.message +
+                    "; point 'code:' at the folder of your project, leave files out with an "
+                    ".amlignore, or raise the limit with " + kMaxSnapshotMbEnv + "=N or " +
+                    kMaxSnapshotFilesEnv + "=N";
+      }
+      return std::unexpected(e);
+    }
+    run.snapshot_digest = snap->digest;
+    out.snapshot_files = snap->files;
+    out.snapshot_bytes = snap->bytes;
   }
 
   std::string experiment = spec.experiment_name.empty() ? "default" : spec.experiment_name;

@@ -33,7 +33,13 @@ struct SubmittedJob {
   std::int64_t snapshot_bytes = 0;
 };
 
-// Validates, snapshots the code and creates the top-level run (status queued).
+// The code snapshot's limits (SnapshotLimits: 1024 MiB of files, 100,000 entries by default)
+// are raised through these variables, read at each submit.
+inline constexpr const char* kMaxSnapshotMbEnv = "OVERDRIVE_MAX_SNAPSHOT_MB";
+inline constexpr const char* kMaxSnapshotFilesEnv = "OVERDRIVE_MAX_SNAPSHOT_FILES";
+
+// Validates, snapshots the code and creates the top-level run (status queued). A code folder
+// over the snapshot limits is kInvalidInput at the `code:` position, with nothing stored.
 Result<SubmittedJob> SubmitJob(Workspace& ws, const JobSpec& spec);
 
 }  // namespace overdrive

@@ -161,6 +161,47 @@ TEST_F(SnapshotTest, SymlinksAreKeptAsLinks) {
   EXPECT_EQ(ReadFile(last_out_ / "link.txt"), "T");
 }
 
+// `code: /` must not archive the machine: the walk stops at the first entry past a limit, the
+// error names the limit and the folder, and nothing reaches the store.
+TEST_F(SnapshotTest, LimitsStopTheWalkAndStoreNothing) {
+  auto stored_files = [&] {
+    int n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(dir_.path() / "store")) {
+      if (e.is_regular_file()) ++n;
+    }
+    return n;
+  };
+  for (int i = 0; i < 5; ++i) WriteFile(code_ / ("f" + std::to_string(i) + ".py"), "x = 1\n");
+  WriteFile(code_ / "data.bin", std::string(3 << 20, 'd'));
+  const int before = stored_files();
+
+  SnapshotLimits few;
+  few.max_entries = 4;
+  auto r = SnapshotFolder(*store_, code_, {}, few);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(r.error().message, "code folder '" + fs::canonical(code_).string() +
+                                   "' holds more than 4 files and folders, the limit for a code "
+                                   "snapshot");
+  SnapshotLimits small;
+  small.max_bytes = 2 << 20;
+  r = SnapshotFolder(*store_, code_, {}, small);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().message, "code folder '" + fs::canonical(code_).string() +
+                                   "' holds more than 2 MiB of files, the limit for a code "
+                                   "snapshot");
+  EXPECT_EQ(stored_files(), before) << "no partial snapshot is stored";
+
+  // Ignored files do not count; at the limits exactly, the snapshot is taken.
+  WriteFile(code_ / ".amlignore", "data.bin\n");
+  SnapshotLimits exact;
+  exact.max_entries = 6;  // five .py files and the .amlignore
+  exact.max_bytes = 5 * 6 + 9;
+  auto ok = SnapshotFolder(*store_, code_, {}, exact);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(ok->files, 6);
+}
+
 TEST_F(SnapshotTest, MissingFolderIsNotFound) {
   auto res = SnapshotFolder(*store_, dir_.path() / "nope");
   ASSERT_FALSE(res.has_value());
