@@ -5,9 +5,16 @@
 
 namespace overdrive {
 
+std::string DumpJson(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void PrintJson(const nlohmann::json& j, int indent) { std::cout << DumpJson(j, indent) << "\n"; }
+
 int Fail(const Error& e) {
   std::cerr << "overdrive: " << e.message << "\n";
-  return e.code == ErrorCode::kInvalidInput ? kExitInvalidInput : kExitFailure;
+  return e.code == ErrorCode::kInvalidInput || e.code == ErrorCode::kTooLarge ? kExitInvalidInput
+                                                                               : kExitFailure;
 }
 
 Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g, bool create) {

@@ -28,7 +28,14 @@ struct ServerFlags {
   std::string host = "127.0.0.1";
   int port = 8765;
   std::string artifacts, web_dir, tls_cert, tls_key, public_url;
-  int max_body_mb = 64;
+  // Limits (HttpLimits); the defaults are its own.
+  int max_body_mb = static_cast<int>(HttpLimits{}.max_body_bytes >> 20);
+  int max_upload_mb = static_cast<int>(HttpLimits{}.max_upload_bytes >> 20);
+  int max_unpacked_mb = static_cast<int>(HttpLimits{}.max_unpacked_bytes >> 20);
+  int max_json_depth = HttpLimits{}.max_json_depth;
+  int max_connections = HttpLimits{}.max_connections;
+  int read_timeout_s = HttpLimits{}.read_timeout_s;
+  int idle_timeout_s = HttpLimits{}.idle_timeout_s;
 };
 
 int RunServer(const Globals& g, const ServerFlags& f) {
@@ -49,7 +56,24 @@ int RunServer(const Globals& g, const ServerFlags& f) {
   o.tls_cert = f.tls_cert;
   o.tls_key = f.tls_key;
   o.public_url = f.public_url;
-  o.max_body_bytes = static_cast<std::size_t>(std::max(f.max_body_mb, 1)) << 20;
+  for (auto [name, value] : {std::pair{"--max-body-mb", f.max_body_mb},
+                             {"--max-upload-mb", f.max_upload_mb},
+                             {"--max-upload-unpacked-mb", f.max_unpacked_mb},
+                             {"--max-json-depth", f.max_json_depth},
+                             {"--max-connections", f.max_connections},
+                             {"--read-timeout", f.read_timeout_s},
+                             {"--idle-timeout", f.idle_timeout_s}}) {
+    if (value < 1) {
+      return Fail({ErrorCode::kInvalidInput, std::string(name) + " must be at least 1"});
+    }
+  }
+  o.limits.max_body_bytes = static_cast<std::size_t>(f.max_body_mb) << 20;
+  o.limits.max_upload_bytes = static_cast<std::size_t>(f.max_upload_mb) << 20;
+  o.limits.max_unpacked_bytes = static_cast<std::int64_t>(f.max_unpacked_mb) << 20;
+  o.limits.max_json_depth = f.max_json_depth;
+  o.limits.max_connections = f.max_connections;
+  o.limits.read_timeout_s = f.read_timeout_s;
+  o.limits.idle_timeout_s = f.idle_timeout_s;
   auto server = Server::Create(o);
   if (!server) return Fail(server.error());
   if (auto ok = (*server)->Bind(); !ok) return Fail(ok.error());
@@ -213,7 +237,11 @@ void AddServerCommand(CLI::App& app, const Globals& g, int& code) {
       "Metadata in the workspace's SQLite, or PostgreSQL with --db postgresql://...\n"
       "Without tokens it listens on 127.0.0.1 only (see `overdrive token create`).\n\n"
       "  overdrive server --port 8765\n"
-      "  overdrive server --db postgresql://overdrive@db:5432/overdrive --artifacts /srv/od --host 0.0.0.0\n");
+      "  overdrive server --db postgresql://overdrive@db:5432/overdrive --artifacts /srv/od --host 0.0.0.0\n\n"
+      "Limits (a request over one gets 413 or 400 and, when its body was left unread, the\n"
+      "connection closed; see docs/api.md \"Limits\"):\n"
+      "  --max-body-mb 16  --max-upload-mb 256  --max-upload-unpacked-mb 1024  --max-json-depth 64\n"
+      "  --max-connections 1024 (more wait)  --read-timeout 10  --idle-timeout 5 (seconds)\n");
   cmd->add_option("--host", flags->host, "address to listen on (default 127.0.0.1; others need tokens)");
   cmd->add_option("--port,-p", flags->port, "port (default 8765; 0 = any free port)");
   cmd->add_option("--artifacts", flags->artifacts, "artifact store folder (default: <workspace>/artifacts)");
@@ -221,7 +249,20 @@ void AddServerCommand(CLI::App& app, const Globals& g, int& code) {
   cmd->add_option("--tls-cert", flags->tls_cert, "PEM certificate: serve HTTPS (with --tls-key)");
   cmd->add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert");
   cmd->add_option("--public-url", flags->public_url, "the URL users reach it at, for printed links");
-  cmd->add_option("--max-body-mb", flags->max_body_mb, "largest request body accepted (default 64)");
+  cmd->add_option("--max-body-mb", flags->max_body_mb,
+                  "largest JSON request body, any transfer encoding (default 16)");
+  cmd->add_option("--max-upload-mb", flags->max_upload_mb,
+                  "largest job submission: job file + code tar (default 256)");
+  cmd->add_option("--max-upload-unpacked-mb", flags->max_unpacked_mb,
+                  "most an uploaded code tar may unpack to, sparse files counted whole (default 1024)");
+  cmd->add_option("--max-json-depth", flags->max_json_depth,
+                  "deepest nesting of arrays/objects in a JSON body (default 64)");
+  cmd->add_option("--max-connections", flags->max_connections,
+                  "connections served at once, a thread each; more wait for a free one (default 1024)");
+  cmd->add_option("--read-timeout", flags->read_timeout_s,
+                  "seconds a client may stay silent in the middle of a request (default 10)");
+  cmd->add_option("--idle-timeout", flags->idle_timeout_s,
+                  "seconds a kept-alive connection may sit idle between requests (default 5)");
   cmd->callback([&g, &code, flags] { code = RunServer(g, *flags); });
 }
 

@@ -23,6 +23,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kStorage: return "storage error";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kInternal: return "internal error";
+    case ErrorCode::kTooLarge: return "too large";
   }
   return "error";
 }

@@ -46,7 +46,16 @@ bool AllFinite(const nlohmann::json& j) {
 
 }  // namespace
 
+constexpr const char* kOutOfRange =
+    "a number is outside the range of a double (e.g. 1e400); send \"NaN\", \"Infinity\" or "
+    "\"-Infinity\" as strings where they are meant";
+
 Result<nlohmann::json> ParseJsonBounded(std::string_view text, int max_depth) {
+  // nlohmann stops at a NUL and ignores the rest; JSON text never holds a raw one.
+  if (auto nul = text.find('\0'); nul != std::string_view::npos) {
+    return MakeError(ErrorCode::kInvalidInput,
+                     "not valid JSON: a NUL byte at offset " + std::to_string(nul));
+  }
   if (JsonNestingDepth(text, max_depth) > max_depth) {
     return MakeError(ErrorCode::kInvalidInput,
                      "JSON nests deeper than " + std::to_string(max_depth) + " levels");
@@ -57,15 +66,12 @@ Result<nlohmann::json> ParseJsonBounded(std::string_view text, int max_depth) {
     try {
       (void)nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
+      if (e.id == 406) return MakeError(ErrorCode::kInvalidInput, kOutOfRange);  // 1e400
       return MakeError(ErrorCode::kInvalidInput, std::string("not valid JSON: ") + e.what());
     }
     return MakeError(ErrorCode::kInvalidInput, "not valid JSON");
   }
-  if (!AllFinite(j)) {
-    return MakeError(ErrorCode::kInvalidInput,
-                     "a number is outside the range of a double (e.g. 1e400); send \"NaN\", "
-                     "\"Infinity\" or \"-Infinity\" as strings where they are meant");
-  }
+  if (!AllFinite(j)) return MakeError(ErrorCode::kInvalidInput, kOutOfRange);
   return j;
 }
 

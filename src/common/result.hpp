@@ -18,6 +18,7 @@ enum class ErrorCode {
   kStorage,           // the metadata store failed
   kUnavailable,       // a service (database, cluster) cannot be reached
   kInternal,          // a bug
+  kTooLarge,          // input over a configured size limit (HTTP 413); exit code 2 at the CLI
 };
 
 const char* ErrorCodeName(ErrorCode code);

@@ -12,6 +12,7 @@
 
 #include "common/clock.hpp"
 #include "common/ids.hpp"
+#include "common/input_limits.hpp"
 #include "common/strings.hpp"
 #include "server/http_util.hpp"
 #include "server/job_runner.hpp"
@@ -524,24 +525,47 @@ void HandleIngest(ServerContext& ctx, Call& c, const RunRecord& run, const Reque
       for (size_t i = 0; i < m.size(); ++i) {
         const json& p = m[i];
         std::string where = "metrics[" + std::to_string(i) + "]";
-        if (!p.is_object() || !p.contains("name") || !p["name"].is_string() ||
-            p["name"].get<std::string>().empty()) {
+        if (!p.is_object() || !p.contains("name") || !p["name"].is_string()) {
           return SendError(res, 400, "invalid_input", where + ": needs a non-empty \"name\"");
         }
         MetricPoint pt;
         pt.name = p["name"].get<std::string>();
+        if (auto ok = ValidateName("metric name", pt.name); !ok) {
+          return SendError(res, 400, "invalid_input", where + ": " + ok.error().message);
+        }
         const json& v = p.value("value", json());
         if (v.is_number()) {
           pt.value = v.get<double>();
-        } else if (v.is_null() || (v.is_string() && v.get<std::string>() == "nan")) {
+        } else if (v.is_null()) {
           pt.value = std::nan("");
+        } else if (auto special = v.is_string() ? NonFiniteValue(v.get<std::string>())
+                                                : std::nullopt) {
+          pt.value = *special;
         } else {
-          return SendError(res, 400, "invalid_input", where + ": \"value\" must be a number");
+          return SendError(res, 400, "invalid_input",
+                           where + ": \"value\" must be a number (or \"NaN\", \"Infinity\", "
+                                   "\"-Infinity\")");
         }
-        pt.step = p.contains("step") && p["step"].is_number_integer() ? p["step"].get<std::int64_t>() : -1;
-        pt.timestamp = p.contains("timestamp") && p["timestamp"].is_number()
-                           ? p["timestamp"].get<double>()
-                           : 0;
+        // A step is what orders a series: one the store cannot keep exactly is refused, not
+        // quietly replaced by the next automatic step.
+        pt.step = -1;
+        if (p.contains("step") && !p["step"].is_null()) {
+          const json& s = p["step"];
+          if (!s.is_number_integer() || s.get<double>() < 0 || s.get<double>() > kMaxStep) {
+            return SendError(res, 400, "invalid_input",
+                             where + ": \"step\" must be an integer from 0 to 2^53 (got " +
+                                 s.dump() + ")");
+          }
+          pt.step = s.get<std::int64_t>();
+        }
+        pt.timestamp = 0;
+        if (p.contains("timestamp") && !p["timestamp"].is_null()) {
+          if (!p["timestamp"].is_number() || p["timestamp"].get<double>() < 0) {
+            return SendError(res, 400, "invalid_input",
+                             where + ": \"timestamp\" must be seconds since the epoch");
+          }
+          pt.timestamp = p["timestamp"].get<double>();
+        }
         points.push_back(std::move(pt));
       }
     }
@@ -549,7 +573,9 @@ void HandleIngest(ServerContext& ctx, Call& c, const RunRecord& run, const Reque
       const json& ps = (*body)["params"];
       if (!ps.is_object()) return SendError(res, 400, "invalid_input", "\"params\" must be an object");
       for (const auto& [k, v] : ps.items()) {
-        if (k.empty()) return SendError(res, 400, "invalid_input", "a param has an empty name");
+        if (auto ok = ValidateName("param name", k); !ok) {
+          return SendError(res, 400, "invalid_input", ok.error().message);
+        }
         params.push_back(Param{k, v.dump()});
       }
     }
@@ -603,8 +629,15 @@ void HandleSubmit(ServerContext& ctx, Call& c, const Request& req, Response& res
     }
     auto digest = c.ws->artifacts().PutBytes(req.get_file_value("code").content);
     if (!digest) return SendError(res, digest.error());
-    auto unpacked = UnpackSnapshot(c.ws->artifacts(), *digest, dest);
-    if (!unpacked) return SendError(res, unpacked.error());
+    UnpackLimits limits;
+    limits.max_bytes = ctx.options.limits.max_unpacked_bytes;
+    limits.max_entries = 200'000;
+    auto unpacked = UnpackSnapshot(c.ws->artifacts(), *digest, dest, limits);
+    if (!unpacked) {
+      Error e = unpacked.error();
+      if (e.code == ErrorCode::kTooLarge) e.message += " (overdrive server --max-upload-unpacked-mb)";
+      return SendError(res, e);
+    }
   }
   fs::create_directories(base, ec);
   auto spec = ParseJobText(text, file_name, base, sets);
@@ -699,6 +732,11 @@ void HandleEvents(ServerContext& ctx, const Principal& who, const Request& req, 
 void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
   auto cache = std::make_shared<ViewCache>();
   http.Get("/api/v1/health", [&ctx](const Request&, Response& res) {
+    if (!ctx.auth->required()) {
+      auto lease = ctx.Lease(res);
+      if (!lease) return;
+      if (auto on = ctx.auth->Refresh((*lease)->store()); !on) return SendError(res, on.error());
+    }
     SendJson(res, 200,
              {{"status", "ok"},
               {"version", OVERDRIVE_VERSION},
@@ -738,7 +776,7 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     if (c) SendTopLevelPage(*c, req, res, "jobs");
   });
 
-  http.Post("/api/v1/jobs", [&ctx](const Request& req, Response& res) {
+  PostWithBody(http, "/api/v1/jobs", ctx.options.limits.max_upload_bytes, ctx.options.limits.max_json_depth, [&ctx](const Request& req, Response& res) {
     auto c = Begin(ctx, req, res, Scope::kWrite);
     if (c) HandleSubmit(ctx, *c, req, res);
   });
@@ -854,7 +892,7 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     SendJson(res, 200, out);
   });
 
-  http.Post(R"(/api/v1/runs/([^/]+)/metrics)", [&ctx](const Request& req, Response& res) {
+  PostWithBody(http, R"(/api/v1/runs/([^/]+)/metrics)", ctx.options.limits.max_body_bytes, ctx.options.limits.max_json_depth, [&ctx](const Request& req, Response& res) {
     auto c = Begin(ctx, req, res, Scope::kWrite);
     if (!c) return;
     auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
@@ -903,7 +941,7 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     res.set_content(std::move(*bytes), "application/octet-stream");
   });
 
-  http.Post(R"(/api/v1/runs/([^/]+)/cancel)", [&ctx](const Request& req, Response& res) {
+  PostWithBody(http, R"(/api/v1/runs/([^/]+)/cancel)", ctx.options.limits.max_body_bytes, ctx.options.limits.max_json_depth, [&ctx](const Request& req, Response& res) {
     auto c = Begin(ctx, req, res, Scope::kWrite);
     if (!c) return;
     auto run = ctx.VisibleRun(*c->ws, c->who, req.matches[1], res);
@@ -980,7 +1018,7 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     SendJson(res, 200, {{"tokens", list}});
   });
 
-  http.Post("/api/v1/tokens", [&ctx](const Request& req, Response& res) {
+  PostWithBody(http, "/api/v1/tokens", ctx.options.limits.max_body_bytes, ctx.options.limits.max_json_depth, [&ctx](const Request& req, Response& res) {
     auto c = Begin(ctx, req, res, Scope::kAdmin);
     if (!c) return;
     auto body = JsonBody(req, res);

@@ -96,6 +96,15 @@ Result<double> ParseTtl(const std::string& text) {
   return v * mult;
 }
 
+Result<bool> Authenticator::Refresh(MetadataStore& store) {
+  if (required_.load()) return true;
+  OD_ASSIGN_OR_RETURN(auto list, store.ListTokens());
+  for (const auto& t : list) {
+    if (t.revoked_at == 0) required_.store(true);
+  }
+  return required_.load();
+}
+
 Result<Principal> Authenticator::Authenticate(MetadataStore* store,
                                               const std::string& authorization,
                                               const std::string& query_token) {

@@ -3,6 +3,7 @@
 // once; the store keeps only its SHA-256.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -51,7 +52,13 @@ struct Principal {
 class Authenticator {
  public:
   explicit Authenticator(bool required) : required_(required) {}
-  bool required() const { return required_; }
+  // Once a token exists, every request needs one, and that never switches off again while the
+  // server runs (revoking every token locks everyone out rather than opening the server).
+  bool required() const { return required_.load(); }
+  // While tokens are not yet required: looks in the store for one made meanwhile (through this
+  // server or by `overdrive token create` on its workspace) and requires tokens from now on
+  // if there is.
+  Result<bool> Refresh(MetadataStore& store);
   // `store` may be null when tokens are not required.
   // kInvalidInput (-> 401) with the reason when the request carries no valid token. The token
   // comes from "Authorization: Bearer X", or ?token=X (EventSource and download links cannot
@@ -64,7 +71,7 @@ class Authenticator {
   }
 
  private:
-  bool required_;
+  std::atomic<bool> required_;
   std::mutex mu_;
   struct Cached {
     std::optional<ApiToken> token;

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
+
+#include "common/input_limits.hpp"
 
 namespace overdrive {
 
@@ -25,25 +28,30 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kAlreadyExists: return 409;
     case ErrorCode::kFailedPrecondition: return 409;
     case ErrorCode::kUnavailable: return 503;
+    case ErrorCode::kTooLarge: return 413;
     default: return 500;
   }
 }
 
 void SendError(httplib::Response& res, const Error& e) {
-  static const char* kCodes[] = {"invalid_input", "not_found", "conflict", "conflict",
-                                 "internal",      "internal",  "unavailable", "internal"};
+  static const char* kCodes[] = {"invalid_input", "not_found",   "conflict", "conflict", "internal",
+                                 "internal",      "unavailable", "internal", "too_large"};
   int i = static_cast<int>(e.code);
-  SendError(res, HttpStatusFor(e.code), (i >= 0 && i < 8) ? kCodes[i] : "internal", e.message);
+  SendError(res, HttpStatusFor(e.code), (i >= 0 && i < 9) ? kCodes[i] : "internal", e.message);
 }
 
 std::optional<nlohmann::json> JsonBody(const httplib::Request& req, httplib::Response& res) {
-  try {
-    return nlohmann::json::parse(req.body);
-  } catch (const nlohmann::json::parse_error& e) {
-    SendError(res, 400, "invalid_input",
-              std::string("request body is not valid JSON: ") + e.what());
+  // The nesting depth was bounded when the body was read (PostWithBody).
+  auto j = ParseJsonBounded(req.body, std::numeric_limits<int>::max());
+  if (!j) {
+    SendError(res, 400, "invalid_input", "request body: " + j.error().message);
     return std::nullopt;
   }
+  if (!j->is_object()) {
+    SendError(res, 400, "invalid_input", "the request body must be a JSON object ({...})");
+    return std::nullopt;
+  }
+  return std::move(*j);
 }
 
 long long IntParam(const httplib::Request& req, const char* name, long long def, long long lo,

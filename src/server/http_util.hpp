@@ -20,7 +20,8 @@ void SendError(httplib::Response& res, int status, const std::string& code,
 void SendError(httplib::Response& res, const Error& e);
 int HttpStatusFor(ErrorCode code);
 
-// The request body as JSON; sends 400 (naming the parse error) and returns nullopt otherwise.
+// The request body as a JSON object; sends 400 (naming the parse error, a number out of a
+// double's range, or a body that is not an object) and returns nullopt otherwise.
 std::optional<nlohmann::json> JsonBody(const httplib::Request& req, httplib::Response& res);
 
 // A query parameter as an integer in [lo, hi]; `def` when absent or not a number.

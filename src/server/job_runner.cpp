@@ -73,7 +73,8 @@ Result<int> JobRunner::ResumeOrphans() {
   OD_ASSIGN_OR_RETURN(auto runs, lease->store().ListRuns(f));
   int n = 0;
   for (const auto& r : runs) {
-    if (IsFinal(r.status) || ControllerAlive(r)) continue;
+    // Runs made through MLflow's runs/create have no process of ours: their client ends them.
+    if (IsFinal(r.status) || r.job_type == "external" || ControllerAlive(r)) continue;
     Start(r.id);
     ++n;
   }

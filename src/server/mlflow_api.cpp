@@ -19,6 +19,7 @@
 #include <charconv>
 #include <cmath>
 #include <expected>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -27,6 +28,7 @@
 
 #include "common/clock.hpp"
 #include "common/ids.hpp"
+#include "common/input_limits.hpp"
 #include "server/http_util.hpp"
 #include "server/server.hpp"
 
@@ -69,6 +71,7 @@ struct ApiError {
       case ErrorCode::kAlreadyExists: Set(400, "RESOURCE_ALREADY_EXISTS"); break;
       case ErrorCode::kFailedPrecondition: Set(409, "RESOURCE_CONFLICT"); break;
       case ErrorCode::kUnavailable: Set(503, "TEMPORARILY_UNAVAILABLE"); break;
+      case ErrorCode::kTooLarge: Set(413, "RESOURCE_LIMIT_EXCEEDED"); break;
       default: break;
     }
   }
@@ -753,8 +756,11 @@ Reply<json> Fields(const Request& req) {
     return f;
   }
   if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
-  json f = json::parse(req.body, nullptr, false);
-  if (f.is_discarded() || !f.is_object()) {
+  // The nesting depth was bounded when the body was read (PostWithBody).
+  auto parsed = ParseJsonBounded(req.body, std::numeric_limits<int>::max());
+  if (!parsed) return std::unexpected(ApiError(400, "BAD_REQUEST", parsed.error().message));
+  json f = std::move(*parsed);
+  if (!f.is_object()) {
     return std::unexpected(ApiError(400, "BAD_REQUEST",
                                     "the request body must be a JSON object (Content-Type: "
                                     "application/json)"));
@@ -812,7 +818,8 @@ void RegisterMlflowRoutes(httplib::Server& http, ServerContext& ctx) {
     if (std::string(r.method) == "GET") {
       http.Get(path, fn);
     } else {
-      http.Post(path, fn);
+      PostWithBody(http, path, ctx.options.limits.max_body_bytes,
+                   ctx.options.limits.max_json_depth, fn);
     }
   }
   // The rest of MLflow's API (artifacts, search, model registry...) is not served: say so in
@@ -825,7 +832,8 @@ void RegisterMlflowRoutes(httplib::Server& http, ServerContext& ctx) {
                                       "log-batch, metrics/get-history)"));
   };
   http.Get(R"(/api/2\.0/mlflow/.*)", missing);
-  http.Post(R"(/api/2\.0/mlflow/.*)", missing);
+  PostWithBody(http, R"(/api/2\.0/mlflow/.*)", ctx.options.limits.max_body_bytes,
+               ctx.options.limits.max_json_depth, missing);
 }
 
 }  // namespace overdrive

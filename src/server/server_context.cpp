@@ -37,12 +37,13 @@ Result<WorkspacePool::Lease> WorkspacePool::Acquire() {
 
 std::optional<Principal> ServerContext::Authorize(const httplib::Request& req,
                                                   httplib::Response& res, Scope needed) {
-  std::optional<WorkspacePool::Lease> lease;
-  if (auth->required()) {
-    lease = Lease(res);
-    if (!lease) return std::nullopt;
+  auto lease = Lease(res);
+  if (!lease) return std::nullopt;
+  if (auto on = auth->Refresh((*lease)->store()); !on) {
+    SendError(res, on.error());
+    return std::nullopt;
   }
-  auto who = auth->Authenticate(lease ? &(*lease)->store() : nullptr,
+  auto who = auth->Authenticate(&(*lease)->store(),
                                 req.get_header_value("Authorization"),
                                 req.has_param("token") ? req.get_param_value("token") : "");
   if (!who) {
@@ -80,9 +81,15 @@ std::optional<WorkspacePool::Lease> ServerContext::Lease(httplib::Response& res)
 std::optional<RunRecord> ServerContext::VisibleRun(Workspace& ws, const Principal& who,
                                                    const std::string& id,
                                                    httplib::Response& res) {
-  auto resolved = ws.store().ResolveRunId(id);
+  // Prefixes are matched only among the runs the principal may see, and every miss reads the
+  // same: a scoped token cannot probe which ids exist in other experiments.
+  auto resolved = ws.store().ResolveRunId(id, who.experiment);
   if (!resolved) {
-    SendError(res, resolved.error());
+    if (resolved.error().code == ErrorCode::kNotFound) {
+      SendError(res, 404, "not_found", "run '" + id + "' does not exist");
+    } else {
+      SendError(res, resolved.error());
+    }
     return std::nullopt;
   }
   auto run = ws.store().GetRun(*resolved);

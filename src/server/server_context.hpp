@@ -16,6 +16,7 @@
 
 #include "common/result.hpp"
 #include "server/auth.hpp"
+#include "server/http_limits.hpp"
 #include "sweep/workspace.hpp"
 
 namespace overdrive {
@@ -28,7 +29,7 @@ struct ServerOptions {
   WorkspaceLocation location;
   std::filesystem::path web_dir;          // "" = found next to the binary (see FindWebDir)
   std::string tls_cert, tls_key;          // both set = HTTPS
-  std::size_t max_body_bytes = 64u << 20; // larger request bodies get 413
+  HttpLimits limits;                      // bodies, uploads, JSON depth, connections, timeouts
   std::string public_url;                 // how clients reach us; "" = scheme://host:port
   bool quiet = false;
 };

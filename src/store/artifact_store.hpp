@@ -63,10 +63,18 @@ Result<SnapshotInfo> SnapshotFolder(ArtifactStore& store, const std::filesystem:
 // The tar holds directories, regular files (permission bits kept) and symlinks (kept as links,
 // never followed); mtime 0, uid/gid 0, so the same content gives the same digest. `files` counts
 // regular files and symlinks, `bytes` the regular files' sizes. `.git` is always skipped.
-// Unpacks a snapshot into `dest` (created). Entries cannot escape `dest`: an absolute path or a
-// '..' component is refused (kInvalidInput), and nothing is written through a symlink.
+// Bounds on what unpacking an archive may write: sizes count what entries unpack to (a sparse
+// 1 GB file counts 1 GB, however small its tar), so a small upload cannot fill a disk.
+struct UnpackLimits {
+  std::int64_t max_bytes = std::int64_t{4} << 30;
+  std::int64_t max_entries = 1'000'000;
+};
+// Unpacks a snapshot (a tar, optionally gzip/bzip2/xz/zstd-compressed) into `dest` (created).
+// The whole archive is checked before anything is written: an entry that is absolute, has a
+// '..' component or lies under a symlink of the archive is refused (kInvalidInput), as is
+// data that is not a tar; an archive over `limits` is refused with kTooLarge naming the limit.
 Result<void> UnpackSnapshot(ArtifactStore& store, const std::string& digest,
-                            const std::filesystem::path& dest);
+                            const std::filesystem::path& dest, const UnpackLimits& limits = {});
 
 // gitignore-style matching (git's documented semantics), exposed for tests.
 // AddFile adds the lines of an ignore file found in folder `base_dir` ("" = the root, else

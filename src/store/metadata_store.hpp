@@ -87,8 +87,12 @@ class MetadataStore {
   virtual Result<void> SetRunTags(const std::string& run_id,
                                   const std::map<std::string, std::string>& tags) = 0;
   // An exact id match first, else the one run whose id starts with `prefix`; kNotFound /
-  // kInvalidInput (ambiguous: the message lists up to 5 matching ids) otherwise.
-  virtual Result<std::string> ResolveRunId(const std::string& prefix) = 0;
+  // kInvalidInput (ambiguous: the message lists up to 5 matching ids) otherwise. With
+  // `experiment` set, only that experiment's runs are seen: neither the answer nor the
+  // message tells anything about runs of other experiments.
+  virtual Result<std::string> ResolveRunId(const std::string& prefix,
+                                           const std::string& experiment) = 0;
+  Result<std::string> ResolveRunId(const std::string& prefix) { return ResolveRunId(prefix, ""); }
   // Compare-and-set on status: moves the run to `to` and applies `update` unless the run is
   // already final. Returns false (and changes nothing) when it was final.
   virtual Result<bool> TransitionRun(const std::string& id, RunStatus to,

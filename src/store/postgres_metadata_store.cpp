@@ -821,10 +821,9 @@ class PostgresMetadataStore final : public MetadataStore {
     return tx.Commit();
   }
 
-  Result<std::string> ResolveRunId(const std::string& prefix) override {
+  Result<std::string> ResolveRunId(const std::string& prefix,
+                                   const std::string& experiment) override {
     if (prefix.empty()) return MakeError(ErrorCode::kInvalidInput, "run id must not be empty");
-    OD_ASSIGN_OR_RETURN(auto exact, StatusOf(prefix));
-    if (exact) return prefix;
     // LIKE 'prefix%' on a "C"-collated key is an index range scan.
     std::string pattern;
     for (char c : prefix) {
@@ -832,20 +831,14 @@ class PostgresMetadataStore final : public MetadataStore {
       pattern.push_back(c);
     }
     pattern.push_back('%');
-    OD_ASSIGN_OR_RETURN(auto rows, Exec("SELECT id FROM runs WHERE id LIKE $1 ORDER BY id "
-                                        "LIMIT 6",
-                                        Params().Add(pattern)));
+    OD_ASSIGN_OR_RETURN(auto rows,
+                        Exec("SELECT r.id FROM runs r JOIN experiments e ON e.id = "
+                             "r.experiment_id WHERE r.id LIKE $1 AND ($2 = '' OR e.name = $2) "
+                             "ORDER BY r.id LIMIT 6",
+                             Params().Add(pattern).Add(experiment)));
     std::vector<std::string> ids;
     for (int i = 0; i < rows.size(); ++i) ids.push_back(rows.Text(i, 0));
-    if (ids.empty()) {
-      return MakeError(ErrorCode::kNotFound, "no run id starts with '" + prefix + "'");
-    }
-    if (ids.size() == 1) return ids.front();
-    bool more = ids.size() > 5;
-    if (more) ids.resize(5);
-    return MakeError(ErrorCode::kInvalidInput,
-                     "run id prefix '" + prefix + "' is ambiguous: it matches " + Join(ids, ", ") +
-                         (more ? ", ..." : "") + "; give more characters");
+    return PickRunId(prefix, std::move(ids));
   }
 
   Result<bool> TransitionRun(const std::string& id, RunStatus to, const RunUpdate& u) override {

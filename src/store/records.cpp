@@ -7,6 +7,8 @@
 #include <string_view>
 #include <utility>
 
+#include "common/strings.hpp"
+
 namespace overdrive {
 namespace {
 
@@ -128,6 +130,17 @@ std::vector<MetricBucket> MergeBlocks(const std::vector<MetricBucket>& blocks, i
     m.count += b.count;
   }
   return out;
+}
+
+Result<std::string> PickRunId(const std::string& prefix, std::vector<std::string> ids) {
+  if (std::find(ids.begin(), ids.end(), prefix) != ids.end()) return prefix;
+  if (ids.empty()) return MakeError(ErrorCode::kNotFound, "no run id starts with '" + prefix + "'");
+  if (ids.size() == 1) return ids.front();
+  bool more = ids.size() > 5;
+  if (more) ids.resize(5);
+  return MakeError(ErrorCode::kInvalidInput, "run id prefix '" + prefix +
+                                                 "' is ambiguous: it matches " + Join(ids, ", ") +
+                                                 (more ? ", ..." : "") + "; give more characters");
 }
 
 }  // namespace overdrive

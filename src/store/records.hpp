@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.hpp"
+
 namespace overdrive {
 
 enum class RunStatus {
@@ -184,5 +186,9 @@ std::map<std::pair<std::string, std::int64_t>, MetricBlock> SummarizeBlocks(
 // bucket i * max_buckets / n, so buckets are runs of whole blocks; a bucket's value is its last
 // block's, min/max skip NaN.
 std::vector<MetricBucket> MergeBlocks(const std::vector<MetricBucket>& blocks, int max_buckets);
+
+// ResolveRunId's answer from the ids (sorted, at most 6) that start with `prefix`: the exact
+// match, else the only one; kNotFound / kInvalidInput listing up to 5 ids otherwise.
+Result<std::string> PickRunId(const std::string& prefix, std::vector<std::string> ids);
 
 }  // namespace overdrive

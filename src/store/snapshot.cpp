@@ -21,6 +21,14 @@
 namespace overdrive {
 namespace {
 
+// libarchive's message for its last error; some errors (a truncated long-name header) have
+// none, and a null message must not reach a std::string.
+std::string ArchiveError(archive* a) {
+  const char* m = archive_error_string(a);
+  return m != nullptr ? m : "libarchive error " + std::to_string(archive_errno(a));
+}
+
+
 namespace fs = std::filesystem;
 
 struct ArchiveWriteDeleter {
@@ -167,7 +175,7 @@ class SnapshotWriter {
     if (link_target != nullptr) archive_entry_set_symlink(e.get(), link_target);
     if (archive_write_header(ar_, e.get()) < ARCHIVE_WARN) {
       return MakeError(ErrorCode::kIo, "cannot archive '" + (root_ / rel).string() +
-                                           "': " + archive_error_string(ar_));
+                                           "': " + ArchiveError(ar_));
     }
     return {};
   }
@@ -195,7 +203,7 @@ class SnapshotWriter {
       if (n == 0) break;
       if (archive_write_data(ar_, buf.data(), static_cast<size_t>(n)) < 0) {
         return MakeError(ErrorCode::kIo, "cannot archive '" + full.string() +
-                                             "': " + archive_error_string(ar_));
+                                             "': " + ArchiveError(ar_));
       }
       left -= n;
     }
@@ -249,13 +257,13 @@ Result<SnapshotInfo> SnapshotFolder(ArtifactStore& store, const fs::path& folder
   archive_write_set_format_pax_restricted(ar.get());
   if (archive_write_open_filename(ar.get(), tar.path().c_str()) != ARCHIVE_OK) {
     return MakeError(ErrorCode::kIo, "cannot write '" + tar.path().string() +
-                                         "': " + archive_error_string(ar.get()));
+                                         "': " + ArchiveError(ar.get()));
   }
   SnapshotWriter writer(root, std::move(excluded), ar.get(), limits);
   OD_TRY(writer.Walk(""));  // on error the temporary tar is removed: nothing is stored
   if (archive_write_close(ar.get()) != ARCHIVE_OK) {
     return MakeError(ErrorCode::kIo, "cannot finish '" + tar.path().string() +
-                                         "': " + archive_error_string(ar.get()));
+                                         "': " + ArchiveError(ar.get()));
   }
   SnapshotInfo info = writer.info();
   OD_ASSIGN_OR_RETURN(info.digest, store.PutFile(tar.path()));
@@ -263,23 +271,32 @@ Result<SnapshotInfo> SnapshotFolder(ArtifactStore& store, const fs::path& folder
 }
 
 Result<void> UnpackSnapshot(ArtifactStore& store, const std::string& digest,
-                            const fs::path& dest) {
+                            const fs::path& dest, const UnpackLimits& limits) {
   OD_ASSIGN_OR_RETURN(TempPath tar, TempPath::Create("overdrive-unpack"));
   OD_TRY(store.GetToFile(digest, tar.path()));
   auto open = [&]() -> Result<ReadArchive> {
     ReadArchive in(archive_read_new());
     archive_read_support_format_tar(in.get());
+    archive_read_support_filter_all(in.get());
     if (archive_read_open_filename(in.get(), tar.path().c_str(), 1 << 16) != ARCHIVE_OK) {
-      return MakeError(ErrorCode::kIo, "snapshot " + digest + " is not a readable tar: " +
-                                           archive_error_string(in.get()));
+      return MakeError(ErrorCode::kInvalidInput, "snapshot " + digest + " is not a readable tar: " +
+                                                     ArchiveError(in.get()));
     }
     return in;
   };
-  // First pass: refuse the whole archive before writing anything if one entry could escape.
+  auto too_large = [&](const std::string& what) {
+    return MakeError(ErrorCode::kTooLarge, "snapshot " + digest + " unpacks to " + what +
+                                               "; refusing to unpack it into '" + dest.string() +
+                                               "'");
+  };
+  // First pass: refuse the whole archive before writing anything if one entry could escape or
+  // the archive unpacks to more than the limits allow.
   {
     OD_ASSIGN_OR_RETURN(ReadArchive in, open());
     archive_entry* e = nullptr;
     int rc;
+    std::int64_t bytes = 0, entries = 0;
+    std::set<std::string> links;  // the archive's symlinks: nothing may be unpacked through one
     while ((rc = archive_read_next_header(in.get(), &e)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
       const char* p = archive_entry_pathname(e);
       std::string name = p != nullptr ? p : "";
@@ -288,15 +305,28 @@ Result<void> UnpackSnapshot(ArtifactStore& store, const std::string& digest,
         why = UnsafeReason(archive_entry_hardlink(e));
         if (!why.empty()) why = "a hard link to " + why;
       }
+      while (!name.empty() && name.back() == '/') name.pop_back();
+      for (std::size_t i = name.find('/'); why.empty() && i != std::string::npos;
+           i = name.find('/', i + 1)) {
+        if (links.count(name.substr(0, i)) != 0) why = "it lies under the symlink '" + name.substr(0, i) + "'";
+      }
       if (!why.empty()) {
         return MakeError(ErrorCode::kInvalidInput,
                          "snapshot " + digest + " has an unsafe entry '" + name + "' (" + why +
                              "); refusing to unpack it into '" + dest.string() + "'");
       }
+      if (archive_entry_filetype(e) == AE_IFLNK) links.insert(name);
+      if (archive_entry_size_is_set(e)) bytes += std::max<la_int64_t>(0, archive_entry_size(e));
+      if (++entries > limits.max_entries) {
+        return too_large("more than " + std::to_string(limits.max_entries) + " entries");
+      }
+      if (bytes > limits.max_bytes) {
+        return too_large("more than " + std::to_string(limits.max_bytes >> 20) + " MiB");
+      }
     }
     if (rc != ARCHIVE_EOF) {
-      return MakeError(ErrorCode::kIo, "snapshot " + digest + " is corrupt: " +
-                                           archive_error_string(in.get()));
+      return MakeError(ErrorCode::kInvalidInput, "snapshot " + digest + " is not a valid tar: " +
+                                                     ArchiveError(in.get()));
     }
   }
   std::error_code ec;
@@ -321,34 +351,37 @@ Result<void> UnpackSnapshot(ArtifactStore& store, const std::string& digest,
     }
     if (archive_write_header(out.get(), e) < ARCHIVE_WARN) {
       return MakeError(ErrorCode::kIo, "cannot unpack '" + name + "' into '" + root.string() +
-                                           "': " + archive_error_string(out.get()));
+                                           "': " + ArchiveError(out.get()));
     }
     const void* buf = nullptr;
     size_t size = 0;
     la_int64_t offset = 0;
     int r;
     while ((r = archive_read_data_block(in.get(), &buf, &size, &offset)) == ARCHIVE_OK) {
+      if (offset + static_cast<la_int64_t>(size) > limits.max_bytes) {
+        return too_large("more than " + std::to_string(limits.max_bytes >> 20) + " MiB");
+      }
       if (archive_write_data_block(out.get(), buf, size, offset) < ARCHIVE_WARN) {
         return MakeError(ErrorCode::kIo, "cannot write '" + (root / name).string() +
-                                             "': " + archive_error_string(out.get()));
+                                             "': " + ArchiveError(out.get()));
       }
     }
     if (r != ARCHIVE_EOF) {
       return MakeError(ErrorCode::kIo, "snapshot " + digest + " is corrupt at '" + name +
-                                           "': " + archive_error_string(in.get()));
+                                           "': " + ArchiveError(in.get()));
     }
     if (archive_write_finish_entry(out.get()) < ARCHIVE_WARN) {
       return MakeError(ErrorCode::kIo, "cannot finish '" + (root / name).string() +
-                                           "': " + archive_error_string(out.get()));
+                                           "': " + ArchiveError(out.get()));
     }
   }
   if (rc != ARCHIVE_EOF) {
     return MakeError(ErrorCode::kIo,
-                     "snapshot " + digest + " is corrupt: " + archive_error_string(in.get()));
+                     "snapshot " + digest + " is corrupt: " + ArchiveError(in.get()));
   }
   if (archive_write_close(out.get()) != ARCHIVE_OK) {
     return MakeError(ErrorCode::kIo, "cannot finish unpacking into '" + root.string() +
-                                         "': " + archive_error_string(out.get()));
+                                         "': " + ArchiveError(out.get()));
   }
   return {};
 }

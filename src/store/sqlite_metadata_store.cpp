@@ -674,10 +674,9 @@ class SqliteMetadataStore final : public MetadataStore {
     return tx.Commit();
   }
 
-  Result<std::string> ResolveRunId(const std::string& prefix) override {
+  Result<std::string> ResolveRunId(const std::string& prefix,
+                                   const std::string& experiment) override {
     if (prefix.empty()) return MakeError(ErrorCode::kInvalidInput, "run id must not be empty");
-    OD_ASSIGN_OR_RETURN(auto exact, StatusOf(prefix));
-    if (exact) return prefix;
     // A range scan on the primary key: ids in [prefix, prefix with its last byte + 1).
     std::string upper = prefix;
     if (static_cast<unsigned char>(upper.back()) == 0xff) {
@@ -686,25 +685,17 @@ class SqliteMetadataStore final : public MetadataStore {
       upper.back() = static_cast<char>(upper.back() + 1);
     }
     OD_ASSIGN_OR_RETURN(auto stmt,
-                        Prepare("SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id "
-                                "LIMIT 6"));
+                        Prepare("SELECT r.id FROM runs r JOIN experiments e ON e.id = "
+                                "r.experiment_id WHERE r.id >= ? AND r.id < ? AND (? = '' OR "
+                                "e.name = ?) ORDER BY r.id LIMIT 6"));
     auto q = MakeQuery(stmt);
-    q.Bind(1, prefix).Bind(2, upper);
+    q.Bind(1, prefix).Bind(2, upper).Bind(3, experiment).Bind(4, experiment);
     std::vector<std::string> ids;
     OD_TRY(q.ForEachRow([&] {
       std::string id = q.Text(0);
       if (StartsWith(id, prefix)) ids.push_back(std::move(id));
     }));
-    if (ids.empty()) {
-      return MakeError(ErrorCode::kNotFound, "no run id starts with '" + prefix + "'");
-    }
-    if (ids.size() == 1) return ids.front();
-    bool more = ids.size() > 5;
-    if (more) ids.resize(5);
-    return MakeError(ErrorCode::kInvalidInput, "run id prefix '" + prefix +
-                                                   "' is ambiguous: it matches " +
-                                                   Join(ids, ", ") + (more ? ", ..." : "") +
-                                                   "; give more characters");
+    return PickRunId(prefix, std::move(ids));
   }
 
   Result<bool> TransitionRun(const std::string& id, RunStatus to,

@@ -312,7 +312,7 @@ TEST_F(ApiTest, ArtifactDownloadsCannotEscapeTheStore) {
 
 TEST_F(ApiTest, RequestBodiesAreLimited) {
   ServerOptions o;
-  o.max_body_bytes = 4096;
+  o.limits.max_body_bytes = 4096;
   StartServer(o);
   auto ws = OpenWs();
   RunRecord run;

@@ -291,6 +291,27 @@ TEST_P(MetadataStoreConformance, ResolveRunIdPrefersExactThenUniquePrefix) {
   EXPECT_EQ(none.error().code, ErrorCode::kNotFound);
 }
 
+// A caller limited to one experiment (a scoped token) must learn nothing of other experiments'
+// runs from prefix matching: neither an ambiguity naming them nor a different "not found".
+TEST_P(MetadataStoreConformance, ResolveRunIdWithinAnExperimentSeesOnlyItsRuns) {
+  auto other = store_->GetOrCreateExperiment("other");
+  ASSERT_TRUE(other.has_value());
+  Create(MakeRun("wa1", 1));
+  RunRecord o = MakeRun("wb2", 2);
+  o.experiment_id = *other;
+  Create(o);
+  EXPECT_EQ(store_->ResolveRunId("w", "exp").value(), "wa1");
+  EXPECT_EQ(store_->ResolveRunId("w", "other").value(), "wb2");
+  EXPECT_FALSE(store_->ResolveRunId("w").has_value());  // unscoped: ambiguous
+  auto hidden = store_->ResolveRunId("wb2", "exp");
+  ASSERT_FALSE(hidden.has_value());
+  EXPECT_EQ(hidden.error().code, ErrorCode::kNotFound);
+  auto missing = store_->ResolveRunId("zz", "exp");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(hidden.error().message.substr(0, 10), missing.error().message.substr(0, 10));
+  EXPECT_THAT(hidden.error().message, ::testing::Not(HasSubstr("wb2\'")));
+}
+
 TEST_P(MetadataStoreConformance, AmbiguousPrefixListsAtMostFiveIds) {
   for (int i = 0; i < 8; ++i) Create(MakeRun("run" + std::to_string(i), i));
   auto res = store_->ResolveRunId("run");
