@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -22,9 +25,11 @@
 #include "registry/model_registry.hpp"
 #include "cli/views.hpp"
 #include "common/clock.hpp"
+#include "common/input_limits.hpp"
 #include "common/process.hpp"
 #include "common/strings.hpp"
 #include "executor/slurm_executor.hpp"
+#include "metrics/metrics_line.hpp"
 #include "spec/job_spec.hpp"
 #include "sweep/controller.hpp"
 #include "sweep/log_tail.hpp"
@@ -118,7 +123,7 @@ int CmdSubmit(const Globals& g, const std::string& file, const std::vector<std::
       j["code"] = spec->command.code ? spec->command.code->string() : "";
       j["ignored"] = spec->ignored;
       j["resolved_yaml"] = spec->resolved_yaml;
-      std::cout << j.dump(2) << "\n";
+      PrintJson(j);
     } else {
       for (const auto& w : spec->ignored) std::cerr << "overdrive: warning: " << w << "\n";
       std::cout << "# " << file << " is valid (dry run: nothing was run or stored)\n";
@@ -148,8 +153,7 @@ int CmdSubmit(const Globals& g, const std::string& file, const std::vector<std::
     auto pid = SpawnDetachedController(g, **ws, run.id);
     if (!pid) return Fail(pid.error());
     if (json) {
-      std::cout << nlohmann::json{{"id", run.id}, {"status", "queued"}, {"controller_pid", *pid}}.dump()
-                << "\n";
+      PrintJson(nlohmann::json{{"id", run.id}, {"status", "queued"}, {"controller_pid", *pid}}, -1);
     } else {
       std::cout << run.id << "\n";
       std::cerr << "overdrive: running in the background (controller pid " << *pid << ")\n"
@@ -178,7 +182,7 @@ int CmdSubmit(const Globals& g, const std::string& file, const std::vector<std::
   if (json) {
     auto j = RunToJson(**ws, *final_run, true);
     if (!j) return Fail(j.error());
-    std::cout << j->dump(2) << "\n";
+    PrintJson(*j);
   } else {
     std::cerr << "overdrive: run " << run.id << " " << RunStatusName(final_run->status) << " in "
               << FormatDuration(RunDuration(*final_run));
@@ -265,7 +269,7 @@ int CmdList(const Globals& g, const std::string& experiment, const std::string& 
       if (!j) return Fail(j.error());
       arr.push_back(*j);
     }
-    std::cout << arr.dump(2) << "\n";
+    PrintJson(arr);
     return 0;
   }
   if (runs->empty()) {
@@ -290,7 +294,7 @@ int CmdShow(const Globals& g, const std::string& id, bool json) {
   if (json) {
     auto j = RunToJson(**ws, *run, true);
     if (!j) return Fail(j.error());
-    std::cout << j->dump(2) << "\n";
+    PrintJson(*j);
     return 0;
   }
   if (auto ok = PrintRun(**ws, *run, std::cout); !ok) return Fail(ok.error());
@@ -386,11 +390,12 @@ int CmdMetrics(const Globals& g, const std::string& id, const std::string& name,
       if (!hist) return Fail(hist.error());
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& p : *hist) {
-        arr.push_back({{"step", p.step}, {"value", p.value}, {"timestamp", p.timestamp}});
+        // "nan", "inf", "-inf" as strings, as in `job show --json` (JSON has no such numbers).
+        arr.push_back({{"step", p.step}, {"value", JsonNumber(p.value)}, {"timestamp", p.timestamp}});
       }
       j[n] = arr;
     }
-    std::cout << nlohmann::json{{"id", run->id}, {"metrics", j}}.dump(2) << "\n";
+    PrintJson(nlohmann::json{{"id", run->id}, {"metrics", j}});
     return 0;
   }
   if (names.empty()) {
@@ -433,7 +438,7 @@ int CmdExport(const Globals& g, const std::string& id, bool csv) {
   if (!csv) {
     auto j = SweepToJson(**ws, *run);
     if (!j) return Fail(j.error());
-    std::cout << (*j)["trials"].dump(2) << "\n";
+    PrintJson((*j)["trials"]);
     return 0;
   }
   // Creation order: one row per trial.
@@ -469,7 +474,30 @@ int CmdExport(const Globals& g, const std::string& id, bool csv) {
   return 0;
 }
 
-// `overdrive log metric|param`: for shell scripts running inside a run.
+// The number a user typed for `overdrive log metric`: any double, "nan", "inf", "-inf"
+// (strtod's spellings, any case); a value a double cannot hold (1e400) is refused rather than
+// logged as infinity.
+Result<double> ParseMetricValue(const std::string& text) {
+  if (text.empty()) return MakeError(ErrorCode::kInvalidInput, "metric value is empty");
+  errno = 0;
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (*end != '\0' || std::isspace(static_cast<unsigned char>(text[0]))) {
+    return MakeError(ErrorCode::kInvalidInput,
+                     "metric value '" + Printable(text) +
+                         "' is not a number (write nan, inf or -inf for those values)");
+  }
+  if (errno == ERANGE && std::isinf(v)) {
+    return MakeError(ErrorCode::kInvalidInput,
+                     "metric value '" + Printable(text) +
+                         "' is outside the range of a double (about ±1.8e308); write inf or "
+                         "-inf if infinity is meant");
+  }
+  return v;  // an underflow (1e-400) is the nearest double, 0 or subnormal
+}
+
+// `overdrive log metric|param`: for shell scripts running inside a run. Everything is checked
+// before the file is touched: a refused value writes nothing.
 int CmdLog(bool is_param, const std::string& name, const std::string& value,
            std::optional<std::int64_t> step) {
   const char* file = std::getenv("OVERDRIVE_METRICS_FILE");
@@ -478,28 +506,41 @@ int CmdLog(bool is_param, const std::string& name, const std::string& value,
                  "started by Overdrive\n";
     return kExitInvalidInput;
   }
-  nlohmann::json j;
-  j["name"] = name;
-  if (is_param) {
-    j["kind"] = "param";
-    try {
-      j["value"] = nlohmann::json::parse(value);
-    } catch (const std::exception&) {
-      j["value"] = value;
-    }
-  } else {
-    char* end = nullptr;
-    double v = std::strtod(value.c_str(), &end);
-    if (value.empty() || *end != '\0') {
-      std::cerr << "overdrive: metric value '" << value << "' is not a number\n";
-      return kExitInvalidInput;
-    }
-    j["value"] = v;
-    if (step) j["step"] = *step;
-    j["timestamp"] = WallSeconds();
+  if (auto ok = ValidateName(is_param ? "param name" : "metric name", name); !ok) {
+    return Fail(ok.error());
   }
-  std::string line = j.dump() + "\n";
-  int fd = open(file, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  std::string line;
+  if (is_param) {
+    Param p{name, ""};
+    if (auto parsed = ParseJsonBounded(value)) {
+      p.value_json = parsed->dump();
+    } else if (!nlohmann::json::parse(value, nullptr, false).is_discarded()) {
+      // Valid JSON that cannot be kept faithfully (1e400, absurd nesting): not silently changed.
+      return Fail({ErrorCode::kInvalidInput,
+                   "param value '" + Printable(value) + "': " + parsed.error().message});
+    } else {
+      if (!IsValidUtf8(value)) {
+        return Fail({ErrorCode::kInvalidInput,
+                     "param value '" + Printable(value) + "' is not valid UTF-8"});
+      }
+      p.value_json = nlohmann::json(value).dump();  // not JSON: kept as a string
+    }
+    line = FormatParamLine(p);
+  } else {
+    auto v = ParseMetricValue(value);
+    if (!v) return Fail(v.error());
+    if (step && *step < 0) {
+      return Fail({ErrorCode::kInvalidInput, "--step " + std::to_string(*step) +
+                                                 " is negative; steps start at 0"});
+    }
+    MetricPoint p;
+    p.name = name;
+    p.value = *v;
+    p.step = step.value_or(-1);  // none: the collector numbers it
+    p.timestamp = WallSeconds();
+    line = FormatMetricLine(p);
+  }
+  int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0 || write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     std::cerr << "overdrive: cannot append to " << file << "\n";
     if (fd >= 0) close(fd);
@@ -613,8 +654,7 @@ int CmdComputeShow(const Globals& g, const std::string& name, bool json) {
     config = c.config_json;
   }
   if (json) {
-    std::cout << nlohmann::json{{"name", c.name}, {"type", c.type}, {"config", config}}.dump(2)
-              << "\n";
+    PrintJson(nlohmann::json{{"name", c.name}, {"type", c.type}, {"config", config}});
     return 0;
   }
   std::cout << "name: " << c.name << "\ntype: " << c.type
@@ -672,7 +712,13 @@ int RunCli(int argc, char** argv) {
       "submit",
       "Run a job file (type: command or sweep). Without --detach the job runs in the\n"
       "foreground: its output is streamed, Ctrl-C cancels it (twice: detach), and the exit code\n"
-      "is the run's.");
+      "is the run's.\n"
+      "Limits (raise them through the environment): the job file is a regular file of at most\n" +
+          std::to_string(kDefaultMaxJobFileMb) + " MiB ($" + kMaxJobFileMbEnv +
+          "); the code: snapshot holds at most " +
+          std::to_string(SnapshotLimits{}.max_bytes >> 20) + " MiB of files\n($" +
+          kMaxSnapshotMbEnv + ") and " + std::to_string(SnapshotLimits{}.max_entries) +
+          " files and folders ($" + kMaxSnapshotFilesEnv + ").");
   submit->add_option("file", file, "job YAML file (Azure ML CLI v2 schema)")->required();
   submit->add_option("--set", sets, "override a key of the file: --set limits.timeout=60 (repeatable)");
   submit->add_flag("--detach,-d", detach, "run in the background and print the job id");
@@ -736,10 +782,14 @@ int RunCli(int argc, char** argv) {
   log->require_subcommand(1);
   std::string name, value;
   std::optional<std::int64_t> step;
-  auto* log_metric = log->add_subcommand("metric", "log a metric point: overdrive log metric acc 0.93");
-  log_metric->add_option("name", name)->required();
-  log_metric->add_option("value", value)->required();
-  log_metric->add_option("--step", step, "step (default: one more than the last)");
+  auto* log_metric = log->add_subcommand(
+      "metric",
+      "log a metric point: overdrive log metric acc 0.93\n"
+      "(nan, inf and -inf are kept as such; a number beyond a double's range, e.g. 1e400, is\n"
+      "refused, as is a negative --step: exit code 2 and nothing logged)");
+  log_metric->add_option("name", name, "metric name (valid UTF-8, no control characters, at most 250 bytes)")->required();
+  log_metric->add_option("value", value, "a number, nan, inf or -inf")->required();
+  log_metric->add_option("--step", step, "step, 0 or more (default: one more than the last)");
   log_metric->callback([&] { code = CmdLog(false, name, value, step); });
   auto* log_param = log->add_subcommand("param", "log a param: overdrive log param optimizer adam");
   log_param->add_option("name", name)->required();
@@ -814,8 +864,29 @@ int RunCli(int argc, char** argv) {
       current = next;
     }
   }
+  // `overdrive log metric loss -inf`: CLI11 takes "-inf" for an option; moved behind "--" it is
+  // the value it is meant to be.
+  std::vector<std::string> args(argv, argv + argc);
+  for (int i = 1; i + 2 < argc; ++i) {
+    if (args[i] != "log" || args[i + 1] != "metric") continue;
+    for (int k = i + 2; k < argc; ++k) {
+      if (args[k] == "--") break;
+      const char* a = args[k].c_str();
+      if (strcasecmp(a, "-inf") == 0 || strcasecmp(a, "-infinity") == 0 ||
+          strcasecmp(a, "-nan") == 0) {
+        std::string value = args[k];
+        args.erase(args.begin() + k);
+        args.push_back("--");
+        args.push_back(value);
+        break;
+      }
+    }
+    break;
+  }
+  std::vector<char*> parse_argv;
+  for (auto& a : args) parse_argv.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(parse_argv.size()), parse_argv.data());
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitInvalidInput;

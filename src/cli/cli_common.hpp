@@ -4,7 +4,10 @@
 
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "common/result.hpp"
 #include "store/records.hpp"
@@ -18,6 +21,12 @@ constexpr int kExitInvalidInput = 2;
 
 // Prints "overdrive: <message>" to stderr; returns the exit code for the error.
 int Fail(const Error& e);
+
+// Every `--json` output goes through here: `j` as text (`indent` -1: one line) and a newline.
+// Invalid UTF-8 that reached the store before names were checked is written as U+FFFD instead
+// of aborting the command (nlohmann throws on it by default).
+std::string DumpJson(const nlohmann::json& j, int indent = 2);
+void PrintJson(const nlohmann::json& j, int indent = 2);  // to stdout
 
 // Flags given before the subcommand.
 struct Globals {

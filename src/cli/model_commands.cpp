@@ -63,7 +63,7 @@ nlohmann::json VersionToJson(const ModelVersion& v) {
 std::string JsonScalarText(const nlohmann::json& j) {
   if (j.is_string()) return j.get<std::string>();
   if (j.is_number_float()) return FormatDouble(j.get<double>());
-  return j.dump();
+  return DumpJson(j, -1);
 }
 
 Result<std::map<std::string, std::string>> ParseTags(const std::vector<std::string>& raw) {
@@ -88,7 +88,7 @@ int CmdRegister(const Globals& g, const ModelFlags& f) {
   auto v = registry.Register(f.name, f.run, f.path, *tags);
   if (!v) return Fail(v.error());
   if (f.json) {
-    std::cout << VersionToJson(*v).dump(2) << "\n";
+    PrintJson(VersionToJson(*v));
     return 0;
   }
   std::cout << "registered " << v->model << ":" << v->version << " (" << v->files.size()
@@ -157,7 +157,7 @@ int CmdList(const Globals& g, const ModelFlags& f) {
                      {"created_at", m.created_at},
                      {"updated_at", m.updated_at}});
     }
-    std::cout << arr.dump(2) << "\n";
+    PrintJson(arr);
     return 0;
   }
   if (models->empty()) {
@@ -238,7 +238,7 @@ int CmdShow(const Globals& g, const ModelFlags& f) {
   if (f.json) {
     nlohmann::json j = VersionToJson(*v);
     j["latest_version"] = versions->back().version;
-    std::cout << j.dump(2) << "\n";
+    PrintJson(j);
     return 0;
   }
   const nlohmann::json lineage = ParseOr(v->lineage_json, nlohmann::json::object());

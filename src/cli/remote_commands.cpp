@@ -97,7 +97,7 @@ class Remote {
 
 std::string Text(const json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return "";
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+  return j[key].is_string() ? j[key].get<std::string>() : DumpJson(j[key], -1);
 }
 
 double Num(const json& j, const char* key) {
@@ -167,7 +167,7 @@ Result<json> Follow(Remote& r, const json& run) {
       std::string line = "  " + Text(now, "status");
       if (now.contains("trial_counts")) {
         for (const auto& [k, v] : now["trial_counts"].items()) {
-          line += "  " + k + " " + v.dump();
+          line += "  " + k + " " + DumpJson(v, -1);
         }
       }
       if (now.contains("best_value") && !now["best_value"].is_null()) {
@@ -187,7 +187,7 @@ void PrintKeyValues(const json& obj, const char* title) {
   if (!obj.is_object() || obj.empty()) return;
   std::cout << "\n" << title << "\n";
   Table t({"name", "value"});
-  for (const auto& [k, v] : obj.items()) t.Add({k, v.is_string() ? v.get<std::string>() : v.dump()});
+  for (const auto& [k, v] : obj.items()) t.Add({k, v.is_string() ? v.get<std::string>() : DumpJson(v, -1)});
   t.Print(std::cout, "  ");
 }
 
@@ -243,7 +243,7 @@ int RemoteSubmit(const Globals& g, const std::string& file, const std::vector<st
   }
   if (detach) {
     if (json_out) {
-      std::cout << json{{"id", id}, {"status", "queued"}, {"url", r.RunUrl(id)}}.dump() << "\n";
+      PrintJson(json{{"id", id}, {"status", "queued"}, {"url", r.RunUrl(id)}}, -1);
     } else {
       std::cout << id << "\n";
     }
@@ -258,7 +258,7 @@ int RemoteSubmit(const Globals& g, const std::string& file, const std::vector<st
     return kExitFailure;
   }
   if (json_out) {
-    std::cout << final_run->dump(2) << "\n";
+    PrintJson(*final_run);
   } else {
     std::cerr << "overdrive: run " << id << " " << Text(*final_run, "status");
     if (!Text(*final_run, "status_reason").empty()) std::cerr << ": " << Text(*final_run, "status_reason");
@@ -277,7 +277,7 @@ int RemoteList(const Globals& g, const std::string& experiment, const std::strin
   if (!reply) return Fail(reply.error());
   const json& jobs = (*reply)["jobs"];
   if (json_out) {
-    std::cout << jobs.dump(2) << "\n";
+    PrintJson(jobs);
     return 0;
   }
   if (jobs.empty()) {
@@ -300,7 +300,7 @@ int RemoteShow(const Globals& g, const std::string& id, bool json_out) {
   auto run = r.Get("/api/v1/runs/" + id);
   if (!run) return Fail(run.error());
   if (json_out) {
-    std::cout << run->dump(2) << "\n";
+    PrintJson(*run);
     return 0;
   }
   const json& j = *run;
@@ -346,7 +346,7 @@ int RemoteShow(const Globals& g, const std::string& id, bool json_out) {
       for (const auto& row : (*page)["runs"]) {
         std::string best = row["metric"].is_null() ? "-" : Text(row["metric"], "best");
         std::vector<std::string> ps;
-        for (const auto& [k, v] : row["params"].items()) ps.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+        for (const auto& [k, v] : row["params"].items()) ps.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : DumpJson(v, -1)));
         t.Add({Text(row, "id"), Text(row, "status"), best, Join(ps, " ")});
       }
       t.Print(std::cout, "  ");
@@ -430,7 +430,7 @@ int RemoteMetrics(const Globals& g, const std::string& id, const std::string& na
     return Fail({ErrorCode::kNotFound, "run " + rid + " has no metric '" + name + "'"});
   }
   if (json_out) {
-    std::cout << json{{"id", rid}, {"metrics", all}}.dump(2) << "\n";
+    PrintJson(json{{"id", rid}, {"metrics", all}});
     return 0;
   }
   Table t({"step", name});
@@ -462,7 +462,7 @@ int RemoteExport(const Globals& g, const std::string& id, bool csv) {
     if (static_cast<double>(rows.size()) >= Num(*page, "total") || (*page)["runs"].empty()) break;
   }
   if (!csv) {
-    std::cout << rows.dump(2) << "\n";
+    PrintJson(rows);
     return 0;
   }
   std::vector<std::string> header = {"trial_id", "name", "status"};

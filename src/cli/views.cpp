@@ -14,8 +14,7 @@ namespace overdrive {
 
 std::string StatusText(const RunRecord& run) {
   std::string s = RunStatusName(run.status);
-  if (!IsFinal(run.status) && run.parent_id.empty() && run.controller_pid != 0 &&
-      !ControllerAlive(run)) {
+  if (ControllerGone(run, WallSeconds())) {
     s += " (controller gone: overdrive job resume " + run.id + ")";
   }
   return s;

@@ -273,6 +273,9 @@ Result<std::vector<MetricPoint>> RunTracker::CollectOne(Tracked& t, bool final_r
     OD_ASSIGN_OR_RETURN(auto r, c->Collect(out_log, t.stdout_offset, t.steps, 64 << 20, final_read));
     if (r.new_offset != t.stdout_offset) batch.cursors[kStdoutCursor] = r.new_offset;
     batch.points = std::move(r.points);
+    for (const auto& w : r.warnings) {
+      (void)ws_.store().AddEvent(t.run.id, {WallSeconds(), "warning", w});
+    }
     t.stdout_offset = r.new_offset;
   }
   {
@@ -281,7 +284,7 @@ Result<std::vector<MetricPoint>> RunTracker::CollectOne(Tracked& t, bool final_r
     for (auto& p : r.points) batch.points.push_back(std::move(p));
     batch.params = std::move(r.params);
     for (const auto& w : r.warnings) {
-      (void)ws_.store().AddEvent(t.run.id, {WallSeconds(), "warning", "metrics.jsonl: " + w});
+      (void)ws_.store().AddEvent(t.run.id, {WallSeconds(), "warning", w});  // names its file
     }
     t.jsonl_offset = r.new_offset;
   }
