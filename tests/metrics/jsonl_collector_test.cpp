@@ -80,6 +80,10 @@ TEST_P(JsonlTableTest, CollectsExpectedPointsParamsAndWarnings) {
   ASSERT_EQ(r->warnings.size(), c.warnings.size()) << ::testing::PrintToString(r->warnings);
   for (std::size_t i = 0; i < c.warnings.size(); ++i) {
     EXPECT_THAT(r->warnings[i], HasSubstr(c.warnings[i]));
+    // Warnings quote the run's bytes and end up in `job show --json`: whatever the run wrote,
+    // they are valid UTF-8 without control characters.
+    EXPECT_TRUE(IsValidUtf8(r->warnings[i])) << r->warnings[i];
+    for (char ch : r->warnings[i]) EXPECT_GE(static_cast<unsigned char>(ch), 0x20) << r->warnings[i];
   }
   const auto last_nl = c.content.rfind('\n');
   EXPECT_EQ(r->new_offset, last_nl == std::string::npos ? 0 : std::int64_t(last_nl + 1));
@@ -166,6 +170,10 @@ INSTANTIATE_TEST_SUITE_P(
         JsonlCase{"name_over_250_bytes_refused",
                   "{\"name\":\"" + std::string(251, 'n') + "\",\"value\":1}\n",
                   {}, {}, {"is longer than 250 bytes"}},
+        JsonlCase{"unprintable_bytes_quoted_printably",
+                  "{\"name\":\"\xff\xfe\",\"value\":1}\n\x01\x1b[31m\xc3\n"
+                  "{\"name\":\"x\",\"value\":\"\xe2\x82\"}\n",
+                  {}, {}, {"line 1 ", "line 2 ", "line 3 "}},
         JsonlCase{"non_ascii_utf8_name_kept", "{\"name\":\"pr\xc3\xa9" "cision\",\"value\":1}\n",
                   {{"pr\xc3\xa9" "cision", 1, 0, 0}}, {}, {}}),
     [](const auto& info) { return std::string(info.param.label); });
@@ -249,23 +257,6 @@ TEST(JsonlCollectorTest, WarningsCountLinesFromTheOffset) {
   ASSERT_EQ(r->warnings.size(), 1u);
   EXPECT_THAT(r->warnings[0], HasSubstr("metrics.jsonl: line 2 of the new data (byte 46)"));
   EXPECT_THAT(r->warnings[0], HasSubstr("oops"));
-}
-
-// Warnings quote the run's bytes and end up in `job show --json`: whatever the run wrote, they
-// are valid UTF-8 without control characters.
-TEST(JsonlCollectorTest, WarningsArePrintableWhateverTheLineHeld) {
-  TempFolder dir;
-  const auto file = dir / "metrics.jsonl";
-  WriteFile(file, "{\"name\":\"\xff\xfe\",\"value\":1}\n\x01\x1b[31m\xc3\n{\"name\":\"x\",\"value\":\"\xe2\x82\"}\n");
-  StepCounter steps;
-  auto r = CollectJsonl(file, 0, steps);
-  ASSERT_TRUE(r.has_value());
-  EXPECT_TRUE(r->points.empty());
-  ASSERT_EQ(r->warnings.size(), 3u);
-  for (const auto& w : r->warnings) {
-    EXPECT_TRUE(IsValidUtf8(w)) << w;
-    for (char c : w) EXPECT_GE(static_cast<unsigned char>(c), 0x20) << w;
-  }
 }
 
 TEST(JsonlCollectorTest, TruncatedFileWarnsAndNeverReingests) {

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+#include <utility>
+
 #include "common/process.hpp"
 #include "sweep/controller.hpp"
 
@@ -22,14 +25,12 @@ int DeadPid() {
   return pid;
 }
 
+// A top-level job (no parent) and its recorded controller.
 RunRecord Job(RunStatus status, int pid, double started_at, double created_at = kNow - 5) {
   RunRecord r;
-  r.id = "job";
-  r.job_type = "command";
   r.status = status;
-  r.controller_pid = pid;
-  r.controller_started_at = started_at;
   r.created_at = created_at;
+  std::tie(r.controller_pid, r.controller_started_at) = std::pair(pid, started_at);
   return r;
 }
 
