@@ -79,9 +79,11 @@ void Server::Routes() {
   http.new_task_queue = [max_connections] { return new ConnectionThreads(max_connections); };
   // httplib's default sets SO_REUSEPORT, which lets a second server start on a port in use and
   // silently split the requests; SO_REUSEADDR alone still allows a quick restart.
-  http.set_socket_options([](int sock) {
+  auto listen_fd = listen_fd_;
+  http.set_socket_options([listen_fd](int sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    *listen_fd = sock;
   });
   // Bodies are read by PostWithBody within the limits; this is httplib's own backstop.
   http.set_payload_max_length(std::max(lim.max_body_bytes, lim.max_upload_bytes));
@@ -166,6 +168,9 @@ Result<void> Server::Bind() {
     }
     port_ = o.port;
   }
+  // httplib listens with a backlog of 5: a burst of connections would wait for SYN retries
+  // (1 s, 3 s, ...) before the accept loop sees them. Listening again raises the backlog.
+  if (*listen_fd_ >= 0) ::listen(*listen_fd_, SOMAXCONN);
   std::string scheme = ctx_.tls ? "https://" : "http://";
   std::string host = o.host == "0.0.0.0" || o.host == "::" ? "127.0.0.1" : o.host;
   ctx_.base_url = !o.public_url.empty() ? o.public_url

@@ -41,6 +41,7 @@ class Server {
   std::unique_ptr<httplib::Server> http_;
   std::unique_ptr<JobRunner> jobs_;
   int port_ = 0;
+  std::shared_ptr<int> listen_fd_ = std::make_shared<int>(-1);  // seen in httplib's socket hook
 };
 
 // Route groups (api_v1.cpp, mlflow_api.cpp).

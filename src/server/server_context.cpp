@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.hpp"
+#include "common/input_limits.hpp"
+#include "metrics/metrics_line.hpp"
 #include "server/http_util.hpp"
 
 namespace overdrive {
@@ -110,26 +112,19 @@ Result<void> ServerContext::LogToRun(Workspace& ws, const RunRecord& run,
                                      const std::vector<Param>& params) {
   double now = WallSeconds();
   for (auto& p : points) {
-    if (p.name.empty()) return MakeError(ErrorCode::kInvalidInput, "a metric has an empty name");
+    OD_TRY(ValidateName("metric name", p.name));
     if (p.timestamp <= 0) p.timestamp = now;
   }
+  for (const auto& p : params) OD_TRY(ValidateName("param name", p.name));
   bool live = !IsFinal(run.status) && !run.run_dir.empty() &&
               (run.job_type == "trial" || run.job_type == "command") &&
               run.status != RunStatus::kQueued;
   if (live) {
+    // The collector's own format (NaN and infinities included), so a value acknowledged here
+    // is the value it stores.
     std::string lines;
-    for (const auto& p : points) {
-      nlohmann::json j = {{"name", p.name}, {"value", p.value}, {"timestamp", p.timestamp}};
-      if (std::isnan(p.value)) j["value"] = nullptr;
-      if (p.step >= 0) j["step"] = p.step;
-      lines += j.dump() + "\n";
-    }
-    for (const auto& p : params) {
-      nlohmann::json j = {{"kind", "param"}, {"name", p.name}};
-      j["value"] = nlohmann::json::parse(p.value_json, nullptr, false);
-      if (j["value"].is_discarded()) j["value"] = p.value_json;
-      lines += j.dump() + "\n";
-    }
+    for (const auto& p : points) lines += FormatMetricLine(p);
+    for (const auto& p : params) lines += FormatParamLine(p);
     fs::path file = fs::path(run.run_dir) / "metrics.jsonl";
     int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {

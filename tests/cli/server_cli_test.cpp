@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "cli_test_util.hpp"
+#include "server_cli_fixture.hpp"
 #include "common/strings.hpp"
 #include "sweep/workspace.hpp"
 
@@ -15,54 +16,11 @@ namespace overdrive {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::ServerCliTest;
 
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class ServerCliTest : public testing::CliTest {
- protected:
-  void TearDown() override {
-    StopServer(SIGTERM);
-    CliTest::TearDown();
-  }
-  // Starts `overdrive server --port 0` and reads the URL it prints.
-  void StartServer(std::vector<std::string> extra = {}) {
-    server_log_ = dir_ / ("server-" + std::to_string(++starts_) + ".log");
-    std::vector<std::string> args = extra;
-    for (const char* a : {"server", "--port", "0"}) args.push_back(a);
-    server_pid_ = Spawn(args, dir_ / ".server.out", server_log_);
-    std::regex url_re("overdrive server: (http://127\\.0\\.0\\.1:[0-9]+)/");
-    for (int i = 0; i < 300 && url_.empty(); ++i) {
-      std::smatch m;
-      std::string log = testing::ReadFile(server_log_);
-      if (std::regex_search(log, m, url_re)) url_ = m[1];
-      if (url_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_FALSE(url_.empty()) << testing::ReadFile(server_log_);
-  }
-  void StopServer(int sig) {
-    if (server_pid_ <= 0) return;
-    kill(server_pid_, sig);
-    int status = 0;
-    waitpid(server_pid_, &status, 0);
-    server_pid_ = -1;
-    url_.clear();
-  }
-  std::vector<std::string> Remote(std::vector<std::string> args, const std::string& token = "") {
-    std::vector<std::string> full = {"--server", url_};
-    if (!token.empty()) {
-      full.push_back("--token");
-      full.push_back(token);
-    }
-    full.insert(full.end(), args.begin(), args.end());
-    return full;
-  }
-
-  pid_t server_pid_ = -1;
-  std::string url_;
-  fs::path server_log_;
-  int starts_ = 0;
-};
 
 constexpr const char* kJob = R"(type: command
 experiment_name: remote
