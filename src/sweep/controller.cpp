@@ -86,6 +86,8 @@ bool ControllerAlive(const RunRecord& run) {
 
 bool ControllerGone(const RunRecord& run, double now) {
   if (IsFinal(run.status) || !run.parent_id.empty()) return false;
+  // A run made through MLflow's runs/create has no controller: its client ends it.
+  if (run.job_type == "external") return false;
   if (run.controller_pid > 0) return run.controller_pid != ::getpid() && !ControllerAlive(run);
   // No controller recorded: a queued job's may still be starting; anything further along had
   // one, which ended without finishing the job.

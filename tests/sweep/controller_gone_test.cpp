@@ -52,6 +52,13 @@ RunRecord Trial() {
   return r;
 }
 
+// A run made through MLflow's runs/create: running, and never driven by a controller of ours.
+RunRecord External() {
+  RunRecord r = Job(RunStatus::kRunning, 0, 0);
+  r.job_type = "external";
+  return r;
+}
+
 const int kParent = static_cast<int>(getppid());
 
 INSTANTIATE_TEST_SUITE_P(
@@ -74,7 +81,8 @@ INSTANTIATE_TEST_SUITE_P(
         GoneCase{"queued_and_never_started", Job(RunStatus::kQueued, 0, 0, kNow - 3600), true},
         GoneCase{"finished_job", Job(RunStatus::kCompleted, 0, 0), false},
         GoneCase{"failed_job_with_dead_controller", Job(RunStatus::kFailed, DeadPid(), 1), false},
-        GoneCase{"trial_of_a_sweep", Trial(), false}),
+        GoneCase{"trial_of_a_sweep", Trial(), false},
+        GoneCase{"mlflow_run_its_client_ends", External(), false}),
     [](const auto& info) { return std::string(info.param.label); });
 
 }  // namespace
