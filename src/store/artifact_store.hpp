@@ -55,8 +55,12 @@ struct SnapshotInfo {
 struct SnapshotLimits {
   std::int64_t max_bytes = std::int64_t{1} << 30;
   std::int64_t max_entries = 100'000;
+  // Appended to the error of each limit: how the caller lets a user raise it.
+  std::string raise_bytes_hint;
+  std::string raise_entries_hint;
 };
-// Over a limit: kInvalidInput "code folder 'F' holds more than ..." naming the limit.
+// Over a limit: kInvalidInput "code folder 'F' holds more than ..." naming the limit, then the
+// hint for that limit.
 Result<SnapshotInfo> SnapshotFolder(ArtifactStore& store, const std::filesystem::path& folder,
                                     const std::vector<std::filesystem::path>& exclude = {},
                                     const SnapshotLimits& limits = {});

@@ -150,14 +150,16 @@ class SnapshotWriter {
       return MakeError(ErrorCode::kInvalidInput,
                        "code folder '" + root_.string() + "' holds more than " +
                            std::to_string(limits_.max_entries) +
-                           " files and folders, the limit for a code snapshot");
+                           " files and folders, the limit for a code snapshot" +
+                           limits_.raise_entries_hint);
     }
     bytes_ += size;
     if (bytes_ > limits_.max_bytes) {
       return MakeError(ErrorCode::kInvalidInput,
                        "code folder '" + root_.string() + "' holds more than " +
                            std::to_string(limits_.max_bytes >> 20) +
-                           " MiB of files, the limit for a code snapshot");
+                           " MiB of files, the limit for a code snapshot" +
+                           limits_.raise_bytes_hint);
     }
     return {};
   }

@@ -203,15 +203,16 @@ Result<SubmittedJob> SubmitJob(Workspace& ws, const JobSpec& spec) {
                         EnvLimit(kMaxSnapshotMbEnv, limits.max_bytes >> 20));
     OD_ASSIGN_OR_RETURN(limits.max_entries, EnvLimit(kMaxSnapshotFilesEnv, limits.max_entries));
     limits.max_bytes = max_mb << 20;
+    const std::string advice =
+        "; point 'code:' at your project's folder, leave files out with an .amlignore, or raise "
+        "the limit with ";
+    limits.raise_bytes_hint = advice + kMaxSnapshotMbEnv + "=N";
+    limits.raise_entries_hint = advice + kMaxSnapshotFilesEnv + "=N";
     auto snap = SnapshotFolder(ws.artifacts(), *spec.command.code, {ws.root()}, limits);
     if (!snap) {
+      // Whatever stopped it (a limit, an unreadable file), say which part of the job it was.
       Error e = snap.error();
-      if (e.code == ErrorCode::kInvalidInput) {
-        e.message = spec.command.code_pos.ToString() + ": " + e.message +
-                    "; point 'code:' at the folder of your project, leave files out with an "
-                    ".amlignore, or raise the limit with " + kMaxSnapshotMbEnv + "=N or " +
-                    kMaxSnapshotFilesEnv + "=N";
-      }
+      e.message = spec.command.code_pos.ToString() + ": code snapshot: " + e.message;
       return std::unexpected(e);
     }
     run.snapshot_digest = snap->digest;

@@ -165,11 +165,12 @@ TEST_F(HostileInputTest, CodeFolderOverTheSnapshotLimitsIsRefusedAndNothingRecor
     ScopedEnv limit("OVERDRIVE_MAX_SNAPSHOT_FILES", "3");
     CommandResult r = Run({"job", "submit", "job.yml"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
-    EXPECT_NE(r.err.find("job.yml:2:7: code folder '" + src +
+    EXPECT_NE(r.err.find("job.yml:2:7: code snapshot: code folder '" + src +
                          "' holds more than 3 files and folders, the limit for a code snapshot"),
               std::string::npos)
         << r.err;
     EXPECT_NE(r.err.find("OVERDRIVE_MAX_SNAPSHOT_FILES=N"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("OVERDRIVE_MAX_SNAPSHOT_MB"), std::string::npos) << "only the one hit";
   }
   {
     ScopedEnv limit("OVERDRIVE_MAX_SNAPSHOT_MB", "2");
@@ -177,6 +178,7 @@ TEST_F(HostileInputTest, CodeFolderOverTheSnapshotLimitsIsRefusedAndNothingRecor
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("holds more than 2 MiB of files"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("OVERDRIVE_MAX_SNAPSHOT_MB=N"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("OVERDRIVE_MAX_SNAPSHOT_FILES"), std::string::npos) << r.err;
   }
   EXPECT_EQ(JobIds(), std::vector<std::string>{first}) << "no job is recorded";
   CommandResult ok = Run({"job", "submit", "job.yml"});  // within the defaults
