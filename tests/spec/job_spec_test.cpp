@@ -503,7 +503,7 @@ trial:
   EXPECT_EQ(s.early_termination.type, "bandit");
   EXPECT_EQ(s.early_termination.slack_factor, 0.2);
   EXPECT_FALSE(s.early_termination.slack_amount.has_value());
-  EXPECT_EQ(s.early_termination.evaluation_interval, 1);  // 0 is read as 1
+  EXPECT_EQ(s.early_termination.evaluation_interval, 0);  // kept; the policy reads 0 as 1
   EXPECT_EQ(s.early_termination.delay_evaluation, 5);
   EXPECT_EQ(job.command.inputs.at("data").local_path, dir_ / "data");
   EXPECT_EQ(job.command.outputs.count("model"), 1u);
@@ -554,7 +554,7 @@ TEST_F(JobSpecTest, EarlyTerminationPolicies) {
   EXPECT_DOUBLE_EQ(e.reduction_factor, 3);
   EXPECT_EQ(e.brackets, 2);
   EXPECT_EQ(ParseErr(kSweep, {"early_termination={type: asha, reduction_factor: 1}"}),
-            "--set:1:50: 'reduction_factor' must be greater than 1, got 1");
+            "--set:1:50: 'reduction_factor' must be at least 2, got 1");
   EXPECT_EQ(ParseErr(kSweep, {"early_termination={type: bandit}"}),
             "--set:1:19: bandit needs 'slack_factor' or 'slack_amount'");
   EXPECT_EQ(ParseErr(kSweep, {"early_termination={type: median_stopping, slack_factor: 0.1}"}),
@@ -745,7 +745,7 @@ TEST(ParseJobFileTest, MissingFileIsNotFound) {
 }
 
 TEST(ParseJobFileTest, ExamplesInTheFuzzSeedsParse) {
-  fs::path seeds = fs::path(OVERDRIVE_SOURCE_DIR) / "fuzz" / "seeds";
+  fs::path seeds = fs::path(OVERDRIVE_SOURCE_DIR) / "fuzz" / "seeds" / "job_parser";
   int n = 0;
   for (const auto& e : fs::directory_iterator(seeds)) {
     if (e.path().extension() != ".yml") continue;
