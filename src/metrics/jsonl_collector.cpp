@@ -42,6 +42,33 @@ void SkipSpace(std::string_view s, std::size_t& i) {
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) ++i;
 }
 
+// JSON's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?. from_chars alone also
+// takes "1.", "-.5" and "01", which would then be stored as param text that is not JSON.
+bool IsJsonNumber(std::string_view t) {
+  std::size_t i = 0, n = t.size();
+  auto digits = [&] {
+    std::size_t start = i;
+    while (i < n && t[i] >= '0' && t[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < n && t[i] == '-') ++i;
+  if (i < n && t[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < n && t[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < n && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == n;
+}
+
 bool ParseNumber(std::string_view text, double& out) {
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
   return ec == std::errc() && ptr == text.data() + text.size();
@@ -108,8 +135,8 @@ bool ParseFlat(std::string_view s, Line& out) {
           field.type = Field::Type::kNumber;
           field.number = token[0] == '-' ? -std::numeric_limits<double>::infinity()
                                          : std::numeric_limits<double>::infinity();
-        } else if (!token.empty() && (token[0] == '-' || (token[0] >= '0' && token[0] <= '9')) &&
-                   ParseNumber(token, field.number) && std::isfinite(field.number)) {
+        } else if (IsJsonNumber(token) && ParseNumber(token, field.number) &&
+                   std::isfinite(field.number)) {
           field.type = Field::Type::kNumber;
         } else {
           return false;
@@ -158,6 +185,12 @@ Field FromJson(const nlohmann::json& j) {
 
 // Returns an error message, or "" with `out` filled.
 std::string ParseSlow(std::string_view s, Line& out) {
+  // nlohmann stops at a NUL and would ignore the rest; nesting is bounded before it builds.
+  if (s.find('\0') != std::string_view::npos) return "not valid JSON (a NUL byte)";
+  if (JsonNestingDepth(s, kDefaultMaxJsonDepth) > kDefaultMaxJsonDepth) {
+    return "not valid here (nests deeper than " + std::to_string(kDefaultMaxJsonDepth) +
+           " levels)";
+  }
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(s);

@@ -92,6 +92,15 @@ TEST_P(JsonlTableTest, CollectsExpectedPointsParamsAndWarnings) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, JsonlTableTest,
     ::testing::Values(
+        // Found by the fuzzer: "1." passed from_chars and was stored as param text that is not
+        // JSON; a NUL ended nlohmann's input and hid the rest of the line.
+        JsonlCase{"param_numbers_that_are_not_json",
+                  "{\"kind\":\"param\",\"name\":\"p\",\"value\":1.}\n"
+                  "{\"kind\":\"param\",\"name\":\"q\",\"value\":2.5}\n",
+                  {}, {{"q", "2.5"}}, {"line 1"}},
+        JsonlCase{"nul_inside_a_line",
+                  std::string("{\"name\":\"a\",\"value\":1}\0garbage\n", 31),
+                  {}, {}, {"NUL"}},
         JsonlCase{"full_metric",
                   R"({"name": "acc", "value": 0.9, "step": 3, "timestamp": 1732250000.5})"
                   "\n",
