@@ -47,11 +47,6 @@ using json = nlohmann::json;
 
 class ApiTest : public ServerTest {
  protected:
-  std::unique_ptr<Workspace> OpenWs() {
-    auto ws = Workspace::Open(workspace(), true);
-    EXPECT_TRUE(ws.has_value()) << ws.error().message;
-    return std::move(*ws);
-  }
   // A sweep with `n` trials: trial i has lr = i and acc = i / n (trial 0 has no metric).
   void SeedSweep(Workspace& ws, const std::string& sweep, int n, const std::string& exp = "exp") {
     RunRecord s;

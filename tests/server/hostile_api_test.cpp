@@ -25,11 +25,6 @@ using ::testing::Not;
 
 class HostileTest : public ServerTest {
  protected:
-  std::unique_ptr<Workspace> OpenWs() {
-    auto ws = Workspace::Open(workspace(), true);
-    EXPECT_TRUE(ws.has_value()) << ws.error().message;
-    return std::move(*ws);
-  }
   void AddRun(Workspace& ws, const std::string& id, const std::string& exp) {
     RunRecord r;
     r.id = id;

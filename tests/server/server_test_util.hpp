@@ -15,6 +15,7 @@
 
 #include "../store/store_test_util.hpp"
 #include "server/server.hpp"
+#include "sweep/workspace.hpp"
 
 namespace overdrive::testing_util {
 
@@ -78,6 +79,12 @@ class ServerTest : public ::testing::Test {
   HttpReply Delete(const std::string& path) { return From(client_->Delete(path, Auth())); }
 
   std::filesystem::path workspace() const { return dir_.path() / "ws"; }
+  // The server's workspace, opened as another process would (its own store connection).
+  std::unique_ptr<Workspace> OpenWs() {
+    auto ws = Workspace::Open(workspace(), true);
+    EXPECT_TRUE(ws.has_value()) << ws.error().message;
+    return std::move(*ws);
+  }
 
   TempDir dir_;
   std::unique_ptr<Server> server_;
