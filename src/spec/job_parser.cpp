@@ -18,6 +18,7 @@
 
 #include "common/input_limits.hpp"
 #include "common/strings.hpp"
+#include "spec/component_params.hpp"
 #include "spec/job_spec.hpp"
 
 namespace overdrive {
@@ -289,6 +290,11 @@ class JobParser {
   Result<void> CheckSampler(const SearchSpace& space, const SamplingSpec& sampling,
                             const std::map<std::string, SourcePos>& param_pos) const;
   Result<void> ParseEarlyTermination(const Field& f, EarlyTerminationSpec& out);
+  // The parameters of a sampler or policy as `decl` declares them: unknown keys, each value's
+  // type and bounds at its own position, then the checks across parameters.
+  template <class Spec>
+  Result<void> ParseComponent(const Field& section, const ComponentDecl<Spec>& decl,
+                              const std::string& context, Spec& out) const;
   Result<void> ParseExtensions(const Field& f, ExtensionSpec& out);
   Result<void> CheckReferences(const JobSpec& job) const;
 
@@ -883,74 +889,56 @@ Result<void> JobParser::CheckSampler(const SearchSpace& space, const SamplingSpe
   return {};
 }
 
+template <class Spec>
+Result<void> JobParser::ParseComponent(const Field& section, const ComponentDecl<Spec>& decl,
+                                       const std::string& context, Spec& out) const {
+  Keys allowed = {"type"};
+  for (const auto& name : decl.ParamNames()) allowed.push_back(name);
+  OD_ASSIGN_OR_RETURN(Fields m, MapField(section, context + " (" + decl.type + ")", allowed));
+  for (const auto& p : decl.params) {
+    // `rule:` with nothing after it counts as absent; a number left empty is an error.
+    const Field* x = p.type() == ParamType::kChoice ? m.Get(p.name) : m.Find(p.name);
+    if (!x) continue;
+    ParamValue v;
+    switch (p.type()) {
+      case ParamType::kInt: {
+        OD_ASSIGN_OR_RETURN(std::int64_t i, Int(*x, std::numeric_limits<std::int64_t>::min(),
+                                                std::numeric_limits<std::int64_t>::max()));
+        v = i;
+        break;
+      }
+      case ParamType::kNumber: {
+        OD_ASSIGN_OR_RETURN(double d, Number(*x));
+        v = d;
+        break;
+      }
+      case ParamType::kChoice: {
+        OD_ASSIGN_OR_RETURN(std::string c, OneOf(*x, p.choices));
+        v = c;
+        break;
+      }
+    }
+    if (auto message = p.Check(v)) return FailAt(*x, *message);
+    p.Set(out, v);
+  }
+  if (auto issue = decl.Validate(out)) {
+    const Field* at = issue->param.empty() ? nullptr : m.Find(issue->param);
+    return FailAt(at ? *at : section, issue->message);
+  }
+  return {};
+}
+
 Result<void> JobParser::ParseEarlyTermination(const Field& f, EarlyTerminationSpec& out) {
   if (!f.present()) return {};
   out.pos = ValuePos(f);
   if (!f.value.IsMap()) return FailAt(f, "early_termination must be a mapping of keys");
   YAML::Node type_node = f.value["type"];
-  Keys types = {"bandit", "median_stopping", "truncation_selection", "asha"};
+  const Keys types = PolicyTypes();
   if (!type_node.IsDefined() || type_node.IsNull()) {
     return FailAt(f, "early_termination needs a 'type' (one of " + Join(types, ", ") + ")");
   }
   OD_ASSIGN_OR_RETURN(out.type, OneOf(Field{"type", f.key, type_node}, types));
-  Keys allowed = {"type", "evaluation_interval", "delay_evaluation"};
-  if (out.type == "bandit") allowed.insert(allowed.end(), {"slack_factor", "slack_amount"});
-  if (out.type == "truncation_selection") allowed.push_back("truncation_percentage");
-  if (out.type == "asha") {
-    allowed.insert(allowed.end(), {"min_resource", "max_resource", "reduction_factor", "brackets"});
-  }
-  OD_ASSIGN_OR_RETURN(Fields m, MapField(f, "early_termination (" + out.type + ")", allowed));
-  if (auto* x = m.Find("evaluation_interval")) {
-    OD_ASSIGN_OR_RETURN(std::int64_t v, Int(*x, 0, 1000000));
-    out.evaluation_interval = v == 0 ? 1 : static_cast<int>(v);  // the SDK's 0 means "every"
-  }
-  if (auto* x = m.Find("delay_evaluation")) {
-    OD_ASSIGN_OR_RETURN(std::int64_t v, Int(*x, 0, 1000000));
-    out.delay_evaluation = static_cast<int>(v);
-  }
-  if (out.type == "bandit") {
-    const Field* sf = m.Find("slack_factor");
-    const Field* sa = m.Find("slack_amount");
-    if (sf && sa) {
-      return FailAt(*sa, "bandit takes either 'slack_factor' or 'slack_amount', not both");
-    }
-    if (!sf && !sa) return FailAt(f, "bandit needs 'slack_factor' or 'slack_amount'");
-    if (sf) { OD_ASSIGN_OR_RETURN(out.slack_factor, Positive(*sf)); }
-    if (sa) { OD_ASSIGN_OR_RETURN(out.slack_amount, Positive(*sa)); }
-  }
-  if (out.type == "truncation_selection") {
-    const Field* tp = m.Find("truncation_percentage");
-    if (!tp) return FailAt(f, "truncation_selection needs 'truncation_percentage' (1 to 99)");
-    OD_ASSIGN_OR_RETURN(std::int64_t v, Int(*tp, 1, 99));
-    out.truncation_percentage = static_cast<int>(v);
-  }
-  if (out.type == "asha") {
-    if (auto* x = m.Find("min_resource")) {
-      OD_ASSIGN_OR_RETURN(std::int64_t v, Int(*x, 1, 1000000000));
-      out.min_resource = static_cast<int>(v);
-    }
-    if (auto* x = m.Find("max_resource")) {
-      OD_ASSIGN_OR_RETURN(std::int64_t v, Int(*x, 0, 1000000000));
-      out.max_resource = static_cast<int>(v);
-      if (v != 0 && v < out.min_resource) {
-        return FailAt(*x, "'max_resource' (" + std::to_string(v) +
-                              ") must be at least 'min_resource' (" + std::to_string(out.min_resource) +
-                              "), or 0 for no limit");
-      }
-    }
-    if (auto* x = m.Find("reduction_factor")) {
-      OD_ASSIGN_OR_RETURN(out.reduction_factor, Number(*x));
-      if (out.reduction_factor <= 1) {
-        return FailAt(*x, "'reduction_factor' must be greater than 1, got " +
-                              FormatDouble(out.reduction_factor));
-      }
-    }
-    if (auto* x = m.Find("brackets")) {
-      OD_ASSIGN_OR_RETURN(std::int64_t v, Int(*x, 1, 100));
-      out.brackets = static_cast<int>(v);
-    }
-  }
-  return {};
+  return ParseComponent(f, *FindPolicyDecl(out.type), "early_termination", out);
 }
 
 Result<void> JobParser::ParseSweep(const Fields& top, JobSpec& job) {
@@ -963,9 +951,9 @@ Result<void> JobParser::ParseSweep(const Fields& top, JobSpec& job) {
                   std::string("a sweep job needs '") + required + "'");
     }
   }
-  // Sampling algorithm: "random" or {type, seed, rule}.
+  // Sampling algorithm: "random" or {type, and the sampler's parameters}.
   const Field& sa = *top.Get("sampling_algorithm");
-  Keys samplers = {"random", "grid", "bayesian", "tpe"};
+  const Keys samplers = SamplerTypes();
   sweep.sampling.pos = ValuePos(sa);
   if (sa.value.IsScalar()) {
     OD_ASSIGN_OR_RETURN(sweep.sampling.type, OneOf(sa, samplers));
@@ -976,15 +964,8 @@ Result<void> JobParser::ParseSweep(const Fields& top, JobSpec& job) {
                             Join(samplers, ", ") + ")");
     }
     OD_ASSIGN_OR_RETURN(sweep.sampling.type, OneOf(Field{"type", sa.key, type_node}, samplers));
-    Keys allowed = {"type", "seed"};
-    if (sweep.sampling.type == "random") allowed.push_back("rule");
-    OD_ASSIGN_OR_RETURN(Fields m, MapField(sa, "sampling_algorithm (" + sweep.sampling.type + ")",
-                                           allowed));
-    if (auto* x = m.Get("rule")) { OD_ASSIGN_OR_RETURN(sweep.sampling.rule, OneOf(*x, {"random", "sobol"})); }
-    if (auto* x = m.Find("seed")) {
-      OD_ASSIGN_OR_RETURN(std::int64_t v, Int(*x, 0, std::numeric_limits<std::int64_t>::max()));
-      sweep.sampling.seed = static_cast<std::uint64_t>(v);
-    }
+    OD_TRY(ParseComponent(sa, *FindSamplerDecl(sweep.sampling.type), "sampling_algorithm",
+                          sweep.sampling));
   }
   OD_ASSIGN_OR_RETURN(sweep.search_space, ParseSpace(*top.Get("search_space"), true, sweep.param_pos));
   OD_TRY(CheckSampler(sweep.search_space, sweep.sampling, sweep.param_pos));

@@ -101,20 +101,23 @@ struct ObjectiveSpec {
   Goal goal = Goal::kMaximize;
 };
 
+// Sampler and policy parameters: each field's initializer is its declared default; bounds, help
+// and which components take it are declared in spec/component_params.cpp, which the parser, the
+// factories and the stored plan all follow.
 struct SamplingSpec {
-  std::string type = "random";  // random | grid | bayesian | tpe (extension)
+  std::string type = "random";  // SamplerTypes(): random | grid | bayesian | tpe (extension)
   std::string rule = "random";  // random | sobol (type random only)
   std::optional<std::uint64_t> seed;
   SourcePos pos;
 };
 
 struct EarlyTerminationSpec {
-  std::string type;  // "" none | bandit | median_stopping | truncation_selection | asha (extension)
-  int evaluation_interval = 1;  // 0 in files is read as 1
+  std::string type;  // "" none, or one of PolicyTypes()
+  int evaluation_interval = 1;  // 0 (the Azure SDK's default) means every interval
   int delay_evaluation = 0;
   std::optional<double> slack_factor;   // bandit
   std::optional<double> slack_amount;   // bandit
-  int truncation_percentage = 0;        // truncation_selection
+  int truncation_percentage = 0;        // truncation_selection; required (0 = not given)
   // asha (extension): resource = the trial's interval count.
   int min_resource = 1;
   int max_resource = 0;                 // 0 = unbounded
