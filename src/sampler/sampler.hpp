@@ -52,8 +52,9 @@ struct SamplerOptions {
   int budget = 0;
 };
 
-// Unknown types list every valid one; grid/bayesian refuse spaces they cannot handle, naming the
-// parameter and the allowed distribution types.
+// Types and their parameters (rule) are checked against spec/component_params.cpp, as the job
+// parser checked them at submit; unknown types list every valid one. grid/bayesian refuse spaces
+// they cannot handle, naming the parameter and the allowed distribution types.
 Result<std::unique_ptr<Sampler>> MakeSampler(const SamplerOptions& options,
                                              const SearchSpace& space);
 

@@ -83,11 +83,11 @@ class TerminationPolicy {
 };
 
 // spec.type "" gives nullptr (no early termination).
-// Errors (kInvalidInput, "file:line:col: ..." at spec.pos): an unknown type (listing the valid
-// ones, with a did-you-mean hint), bandit without exactly one of slack_factor / slack_amount or
-// with a negative one, truncation_percentage outside 1..99, negative evaluation_interval or
-// delay_evaluation, asha with reduction_factor < 2, min_resource < 1, brackets < 1, or
-// 0 < max_resource <= min_resource.
+// Errors (kInvalidInput, "file:line:col: early_termination ..." at spec.pos): an unknown type
+// (listing the valid ones, with a did-you-mean hint), or a parameter the policy's declaration in
+// spec/component_params.cpp refuses (a bound, a missing required one, bandit without exactly one
+// of slack_factor / slack_amount, asha with 0 < max_resource <= min_resource) — the very checks
+// the job parser made at submit.
 Result<std::unique_ptr<TerminationPolicy>> MakeTerminationPolicy(const EarlyTerminationSpec& spec,
                                                                  Goal goal);
 

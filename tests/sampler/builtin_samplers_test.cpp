@@ -10,6 +10,7 @@
 
 #include "sampler/sampler.hpp"
 #include "space/space_ops.hpp"
+#include "spec/component_params.hpp"
 
 namespace overdrive {
 namespace {
@@ -75,6 +76,26 @@ TEST(MakeSamplerTest, NamesEachSampler) {
   EXPECT_EQ(Make("random", Square2d())->Name(), "random");
   EXPECT_EQ(Make("random", Square2d(), "sobol")->Name(), "sobol");
   EXPECT_EQ(Make("tpe", Square2d())->Name(), "tpe");
+}
+
+// The factory builds every type the declarations list (spec/component_params.cpp), with every
+// allowed value of each choice parameter, and refuses the rest as the parser does.
+TEST(MakeSamplerTest, BuildsEveryDeclaredTypeAndChoice) {
+  SearchSpace s;
+  s.params.push_back({"opt", Choice({std::string("a"), std::string("b")})});
+  for (const SamplerDecl& d : SamplerDecls()) {
+    EXPECT_EQ(Make(d.type, s)->Name(), d.type);
+    const auto* rule = d.Find("rule");
+    if (!rule) continue;
+    for (const auto& r : rule->choices) EXPECT_NE(Make(d.type, s, r), nullptr) << r;
+    SamplerOptions o;
+    o.type = d.type;
+    o.rule = "halton";
+    auto bad = MakeSampler(o, s);
+    ASSERT_FALSE(bad.has_value());
+    EXPECT_EQ(bad.error().message,
+              "sampling_algorithm (" + d.type + "): 'rule' must be one of random, sobol, got 'halton'");
+  }
 }
 
 TEST(MakeSamplerTest, InvalidSpaceIsRefused) {

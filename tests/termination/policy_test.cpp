@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -344,17 +345,19 @@ TEST(MakeTerminationPolicyTest, RejectsBadSpecsWithActionableMessages) {
   const std::vector<Bad> cases = {
       {typo, "job.yml:12:3: early_termination: unknown type 'bandti' (did you mean 'bandit'?)"},
       {typo, "median_stopping, truncation_selection, asha"},
-      {Bandit({}, {}), "exactly one of slack_factor"},
-      {Bandit(0.1, 0.1), "exactly one of slack_factor"},
-      {Bandit(-0.1, {}), "slack_factor must be a number >= 0"},
-      {Truncation(0), "between 1 and 99, got 0"},
+      {Bandit({}, {}), "(bandit) bandit needs 'slack_factor' or 'slack_amount'"},
+      {Bandit(0.1, 0.1), "bandit takes either 'slack_factor' or 'slack_amount', not both"},
+      {Bandit(-0.1, {}), "'slack_factor' must be greater than 0, got -0.1"},
+      {Bandit({}, 0), "'slack_amount' must be greater than 0, got 0"},
+      {Truncation(0), "truncation_selection needs 'truncation_percentage' (between 1 and 99)"},
       {Truncation(100), "between 1 and 99, got 100"},
-      {negative_interval, "evaluation_interval must be >= 0"},
-      {negative_delay, "delay_evaluation must be >= 0"},
-      {Asha(1.5), "reduction_factor must be >= 2"},
-      {Asha(2, 0), "min_resource must be >= 1"},
-      {Asha(2, 1, 0, 0), "brackets must be >= 1"},
-      {Asha(2, 4, 4), "max_resource must be 0 (unbounded) or greater than min_resource (4)"},
+      {negative_interval, "'evaluation_interval' must be between 0 and 1000000, got -1"},
+      {negative_delay, "'delay_evaluation' must be between 0 and 1000000, got -2"},
+      {Asha(1.5), "early_termination: (asha) 'reduction_factor' must be at least 2, got 1.5"},
+      {Asha(2, 0), "'min_resource' must be between 1 and 1000000000, got 0"},
+      {Asha(2, 1, 0, 0), "'brackets' must be between 1 and 100, got 0"},
+      {Asha(2, 4, 4), "'max_resource' (4) must be greater than 'min_resource' (4), or 0 for no limit"},
+      {Asha(std::nan("")), "'reduction_factor' must be a number, got nan"},
   };
   for (const Bad& c : cases) {
     auto r = MakeTerminationPolicy(c.spec, kMax);
