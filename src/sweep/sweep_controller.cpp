@@ -591,8 +591,21 @@ Result<ControllerResult> SweepDriver::Run() {
 
 Result<ControllerResult> DriveSweep(Workspace& ws, const RunRecord& sweep,
                                     const ControllerOptions& options) {
-  OD_ASSIGN_OR_RETURN(SweepPlan plan, SweepPlan::FromJson(sweep.launch_json));
-  SweepDriver driver(ws, sweep, std::move(plan), options);
+  Result<SweepPlan> plan = SweepPlan::FromJson(sweep.launch_json);
+  Result<void> startable =
+      plan ? plan->CheckStartable() : Result<void>(std::unexpected(plan.error()));
+  if (!startable) {
+    // A stored plan this controller can never start (stored by an older version whose parser
+    // let it through, or damaged): left queued it would wait forever, so it ends failed.
+    const std::string reason = "cannot start the sweep: " + startable.error().message;
+    RunUpdate u;
+    u.status_reason = reason;
+    u.ended_at = WallSeconds();
+    OD_TRY(ws.store().TransitionRun(sweep.id, RunStatus::kFailed, u));
+    if (options.out) *options.out << "sweep " << sweep.id << " failed: " << reason << std::endl;
+    return ControllerResult{RunStatus::kFailed, reason, false};
+  }
+  SweepDriver driver(ws, sweep, std::move(*plan), options);
   return driver.Run();
 }
 

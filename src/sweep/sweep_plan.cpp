@@ -4,7 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sampler/sampler.hpp"
+#include "spec/component_params.hpp"
 #include "sweep/submission.hpp"
+#include "termination/policy.hpp"
 
 namespace overdrive {
 
@@ -111,7 +114,10 @@ std::string SweepPlan::ToJson() const {
   nlohmann::json j;
   const SweepSpec& s = sweep;
   j["search_space"] = SearchSpaceToJson(s.search_space);
-  j["sampling"] = {{"type", s.sampling.type}, {"rule", s.sampling.rule}};
+  // Each component's parameters as its declaration lists them (spec/component_params.cpp).
+  const SamplerDecl* sampler = FindSamplerDecl(s.sampling.type);
+  j["sampling"] = sampler ? sampler->ToJson(s.sampling)
+                          : nlohmann::json{{"type", s.sampling.type}, {"rule", s.sampling.rule}};
   j["objective"] = {{"primary_metric", s.objective.primary_metric},
                     {"goal", s.objective.goal == Goal::kMaximize ? "maximize" : "minimize"}};
   j["limits"] = {{"max_total_trials", s.limits.max_total_trials},
@@ -119,16 +125,8 @@ std::string SweepPlan::ToJson() const {
                  {"timeout_s", s.limits.timeout_s}};
   if (s.limits.trial_timeout_s) j["limits"]["trial_timeout_s"] = *s.limits.trial_timeout_s;
   const auto& et = s.early_termination;
-  j["early_termination"] = {{"type", et.type},
-                            {"evaluation_interval", et.evaluation_interval},
-                            {"delay_evaluation", et.delay_evaluation},
-                            {"truncation_percentage", et.truncation_percentage},
-                            {"min_resource", et.min_resource},
-                            {"max_resource", et.max_resource},
-                            {"reduction_factor", et.reduction_factor},
-                            {"brackets", et.brackets}};
-  if (et.slack_factor) j["early_termination"]["slack_factor"] = *et.slack_factor;
-  if (et.slack_amount) j["early_termination"]["slack_amount"] = *et.slack_amount;
+  const PolicyDecl* policy = FindPolicyDecl(et.type);
+  j["early_termination"] = policy ? policy->ToJson(et) : nlohmann::json{{"type", et.type}};
   if (s.register_best_model) {
     j["register_best_model"] = {{"name", s.register_best_model->name},
                                 {"path", s.register_best_model->path}};
@@ -146,8 +144,10 @@ Result<SweepPlan> SweepPlan::FromJson(const std::string& text) {
     auto j = nlohmann::json::parse(text);
     SweepPlan p;
     OD_ASSIGN_OR_RETURN(p.sweep.search_space, SearchSpaceFromJson(j.at("search_space")));
-    p.sweep.sampling.type = j["sampling"].value("type", "random");
-    p.sweep.sampling.rule = j["sampling"].value("rule", "random");
+    const auto& sampling = j.at("sampling");
+    p.sweep.sampling.type = sampling.value("type", "random");
+    // An unknown type is kept as it is: the controller refuses it and ends the sweep failed.
+    if (const SamplerDecl* d = FindSamplerDecl(p.sweep.sampling.type)) d->FromJson(sampling, p.sweep.sampling);
     p.sweep.objective.primary_metric = j["objective"].at("primary_metric").get<std::string>();
     p.sweep.objective.goal =
         j["objective"].value("goal", "maximize") == "minimize" ? Goal::kMinimize : Goal::kMaximize;
@@ -159,15 +159,8 @@ Result<SweepPlan> SweepPlan::FromJson(const std::string& text) {
     const auto& e = j.at("early_termination");
     auto& et = p.sweep.early_termination;
     et.type = e.value("type", "");
-    et.evaluation_interval = e.value("evaluation_interval", 1);
-    et.delay_evaluation = e.value("delay_evaluation", 0);
-    et.truncation_percentage = e.value("truncation_percentage", 0);
-    et.min_resource = e.value("min_resource", 1);
-    et.max_resource = e.value("max_resource", 0);
-    et.reduction_factor = e.value("reduction_factor", 3.0);
-    et.brackets = e.value("brackets", 1);
-    if (e.contains("slack_factor")) et.slack_factor = e["slack_factor"].get<double>();
-    if (e.contains("slack_amount")) et.slack_amount = e["slack_amount"].get<double>();
+    // Plans stored before the declarations held every field; only the type's own are read.
+    if (const PolicyDecl* d = FindPolicyDecl(et.type)) d->FromJson(e, et);
     if (j.contains("register_best_model")) {
       RegisterBestModelSpec reg;
       reg.name = j["register_best_model"].at("name").get<std::string>();
@@ -184,6 +177,16 @@ Result<SweepPlan> SweepPlan::FromJson(const std::string& text) {
   } catch (const std::exception& e) {
     return MakeError(ErrorCode::kStorage, std::string("corrupt sweep record: ") + e.what());
   }
+}
+
+Result<void> SweepPlan::CheckStartable() const {
+  SamplerOptions options;
+  options.type = sweep.sampling.type;
+  options.rule = sweep.sampling.rule;
+  options.budget = sweep.limits.max_total_trials;
+  OD_TRY(MakeSampler(options, sweep.search_space));
+  OD_TRY(MakeTerminationPolicy(sweep.early_termination, sweep.objective.goal));
+  return {};
 }
 
 SweepPlan SweepPlan::FromSpec(const JobSpec& spec) {

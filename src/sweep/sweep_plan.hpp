@@ -25,6 +25,10 @@ struct SweepPlan {
   std::string ToJson() const;
   static Result<SweepPlan> FromJson(const std::string& text);
   static SweepPlan FromSpec(const JobSpec& spec);
+  // Whether a controller can start this plan: its sampler and policy can be made (the checks the
+  // job parser made at submit; a plan stored by an older version may fail them). kInvalidInput
+  // with the factory's message otherwise.
+  Result<void> CheckStartable() const;
 };
 
 // JSON forms of search spaces (also what the API and the dashboard show).
