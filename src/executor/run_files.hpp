@@ -22,6 +22,9 @@ inline constexpr const char* kShim = "shim.json";
 inline constexpr const char* kGroup = "group.json";
 // Written by the shim when the command has ended: the run's exit record.
 inline constexpr const char* kExit = "exit.json";
+// Allocated by the shim when it starts and given back when it writes kExit: room for the exit
+// record on a disk the command filled.
+inline constexpr const char* kExitReserve = "exit.reserve";
 inline constexpr const char* kStdout = "stdout.log";
 inline constexpr const char* kStderr = "stderr.log";
 // The shim's own stdout/stderr (its diagnostics), kept apart from the command's logs.

@@ -80,8 +80,23 @@ Result<ShimLaunch> ReadLaunch(const fs::path& run_dir) {
   }
 }
 
+// Room for the exit record, taken when the shim starts: a command that fills the disk must
+// not leave a run whose end nobody can tell (it would look lost).
+void ReserveExitRoom(const fs::path& run_dir) {
+  const fs::path path = run_dir / run_files::kExitReserve;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  if (::posix_fallocate(fd, 0, 64 * 1024) != 0) ::unlink(path.c_str());
+  ::close(fd);
+}
+
 void WriteExit(const fs::path& run_dir, const nlohmann::json& record) {
+  const fs::path reserve = run_dir / run_files::kExitReserve;
   auto written = run_files::WriteFileAtomic(run_dir / run_files::kExit, record.dump() + "\n");
+  if (!written && ::unlink(reserve.c_str()) == 0) {
+    written = run_files::WriteFileAtomic(run_dir / run_files::kExit, record.dump() + "\n");
+  }
+  ::unlink(reserve.c_str());
   if (!written) std::fprintf(stderr, "overdrive shim: %s\n", written.error().message.c_str());
 }
 
@@ -235,6 +250,7 @@ int RunShim(int argc, char** argv) {
       !w) {
     return FailBeforeStart(run_dir, started_at, w.error().message);
   }
+  ReserveExitRoom(run_dir);
 
   // Environment: inherited, then the run's own variables on top.
   std::map<std::string, std::string> env;
