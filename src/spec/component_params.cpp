@@ -19,7 +19,8 @@ ParamBound AtMost(double v) { return {v, true}; }
 
 // Integers print as integers ("1000000000", not "1e+09").
 std::string BoundText(double v, ParamType type) {
-  if (type == ParamType::kInt && std::fabs(v) < 9e15) return std::to_string(static_cast<long long>(v));
+  if (type == ParamType::kInt && std::fabs(v) < 9e15)
+    return std::to_string(static_cast<long long>(v));
   return FormatDouble(v);
 }
 
@@ -41,69 +42,92 @@ using SamplerParam = ParamDecl<SamplingSpec>;
 using PolicyParam = ParamDecl<EarlyTerminationSpec>;
 
 const SamplerParam kSeed{
-    "seed", &SamplingSpec::seed,
-    "seed of the sampler's draws; without one, a seed is drawn at submit and stored with the "
-    "sweep, so `job resume` continues the same sequence",
-    false, AtLeast(0), std::nullopt, {}};
+    .name = "seed",
+    .field = &SamplingSpec::seed,
+    .help =
+        "seed of the sampler's draws; without one, a seed is drawn at submit and stored "
+        "with the sweep, so `job resume` continues the same sequence",
+    .min = AtLeast(0)};
 
-const SamplerParam kRule{
-    "rule", &SamplingSpec::rule,
-    "`random`: independent draws; `sobol`: a scrambled Sobol sequence (covers the space more "
-    "evenly)",
-    false, std::nullopt, std::nullopt, {"random", "sobol"}};
+const SamplerParam kRule{.name = "rule",
+                         .field = &SamplingSpec::rule,
+                         .help =
+                             "`random`: independent draws; `sobol`: a scrambled Sobol "
+                             "sequence (covers the space more evenly)",
+                         .choices = {"random", "sobol"}};
 
 // Intervals (reports of the primary metric) are ints; a million is far beyond any real sweep.
 constexpr double kMaxIntervals = 1000000;
 constexpr double kMaxBudget = 1000000000;
 
 const PolicyParam kEvaluationInterval{
-    "evaluation_interval", &EarlyTerminationSpec::evaluation_interval,
-    "the policy acts at every k-th interval; 0 (the Azure SDK's default) means every interval",
-    false, AtLeast(0), AtMost(kMaxIntervals), {}};
+    .name = "evaluation_interval",
+    .field = &EarlyTerminationSpec::evaluation_interval,
+    .help =
+        "the policy acts at every k-th interval; 0 (the Azure SDK's default) means every "
+        "interval",
+    .min = AtLeast(0),
+    .max = AtMost(kMaxIntervals)};
 
-const PolicyParam kDelayEvaluation{
-    "delay_evaluation", &EarlyTerminationSpec::delay_evaluation,
-    "the policy acts at no interval before this one", false, AtLeast(0), AtMost(kMaxIntervals),
-    {}};
+const PolicyParam kDelayEvaluation{.name = "delay_evaluation",
+                                   .field = &EarlyTerminationSpec::delay_evaluation,
+                                   .help = "the policy acts at no interval before this one",
+                                   .min = AtLeast(0),
+                                   .max = AtMost(kMaxIntervals)};
 
+// Both slacks are optional fields: which one is given is bandit's joint check below.
 const PolicyParam kSlackFactor{
-    "slack_factor", &EarlyTerminationSpec::slack_factor,
-    "allowed distance from the best trial as a ratio: stop below best/(1+slack_factor) "
-    "(maximize); give this or slack_amount",
-    false, Above(0), std::nullopt, {}};
-
+    .name = "slack_factor",
+    .field = &EarlyTerminationSpec::slack_factor,
+    .help =
+        "allowed distance from the best trial as a ratio: stop below best/(1+slack_factor) "
+        "(maximize); give this or slack_amount",
+    .min = Above(0)};
 const PolicyParam kSlackAmount{
-    "slack_amount", &EarlyTerminationSpec::slack_amount,
-    "allowed distance from the best trial as an absolute amount: stop below best - slack_amount "
-    "(maximize); give this or slack_factor",
-    false, Above(0), std::nullopt, {}};
+    .name = "slack_amount",
+    .field = &EarlyTerminationSpec::slack_amount,
+    .help =
+        "allowed distance from the best trial as an absolute amount: stop below best - "
+        "slack_amount (maximize); give this or slack_factor",
+    .min = Above(0)};
 
 const PolicyParam kTruncationPercentage{
-    "truncation_percentage", &EarlyTerminationSpec::truncation_percentage,
-    "the worst this many percent of trials at an evaluated interval stop", true, AtLeast(1),
-    AtMost(99), {}};
+    .name = "truncation_percentage",
+    .field = &EarlyTerminationSpec::truncation_percentage,
+    .help = "the worst this many percent of trials at an evaluated interval stop",
+    .required = true,
+    .min = AtLeast(1),
+    .max = AtMost(99)};
 
-const PolicyParam kMinResource{
-    "min_resource", &EarlyTerminationSpec::min_resource,
-    "the first rung, in intervals", false, AtLeast(1), AtMost(kMaxBudget), {}};
-
+const PolicyParam kMinResource{.name = "min_resource",
+                               .field = &EarlyTerminationSpec::min_resource,
+                               .help = "the first rung, in intervals",
+                               .min = AtLeast(1),
+                               .max = AtMost(kMaxBudget)};
 const PolicyParam kMaxResource{
-    "max_resource", &EarlyTerminationSpec::max_resource,
-    "a trial's full budget in intervals, no rung at or beyond it; 0 = unbounded (otherwise "
-    "greater than min_resource)",
-    false, AtLeast(0), AtMost(kMaxBudget), {}};
+    .name = "max_resource",
+    .field = &EarlyTerminationSpec::max_resource,
+    .help =
+        "a trial's full budget in intervals, no rung at or beyond it; 0 = unbounded "
+        "(otherwise greater than min_resource)",
+    .min = AtLeast(0),
+    .max = AtMost(kMaxBudget)};
 
 // The policy's rung arithmetic and Optuna's successive halving both need eta >= 2.
 const PolicyParam kReductionFactor{
-    "reduction_factor", &EarlyTerminationSpec::reduction_factor,
-    "eta: rungs at min_resource * eta^i; the top 1/eta at each rung continue", false,
-    AtLeast(2), std::nullopt, {}};
+    .name = "reduction_factor",
+    .field = &EarlyTerminationSpec::reduction_factor,
+    .help = "eta: rungs at min_resource * eta^i; the top 1/eta at each rung continue",
+    .min = AtLeast(2)};
 
-const PolicyParam kBrackets{
-    "brackets", &EarlyTerminationSpec::brackets,
-    "successive-halving brackets; bracket s starts at min_resource * eta^s (trials are spread "
-    "by a hash of their id)",
-    false, AtLeast(1), AtMost(100), {}};
+const PolicyParam kBrackets{.name = "brackets",
+                            .field = &EarlyTerminationSpec::brackets,
+                            .help =
+                                "successive-halving brackets; bracket s starts at "
+                                "min_resource * eta^s (trials are spread by a hash of "
+                                "their id)",
+                            .min = AtLeast(1),
+                            .max = AtMost(100)};
 
 std::optional<ParamIssue> BanditSlack(const EarlyTerminationSpec& s) {
   if (s.slack_factor && s.slack_amount) {
@@ -122,8 +146,7 @@ std::optional<ParamIssue> AshaBudget(const EarlyTerminationSpec& s) {
   if (s.max_resource != 0 && s.max_resource <= s.min_resource) {
     return ParamIssue{"max_resource", "'max_resource' (" + std::to_string(s.max_resource) +
                                           ") must be greater than 'min_resource' (" +
-                                          std::to_string(s.min_resource) +
-                                          "), or 0 for no limit"};
+                                          std::to_string(s.min_resource) + "), or 0 for no limit"};
   }
   return std::nullopt;
 }
@@ -278,8 +301,12 @@ void ComponentDecl<Spec>::FromJson(const nlohmann::json& j, Spec& spec) const {
     if (!j.contains(p.name) || j.at(p.name).is_null()) continue;
     const nlohmann::json& v = j.at(p.name);
     switch (p.type()) {
-      case ParamType::kChoice: p.Set(spec, v.get<std::string>()); break;
-      case ParamType::kNumber: p.Set(spec, v.get<double>()); break;
+      case ParamType::kChoice:
+        p.Set(spec, v.get<std::string>());
+        break;
+      case ParamType::kNumber:
+        p.Set(spec, v.get<double>());
+        break;
       case ParamType::kInt: {
         if (!v.is_number_integer()) {
           throw std::runtime_error("'" + p.name + "' is not an integer: " + v.dump());
@@ -379,7 +406,9 @@ void RenderComponents(std::ostringstream& out, const std::vector<Decl>& decls) {
         def = "`" + ParamToString(*v) + "`";
       }
       out << "| `" << p.name << "` | "
-          << (t == ParamType::kChoice ? "choice" : t == ParamType::kInt ? "integer" : "number")
+          << (t == ParamType::kChoice ? "choice"
+              : t == ParamType::kInt  ? "integer"
+                                      : "number")
           << " | " << def << " | " << p.AllowedText() << " | " << p.help << " |\n";
     }
   }
@@ -394,15 +423,16 @@ std::vector<std::string> PolicyTypes() { return TypesOf(PolicyDecls()); }
 
 std::string UnknownComponentMessage(const std::string& type,
                                     const std::vector<std::string>& valid) {
-  return "unknown type '" + type + "'" + DidYouMeanSuffix(type, valid) + "; valid types: " +
-         Join(valid, ", ");
+  return "unknown type '" + type + "'" + DidYouMeanSuffix(type, valid) +
+         "; valid types: " + Join(valid, ", ");
 }
 
 std::string RenderParamReference() {
   std::ostringstream out;
   out << "# Sweep parameters\n\n"
          "Generated from the declarations in `src/spec/component_params.cpp` (the parser, the\n"
-         "factories and the stored sweep plan all read them); `tests/spec/component_params_test.cpp`\n"
+         "factories and the stored sweep plan all read them); "
+         "`tests/spec/component_params_test.cpp`\n"
          "fails when this file is out of date. A value outside these bounds is refused at\n"
          "`overdrive job submit` (and `--dry-run`) with its `file:line:col`.\n"
          "\n## `sampling_algorithm`\n\n"

@@ -53,8 +53,8 @@ struct ParamDecl {
   std::string name;
   Field field;
   std::string help;
-  bool required = false;             // the file must give it (no usable default)
-  std::optional<ParamBound> min;     // numeric parameters
+  bool required = false;          // the file must give it (no usable default)
+  std::optional<ParamBound> min;  // numeric parameters
   std::optional<ParamBound> max;
   std::vector<std::string> choices;  // kChoice parameters
 
