@@ -27,6 +27,7 @@ struct ServeFlags {
   std::string python = "/usr/bin/python3";
   std::string name;
   std::string version;
+  int max_body_mb = 16;
 };
 
 int CmdServe(const Globals& g, const ServeFlags& f, const ModelResolver& resolve) {
@@ -55,6 +56,8 @@ int CmdServe(const Globals& g, const ServeFlags& f, const ModelResolver& resolve
   if (!f.version.empty()) o.model_version = f.version;
   if (f.workers < 1) return Fail({ErrorCode::kInvalidInput, "--workers must be at least 1"});
   if (f.timeout <= 0) return Fail({ErrorCode::kInvalidInput, "--timeout must be positive"});
+  if (f.max_body_mb < 1) return Fail({ErrorCode::kInvalidInput, "--max-body-mb must be at least 1"});
+  o.max_body_bytes = static_cast<std::size_t>(f.max_body_mb) << 20;
   o.workers = f.workers;
   o.request_timeout_s = f.timeout;
   o.python = f.python;
@@ -121,6 +124,8 @@ void AddServeCommand(CLI::App& app, const Globals& g, int& code, ModelResolver r
                     "interpreter for scoring scripts (default /usr/bin/python3)");
   serve->add_option("--name", flags->name, "model name shown by /metadata");
   serve->add_option("--model-version", flags->version, "model version shown by /metadata");
+  serve->add_option("--max-body-mb", flags->max_body_mb,
+                    "largest request body, any transfer encoding (default 16); past it: 413");
   serve->callback([&g, &code, flags, resolve] { code = CmdServe(g, *flags, resolve); });
 }
 

@@ -1,6 +1,5 @@
 #include "server/server.hpp"
 
-#include <malloc.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,11 +40,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   s->ctx_.auth = std::make_unique<Authenticator>(tokens);
   // A client that goes away mid-reply must not end the server.
   signal(SIGPIPE, SIG_IGN);
-  // Request bodies are large, short-lived buffers on many threads. glibc raises its mmap
-  // threshold after the first large free, so later bodies came from per-thread heaps that it
-  // keeps: 100 refused 10 MB bodies left the server at twice its size. A fixed threshold
-  // keeps such buffers mapped on their own and returned when freed.
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  TuneAllocatorForRequestBodies();
   if (!tokens && !IsLoopback(options.host)) {
     return MakeError(ErrorCode::kInvalidInput,
                      "refusing to listen on " + options.host +
@@ -174,9 +169,7 @@ Result<void> Server::Bind() {
     }
     port_ = o.port;
   }
-  // httplib listens with a backlog of 5: a burst of connections would wait for SYN retries
-  // (1 s, 3 s, ...) before the accept loop sees them. Listening again raises the backlog.
-  if (*listen_fd_ >= 0) ::listen(*listen_fd_, SOMAXCONN);
+  RaiseListenBacklog(*listen_fd_);
   std::string scheme = ctx_.tls ? "https://" : "http://";
   std::string host = o.host == "0.0.0.0" || o.host == "::" ? "127.0.0.1" : o.host;
   ctx_.base_url = !o.public_url.empty() ? o.public_url

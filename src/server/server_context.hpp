@@ -16,7 +16,7 @@
 
 #include "common/result.hpp"
 #include "server/auth.hpp"
-#include "server/http_limits.hpp"
+#include "http/http_limits.hpp"
 #include "sweep/workspace.hpp"
 
 namespace overdrive {

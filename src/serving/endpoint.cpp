@@ -11,7 +11,9 @@
 #include <sstream>
 #include <thread>
 
+#include "common/input_limits.hpp"
 #include "common/strings.hpp"
+#include "http/http_limits.hpp"
 #include "serving/scorer.hpp"
 
 namespace overdrive {
@@ -152,21 +154,41 @@ class HttpEndpoint final : public Endpoint {
   HttpEndpoint(EndpointOptions options, ModelLayout layout, std::unique_ptr<serving::Scorer> scorer)
       : options_(std::move(options)), layout_(std::move(layout)), scorer_(std::move(scorer)) {
     if (options_.model_name.empty()) options_.model_name = layout_.folder.filename().string();
-    int threads =
-        options_.http_threads > 0 ? options_.http_threads : std::max(8, options_.workers * 2 + 4);
-    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    // A thread per connection (scoring itself is bounded by the worker queue), so idle or
+    // slow clients cannot starve /health; bodies read within the limit whatever their
+    // transfer encoding (http/http_limits.hpp), as in `overdrive server`.
+    int connections = options_.http_threads > 0 ? options_.http_threads : 1024;
+    server_.new_task_queue = [connections] { return new ConnectionThreads(connections); };
     server_.set_payload_max_length(options_.max_body_bytes);
     server_.set_read_timeout(std::chrono::seconds(30));
+    server_.set_keep_alive_timeout(5);
     server_.set_tcp_nodelay(true);
+    TuneAllocatorForRequestBodies();
     // Not httplib's default SO_REUSEPORT: a second endpoint on a port in use must fail, not
     // silently share it.
-    server_.set_socket_options([](int sock) {
+    server_.set_socket_options([this](int sock) {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      listen_fd_ = sock;
     });
-    server_.Post("/score", [this](const httplib::Request& req, httplib::Response& res) {
-      Reply(res, Score(req.body));
-    });
+    const ErrorBody error_body = [](int status, const std::string&, const std::string& message) {
+      return serving::ErrorReply(status, message).body;
+    };
+    server_.set_pre_routing_handler(
+        [this, error_body](const httplib::Request& req, httplib::Response& res) {
+          return RefuseBadFraming(req, res, options_.max_body_bytes, error_body)
+                     ? httplib::Server::HandlerResponse::Handled
+                     : httplib::Server::HandlerResponse::Unhandled;
+        });
+    PostWithBody(
+        server_, "/score", options_.max_body_bytes, kDefaultMaxJsonDepth,
+        [this](const httplib::Request& req, httplib::Response& res) { Reply(res, Score(req.body)); },
+        error_body);
+    PostWithBody(
+        server_, ".*", options_.max_body_bytes, kDefaultMaxJsonDepth,
+        // Left without a body: the error handler below words it (405 on a known path).
+        [](const httplib::Request&, httplib::Response& res) { res.status = 404; },
+        error_body);
     server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       bool ready = Ready();
       json h = scorer_->Health();
@@ -223,6 +245,7 @@ class HttpEndpoint final : public Endpoint {
                        "cannot listen on " + host + ":" + std::to_string(port) +
                            " (address in use, or not an address of this machine)");
     }
+    RaiseListenBacklog(listen_fd_);
     bound_ = true;
     return bound;
   }
@@ -296,6 +319,7 @@ class HttpEndpoint final : public Endpoint {
   ModelLayout layout_;
   std::unique_ptr<serving::Scorer> scorer_;
   httplib::Server server_;
+  int listen_fd_ = -1;  // the listening socket, seen in httplib's socket hook
   bool bound_ = false;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> serving_{false};

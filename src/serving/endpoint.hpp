@@ -64,8 +64,8 @@ struct EndpointOptions {
   double init_timeout_s = 120;              // a worker's import + init()
   int max_queue = 256;                      // requests waiting for a worker; past it: 503
 
-  std::size_t max_body_bytes = 16u << 20;  // larger bodies: 413
-  int http_threads = 0;                    // 0: enough for the workers plus health checks
+  std::size_t max_body_bytes = 16u << 20;  // larger bodies (any transfer encoding): 413
+  int http_threads = 0;                    // connections served at once, a thread each; 0: 1024
 
   // Receives one line per notable event (worker started, died, replaced). Default: silent.
   std::function<void(std::string_view)> log;

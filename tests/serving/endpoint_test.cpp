@@ -1,6 +1,8 @@
 // Serving tests: real endpoints on 127.0.0.1 (ephemeral ports), real HTTP through httplib's
 // client, real Python workers (/usr/bin/python3) and real XGBoost models trained here by Python.
 #include <gtest/gtest.h>
+
+#include "../server/raw_http.hpp"
 #include <httplib.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -76,6 +78,7 @@ class RunningEndpoint {
     thread_.join();
   }
   Endpoint& endpoint() { return *ep_; }
+  int port() const { return port_; }
 
   httplib::Client Client(int timeout_s = 20) const {
     httplib::Client c("127.0.0.1", port_);
@@ -290,6 +293,29 @@ TEST(ScriptEndpoint, BadRequestsAreJsonErrors) {
   EXPECT_EQ(s5, 405);
   auto [s6, b6] = server->Score(R"({"data": [[5]]})");
   EXPECT_EQ(s6, 200) << b6.dump();
+}
+
+// The same body limits as `overdrive server` (http/http_limits.hpp): a chunked body is refused
+// at the limit, not read to its end, and a lying Content-Length gets an answer.
+TEST(ScriptEndpoint, HostileBodiesAreRefusedAtTheLimit) {
+  TempDir tmp;
+  auto o = ScriptOptions(MakeScriptModel(tmp.path()), 1);
+  o.max_body_bytes = 1u << 20;
+  auto server = StartScript(o);
+  ASSERT_TRUE(server);
+  testing_util::RawConnection c(server->port());
+  ASSERT_TRUE(c.Send("POST /score HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  std::string chunk = "100000\r\n" + std::string(1 << 20, '1') + "\r\n";
+  int sent = 0;
+  while (sent < 200 && c.Send(chunk)) ++sent;
+  std::string reply = c.Read(3000);
+  EXPECT_EQ(testing_util::RawConnection::Status(reply), 413) << reply.substr(0, 200);
+  EXPECT_LT(sent, 100) << "the endpoint kept reading past its 1 MiB limit";
+  testing_util::RawConnection neg(server->port());
+  neg.Send("POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n");
+  EXPECT_EQ(testing_util::RawConnection::Status(neg.Read(3000)), 400);
+  auto [hs, health] = server->Get("/health");
+  EXPECT_EQ(hs, 200);
 }
 
 TEST(ScriptEndpoint, HealthAndMetadata) {

@@ -1,6 +1,7 @@
-#include "server/http_limits.hpp"
+#include "http/http_limits.hpp"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -14,7 +15,7 @@
 #include <thread>
 
 #include "common/input_limits.hpp"
-#include "server/http_util.hpp"
+#include <nlohmann/json.hpp>
 
 namespace overdrive {
 
@@ -63,6 +64,19 @@ void ConnectionThreads::shutdown() {
 }
 
 // --- Replies that close the connection ---------------------------------------------------------
+
+std::string DefaultErrorBody(int, const std::string& code, const std::string& message) {
+  nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void TuneAllocatorForRequestBodies() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+}
+
+void RaiseListenBacklog(int fd) {
+  if (fd >= 0) ::listen(fd, SOMAXCONN);
+}
 
 namespace {
 
@@ -161,9 +175,10 @@ bool ReplyAndClose(const httplib::Request& req, const httplib::Response& res) {
 }
 
 bool ReplyAndClose(const httplib::Request& req, int status, const std::string& code,
-                   const std::string& message) {
+                   const std::string& message, const ErrorBody& body) {
   httplib::Response res;
-  SendError(res, status, code, message);
+  res.status = status;
+  res.body = body(status, code, message);
   res.set_header("X-Content-Type-Options", "nosniff");
   res.set_header("Content-Type", "application/json; charset=utf-8");
   return ReplyAndClose(req, res);
@@ -181,9 +196,10 @@ namespace {
 
 // Answers and closes; falls back to an ordinary reply when the socket cannot be found.
 void Refuse(const httplib::Request& req, httplib::Response& res, int status,
-            const std::string& code, const std::string& message) {
-  SendError(res, status, code, message);
-  if (!ReplyAndClose(req, res)) return;
+            const std::string& code, const std::string& message, const ErrorBody& body) {
+  res.status = status;
+  res.set_content(body(status, code, message), "application/json; charset=utf-8");
+  (void)ReplyAndClose(req, res);
 }
 
 std::string Mib(std::size_t bytes) {
@@ -192,13 +208,14 @@ std::string Mib(std::size_t bytes) {
 
 }  // namespace
 
-bool RefuseBadFraming(const httplib::Request& req, httplib::Response& res, std::size_t max_body) {
+bool RefuseBadFraming(const httplib::Request& req, httplib::Response& res, std::size_t max_body,
+                      const ErrorBody& body) {
   std::string te = req.get_header_value("Transfer-Encoding");
   bool has_te = req.has_header("Transfer-Encoding");
   if (has_te && (te != "chunked" || req.get_header_value_count("Transfer-Encoding") > 1)) {
     Refuse(req, res, 501, "not_implemented",
            "Transfer-Encoding '" + Printable(te) + "' is not supported: send Content-Length or "
-           "chunked");
+           "chunked", body);
     return true;
   }
   std::uint64_t length = 0;
@@ -209,33 +226,33 @@ bool RefuseBadFraming(const httplib::Request& req, httplib::Response& res, std::
     if (!digits || req.get_header_value_count("Content-Length") > 1 || has_te) {
       Refuse(req, res, 400, "invalid_input",
              "invalid Content-Length '" + Printable(cl) +
-                 "': one non-negative number, and not together with Transfer-Encoding");
+                 "': one non-negative number, and not together with Transfer-Encoding", body);
       return true;
     }
     length = std::strtoull(cl.c_str(), nullptr, 10);
   }
-  bool body = has_te || length > 0;
-  if (body && req.method != "POST") {
-    Refuse(req, res, 400, "invalid_input", "a " + req.method + " request takes no body");
+  bool has_body = has_te || length > 0;
+  if (has_body && req.method != "POST") {
+    Refuse(req, res, 400, "invalid_input", "a " + req.method + " request takes no body", body);
     return true;
   }
   if (length > max_body) {
     Refuse(req, res, 413, "too_large",
            "the request body (" + std::to_string(length) + " bytes) is larger than this "
-           "server's limit of " + Mib(max_body) + " (overdrive server --max-body-mb / "
-           "--max-upload-mb)");
+           "server's limit of " + Mib(max_body) + " (--max-body-mb / "
+           "--max-upload-mb)", body);
     return true;
   }
   if (has_te && req.is_multipart_form_data()) {
     Refuse(req, res, 411, "length_required",
-           "multipart uploads need a Content-Length (not chunked transfer encoding)");
+           "multipart uploads need a Content-Length (not chunked transfer encoding)", body);
     return true;
   }
   return false;
 }
 
 void PostWithBody(httplib::Server& http, const std::string& pattern, std::size_t max_body,
-                  int max_json_depth, httplib::Server::Handler handler) {
+                  int max_json_depth, httplib::Server::Handler handler, ErrorBody body) {
   http.Post(pattern, [=](const httplib::Request& req, httplib::Response& res,
                          const httplib::ContentReader& reader) {
     // httplib's request object is not const (it is filled in before it reaches here); the
@@ -271,19 +288,21 @@ void PostWithBody(httplib::Server& http, const std::string& pattern, std::size_t
     if (too_large) {
       return Refuse(req, res, 413, "too_large",
                     "the request body is larger than this server's limit of " + Mib(max_body) +
-                        " (overdrive server --max-body-mb / --max-upload-mb)");
+                        " (--max-body-mb / --max-upload-mb)", body);
     }
     if (!ok) {
       return Refuse(req, res, 400, "invalid_input",
                     "could not read the request body (malformed chunked encoding or multipart "
-                    "form, or the client stopped sending)");
+                    "form, or the client stopped sending)", body);
     }
     std::size_t first = r.body.find_first_not_of(" \t\r\n");
     if (first != std::string::npos && (r.body[first] == '[' || r.body[first] == '{') &&
         JsonNestingDepth(r.body, max_json_depth) > max_json_depth) {
-      return SendError(res, 400, "invalid_input",
-                       "the JSON body nests deeper than " + std::to_string(max_json_depth) +
-                           " levels (overdrive server --max-json-depth)");
+      res.status = 400;
+      return res.set_content(body(400, "invalid_input",
+                                  "the JSON body nests deeper than " +
+                                      std::to_string(max_json_depth) + " levels (--max-json-depth)"),
+                             "application/json; charset=utf-8");
     }
     handler(req, res);
   });

@@ -1,4 +1,5 @@
-// What keeps `overdrive server` answering under hostile or broken clients: one thread per
+// What keeps an httplib server (`overdrive server`, `overdrive serve`) answering under hostile
+// or broken clients: one thread per
 // connection up to a limit (idle and slow clients cannot starve the rest), and one path that
 // reads every request body within the limits whatever its transfer encoding. Refusals that
 // leave a body unread close the connection after the reply, so the rest of the body is never
@@ -16,6 +17,12 @@
 #include <httplib.h>
 
 namespace overdrive {
+
+// The JSON body of an error reply in the server's own shape: the team server's
+// {"error": {"code", "message"}} (DefaultErrorBody), the scoring endpoint's {"error": message}.
+using ErrorBody = std::function<std::string(int status, const std::string& code,
+                                            const std::string& message)>;
+std::string DefaultErrorBody(int status, const std::string& code, const std::string& message);
 
 struct HttpLimits {
   std::size_t max_body_bytes = 16u << 20;     // JSON bodies (REST, MLflow); 413 past it
@@ -53,7 +60,7 @@ class ConnectionThreads : public httplib::TaskQueue {
 // a request body unread. Returns false when the connection's socket could not be found (the
 // caller then answers normally).
 bool ReplyAndClose(const httplib::Request& req, int status, const std::string& code,
-                   const std::string& message);
+                   const std::string& message, const ErrorBody& body = DefaultErrorBody);
 // The same with a reply already made (status, headers, body).
 bool ReplyAndClose(const httplib::Request& req, const httplib::Response& res);
 
@@ -64,13 +71,25 @@ bool DeclaresBody(const httplib::Request& req);
 // plain number, a Transfer-Encoding other than chunked, a body on a method that takes none,
 // or a declared length over `max_body`. Returns true (and has answered and closed) when the
 // request is refused.
-bool RefuseBadFraming(const httplib::Request& req, httplib::Response& res, std::size_t max_body);
+bool RefuseBadFraming(const httplib::Request& req, httplib::Response& res, std::size_t max_body,
+                      const ErrorBody& body = DefaultErrorBody);
 
 // Registers a POST route whose body is read here: at most `max_body` bytes whatever the
 // transfer encoding (413 and the connection closed past it), JSON-looking bodies no deeper
 // than `max_json_depth` (400), multipart forms parsed into req.files. `handler` then runs
 // with req.body / req.files filled as httplib would have.
 void PostWithBody(httplib::Server& http, const std::string& pattern, std::size_t max_body,
-                  int max_json_depth, httplib::Server::Handler handler);
+                  int max_json_depth, httplib::Server::Handler handler,
+                  ErrorBody body = DefaultErrorBody);
+
+// Request bodies are large, short-lived buffers on many threads. glibc raises its mmap
+// threshold after the first large free, so later bodies come from per-thread heaps it keeps
+// (100 refused 10 MB bodies left a server at twice its size); a fixed threshold keeps such
+// buffers mapped on their own and returned when freed. Process-wide: call it in a server.
+void TuneAllocatorForRequestBodies();
+
+// After bind: httplib listens with a backlog of 5, so a burst of connections waits for SYN
+// retries (1 s, 3 s, ...). `fd` is the listening socket (seen in set_socket_options).
+void RaiseListenBacklog(int fd);
 
 }  // namespace overdrive
