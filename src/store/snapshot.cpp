@@ -363,9 +363,13 @@ Result<void> UnpackSnapshot(ArtifactStore& store, const std::string& digest,
       if (offset + static_cast<la_int64_t>(size) > limits.max_bytes) {
         return too_large("more than " + std::to_string(limits.max_bytes >> 20) + " MiB");
       }
-      if (archive_write_data_block(out.get(), buf, size, offset) < ARCHIVE_WARN) {
+      // A failed write() (a full disk) is only ARCHIVE_WARN here: anything but OK is a file
+      // unpacked short, which must not run as if whole.
+      if (archive_write_data_block(out.get(), buf, size, offset) != ARCHIVE_OK) {
+        int err = archive_errno(out.get());
         return MakeError(ErrorCode::kIo, "cannot write '" + (root / name).string() +
-                                             "': " + ArchiveError(out.get()));
+                                             "': " + ArchiveError(out.get()) +
+                                             (err > 0 ? std::string(": ") + std::strerror(err) : ""));
       }
     }
     if (r != ARCHIVE_EOF) {

@@ -108,6 +108,18 @@ Result<ControllerResult> DriveJob(Workspace& ws, const std::string& run_id,
   OD_TRY(ws.store().SetController(run.id, pid, static_cast<double>(ProcessStartTime(pid))));
   Result<ControllerResult> result = run.job_type == "sweep" ? DriveSweep(ws, run, options)
                                                             : DriveCommand(ws, run, options);
+  if (!result) {
+    // A job still queued when its controller gave up was never started (no executor for its
+    // compute, a plan it cannot run, no room to prepare it): nobody would ever start it, so
+    // it ends failed with the reason. Started jobs stay as they are for `job resume`.
+    auto current = ws.store().GetRun(run.id);
+    if (current && current->status == RunStatus::kQueued) {
+      RunUpdate u;
+      u.status_reason = "cannot start: " + result.error().message;
+      u.ended_at = WallSeconds();
+      (void)ws.store().TransitionRun(run.id, RunStatus::kFailed, u);
+    }
+  }
   if (!result || !result->detached) (void)ws.store().SetController(run.id, 0, 0);
   return result;
 }

@@ -64,38 +64,54 @@ fs::path RankStderr(const fs::path& dir, int rank) {
   return dir / (rank > 0 ? "rank-" + std::to_string(rank) + ".stderr.log" : "stderr.log");
 }
 
-// Stores every regular file under `folder`. A symbolic link is kept (as the file it names) only
-// when it resolves to a file inside `folder`: a run cannot publish /etc/passwd or another run's
-// files as its artifacts by linking to them. The links left out are listed in `skipped`.
-Result<std::vector<ArtifactRecord>> StoreFolder(ArtifactStore& store, const fs::path& folder,
-                                                const std::string& prefix,
-                                                std::vector<std::string>& skipped) {
-  std::vector<ArtifactRecord> out;
+// Stores every regular file under `folder` into `out`. A symbolic link is kept (as the file it
+// names) only when it resolves to a file inside `folder`: a run cannot publish /etc/passwd or
+// another run's files as its artifacts by linking to them. What is neither (links leading out,
+// FIFOs, sockets, devices) is listed in `skipped`. A file or folder that cannot be read is an
+// error naming it; what was stored before it stays in `out`.
+Result<void> StoreFolder(ArtifactStore& store, const fs::path& folder, const std::string& prefix,
+                         std::vector<ArtifactRecord>& out, std::vector<std::string>& skipped) {
   std::error_code ec;
-  if (!fs::is_directory(folder, ec)) return out;
+  if (!fs::is_directory(folder, ec)) return {};
   const fs::path root = fs::canonical(folder, ec);
-  if (ec) return out;
-  for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    if (it->is_symlink(ec)) {
+  if (ec) return {};
+  auto name = [&](const fs::path& p) { return prefix + p.lexically_relative(folder).generic_string(); };
+  auto it = fs::recursive_directory_iterator(folder, ec);
+  for (; !ec && it != fs::end(it); it.increment(ec)) {
+    std::error_code fc;
+    if (it->is_symlink(fc)) {
       std::error_code rc;
       fs::path target = fs::canonical(it->path(), rc);
       auto rel = rc ? fs::path() : target.lexically_relative(root);
       bool inside = !rc && !rel.empty() && *rel.begin() != ".." && fs::is_regular_file(target, rc);
       if (!inside) {
-        skipped.push_back(prefix + it->path().lexically_relative(folder).generic_string());
+        skipped.push_back(name(it->path()));
         continue;
       }
+    } else if (it->is_directory(fc)) {
+      continue;
     }
-    if (!it->is_regular_file(ec)) continue;
-    OD_ASSIGN_OR_RETURN(std::string digest, store.PutFile(it->path()));
+    if (!it->is_regular_file(fc)) {
+      skipped.push_back(name(it->path()));
+      continue;
+    }
+    auto digest = store.PutFile(it->path());
+    if (!digest) {
+      return MakeError(digest.error().code, "storing " + name(it->path()) + " failed: " +
+                                                digest.error().message);
+    }
     ArtifactRecord a;
-    a.path = prefix + it->path().lexically_relative(folder).generic_string();  // a link's own name
-    a.digest = digest;
-    a.size = static_cast<std::int64_t>(it->file_size(ec));
+    a.path = name(it->path());  // a link's own name
+    a.digest = *digest;
+    a.size = static_cast<std::int64_t>(it->file_size(fc));
     out.push_back(std::move(a));
   }
-  return out;
+  if (ec) {
+    // The iterator stops at a folder it cannot open: what lies below would be silently missing.
+    std::string where = it != fs::end(it) ? name(it->path()) : prefix;
+    return MakeError(ErrorCode::kIo, "cannot read " + where + ": " + ec.message());
+  }
+  return {};
 }
 
 std::string SignalName(int sig) {
@@ -161,6 +177,26 @@ Result<void> RunTracker::StartTracking(const RunRecord& run) {
 
 Result<void> RunTracker::Launch(const RunRecord& run,
                                 const std::map<std::string, std::string>& extra_env) {
+  bool recorded = false;
+  auto launched = Prepare(run, extra_env, recorded);
+  if (launched) return {};
+  // It never reached the executor (its folder could not be made, the disk is full, the
+  // executor refused it): it ends failed with the reason rather than waiting for nothing.
+  runs_.erase(run.id);
+  if (!recorded) {
+    std::error_code ec;
+    fs::remove_all(fs::path(run.run_dir) / "wd", ec);  // half unpacked: of no use, and it may fill the disk
+    RunUpdate u;
+    u.status_reason = "could not start: " + launched.error().message;
+    u.ended_at = WallSeconds();
+    (void)WriteFinal(run.id, RunStatus::kFailed, u);
+  }
+  return launched;
+}
+
+Result<void> RunTracker::Prepare(const RunRecord& run,
+                                 const std::map<std::string, std::string>& extra_env,
+                                 bool& recorded) {
   OD_TRY(StartTracking(run));
   Tracked& t = *runs_[run.id];
   fs::path wd = t.dir / "wd";
@@ -177,7 +213,7 @@ Result<void> RunTracker::Launch(const RunRecord& run,
   auto moved = ws_.store().TransitionRun(run.id, RunStatus::kStarting, {});
   if (!moved) return std::unexpected(moved.error());
   if (!*moved) {
-    runs_.erase(run.id);
+    recorded = true;  // nothing to record: it has its end already
     return MakeError(ErrorCode::kFailedPrecondition, "run " + run.id + " has already finished");
   }
   LaunchSpec spec;
@@ -198,11 +234,12 @@ Result<void> RunTracker::Launch(const RunRecord& run,
   spec.processes_per_node = t.cfg.process_count_per_instance;
   auto submitted = executor_.Submit(spec);
   if (!submitted) {
+    // The executor's own words are the reason (no "could not start: " before them).
     RunUpdate u;
     u.status_reason = submitted.error().message;
     u.ended_at = WallSeconds();
-    (void)ws_.store().TransitionRun(run.id, RunStatus::kFailed, u);
-    runs_.erase(run.id);
+    (void)WriteFinal(run.id, RunStatus::kFailed, u);
+    recorded = true;
     return std::unexpected(submitted.error());
   }
   return {};
@@ -247,8 +284,7 @@ Result<void> RunTracker::Adopt(const RunRecord& run,
       RunUpdate u;
       u.status_reason = std::string(kLostPrefix) + "no process record found when the controller resumed";
       u.ended_at = WallSeconds();
-      OD_TRY(ws_.store().TransitionRun(run.id, RunStatus::kFailed, u));
-      return {};
+      return WriteFinal(run.id, RunStatus::kFailed, u);
     }
     return Launch(run, extra_env);  // never reached the executor: launch it now
   }
@@ -303,16 +339,24 @@ Result<std::map<std::string, std::vector<MetricPoint>>> RunTracker::Collect() {
 }
 
 Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
-  OD_TRY(CollectOne(t, true));
+  // The process has ended: from here on every failure (a full disk, an output that cannot be
+  // read, a store error) is recorded on the run, which ends `failed` with the reason, instead
+  // of leaving it `running` with no process behind it. What could be kept is kept.
+  std::vector<std::string> failures;
+  if (auto r = CollectOne(t, true); !r) {
+    failures.push_back("collecting its metrics failed: " + r.error().message);
+  }
   std::vector<ArtifactRecord> artifacts;
   std::vector<std::string> skipped;
-  OD_ASSIGN_OR_RETURN(artifacts,
-                      StoreFolder(ws_.artifacts(), t.dir / "wd" / "outputs", "outputs/", skipped));
+  if (auto r = StoreFolder(ws_.artifacts(), t.dir / "wd" / "outputs", "outputs/", artifacts, skipped);
+      !r) {
+    failures.push_back("collecting outputs/ failed: " + r.error().message);
+  }
   if (!skipped.empty()) {
     (void)ws_.store().AddEvent(
         t.run.id, {WallSeconds(), "warning",
-                   "not kept as artifacts: symbolic links leading out of outputs/ (" +
-                       Join(skipped, ", ") + ")"});
+                   "not kept as artifacts: symbolic links leading out of outputs/ and what is "
+                   "not a file (" + Join(skipped, ", ") + ")"});
   }
   std::vector<std::string> logs = {"stdout.log", "stderr.log"};
   if (!t.cfg.distribution.empty()) {
@@ -327,10 +371,18 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
     fs::path p = t.dir / log;
     std::error_code ec;
     if (!fs::exists(p, ec)) continue;
-    OD_ASSIGN_OR_RETURN(std::string digest, ws_.artifacts().PutFile(p));
-    artifacts.push_back({"logs/" + log, digest, static_cast<std::int64_t>(fs::file_size(p, ec))});
+    auto digest = ws_.artifacts().PutFile(p);
+    if (!digest) {
+      failures.push_back("keeping " + log + " failed: " + digest.error().message);
+      continue;
+    }
+    artifacts.push_back({"logs/" + log, *digest, static_cast<std::int64_t>(fs::file_size(p, ec))});
   }
-  if (!artifacts.empty()) OD_TRY(ws_.store().AddArtifacts(t.run.id, artifacts));
+  if (!artifacts.empty()) {
+    if (auto r = ws_.store().AddArtifacts(t.run.id, artifacts); !r) {
+      failures.push_back("recording its artifacts failed: " + r.error().message);
+    }
+  }
 
   FinishedRun f;
   f.id = t.run.id;
@@ -375,13 +427,45 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
       f.reason = "unexpected executor state " + std::string(ExecStateName(u.state));
   }
   if (!u.detail.empty()) f.reason += f.reason.empty() ? u.detail : " (" + u.detail + ")";
+  if (!failures.empty()) {
+    // Not "lost: " even when the process was: a sweep must not run again, into the same full
+    // disk, what failed here.
+    f.reason = Join(failures, "; ") + "; the run itself " +
+               (f.status == RunStatus::kCompleted ? std::string("completed (exit code 0)")
+                                                  : "ended " + std::string(RunStatusName(f.status)) +
+                                                        (f.reason.empty() ? "" : ": " + f.reason));
+    f.status = RunStatus::kFailed;
+  }
   RunUpdate ru;
   ru.status_reason = f.reason;
   ru.exit_code = f.exit_code;
   ru.ended_at = f.ended_at;
   if (u.started_at > 0) ru.started_at = u.started_at;
-  OD_TRY(ws_.store().TransitionRun(t.run.id, f.status, ru));
+  OD_TRY(WriteFinal(t.run.id, f.status, ru));
   return f;
+}
+
+Result<void> RunTracker::WriteFinal(const std::string& run_id, RunStatus status,
+                                    const RunUpdate& update) {
+  auto written = ws_.store().TransitionRun(run_id, status, update);
+  if (!written && ws_.ReleaseReserve()) {
+    // Most likely the disk is full (the run, or its outputs, filled it): the workspace's
+    // reserve is given back so that at least how the run ended is recorded.
+    reserve_released_ = true;
+    written = ws_.store().TransitionRun(run_id, status, update);
+  }
+  if (!written) {
+    // Left `running` with its exit record in the run folder: `job resume` finishes it.
+    return MakeError(written.error().code,
+                     "cannot record the end of run " + run_id + " (" + written.error().message +
+                         "); once the store can be written, `overdrive job resume` records it");
+  }
+  if (reserve_released_) {
+    ws_.KeepReserve();
+    std::error_code ec;
+    reserve_released_ = !fs::exists(ws_.ReservePath(), ec);
+  }
+  return {};
 }
 
 Result<std::vector<FinishedRun>> RunTracker::Update() {

@@ -39,7 +39,9 @@ class RunTracker {
   ~RunTracker();
 
   // Prepares the run folder (unpacks the code snapshot, creates outputs/) and submits the run.
-  // The run moves to `starting` in the store before the executor is asked.
+  // The run moves to `starting` in the store before the executor is asked. A run that cannot
+  // be started (folder, snapshot, executor refusal) is recorded `failed` with the reason before
+  // the error returns.
   Result<void> Launch(const RunRecord& run, const std::map<std::string, std::string>& extra_env = {});
   // Takes over a run an earlier controller launched (status starting/running): re-attaches to
   // its process, or launches it if it never reached the executor.
@@ -60,8 +62,13 @@ class RunTracker {
  private:
   struct Tracked;
   Result<void> StartTracking(const RunRecord& run);
+  // Launch's steps; `recorded` says whether a failure is already on the run.
+  Result<void> Prepare(const RunRecord& run, const std::map<std::string, std::string>& extra_env,
+                       bool& recorded);
   Result<std::vector<MetricPoint>> CollectOne(Tracked& t, bool final_read);
   Result<FinishedRun> Finalize(Tracked& t, const ExecUpdate& u);
+  // The final transition, which must be recorded even on a full disk (Workspace::ReleaseReserve).
+  Result<void> WriteFinal(const std::string& run_id, RunStatus status, const RunUpdate& update);
   Result<StdoutCollector*> CollectorFor(const std::string& pattern);
 
   Workspace& ws_;
@@ -69,6 +76,7 @@ class RunTracker {
   std::map<std::string, std::unique_ptr<Tracked>> runs_;
   std::map<std::string, std::unique_ptr<StdoutCollector>> collectors_;  // by pattern
   std::vector<std::string> started_;
+  bool reserve_released_ = false;
 };
 
 // The environment every run gets: OVERDRIVE_RUN_ID, OVERDRIVE_RUN_DIR, OVERDRIVE_METRICS_FILE,

@@ -1,5 +1,9 @@
 #include "sweep/workspace.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
 #include <system_error>
 
@@ -51,7 +55,29 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const WorkspaceLocation& loca
     OD_ASSIGN_OR_RETURN(ws->store_, OpenPostgresMetadataStore(location.db_url));
   }
   OD_ASSIGN_OR_RETURN(ws->artifacts_, OpenLocalArtifactStore(ws->location_.artifacts));
+  ws->reserve_ = location.db_url.empty();
+  ws->KeepReserve();
   return ws;
+}
+
+void Workspace::KeepReserve() {
+  if (!reserve_) return;
+  const fs::path path = ReservePath();
+  std::error_code ec;
+  if (fs::file_size(path, ec) == static_cast<std::uintmax_t>(kReserveBytes) && !ec) return;
+  // Allocated, not sparse: the blocks must be there to give back. A disk without room keeps no
+  // reserve (and a partial one is removed) rather than failing the command that opened it.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  int rc = ::posix_fallocate(fd, 0, kReserveBytes);
+  ::close(fd);
+  if (rc != 0) fs::remove(path, ec);
+}
+
+bool Workspace::ReleaseReserve() {
+  if (!reserve_) return false;
+  std::error_code ec;
+  return fs::remove(ReservePath(), ec);
 }
 
 }  // namespace overdrive

@@ -4,8 +4,10 @@
 //   <root>/artifacts/        content-addressed blobs
 //   <root>/runs/<run-id>/    run folders: wd/ (unpacked code, the working directory),
 //                            stdout.log, stderr.log, metrics.jsonl, launch.json, exit.json
+//   <root>/overdrive.reserve room kept free (1 MiB) to record how runs ended on a full disk
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -45,12 +47,24 @@ class Workspace {
   // MLFLOW_TRACKING_URI here so trials log to it); MLFLOW_RUN_ID is then set per run.
   std::map<std::string, std::string>& run_env() { return run_env_; }
 
+  // Room kept for recording what happened when the disk is full. With the SQLite store in the
+  // workspace folder, Open makes `<root>/overdrive.reserve` (kReserveBytes, allocated) when it is
+  // missing and the disk has room. A write that must not be lost (a run's final status) that
+  // fails calls ReleaseReserve() and tries once more: the store is then writable again on a disk
+  // that something else filled. Returns whether space was freed. KeepReserve() makes the file
+  // again after a release, when there is room (nothing when there is none).
+  static constexpr std::int64_t kReserveBytes = 1 << 20;
+  bool ReleaseReserve();
+  void KeepReserve();
+  std::filesystem::path ReservePath() const { return root_ / "overdrive.reserve"; }
+
  private:
   std::filesystem::path root_;
   WorkspaceLocation location_;
   std::map<std::string, std::string> run_env_;
   std::unique_ptr<MetadataStore> store_;
   std::unique_ptr<ArtifactStore> artifacts_;
+  bool reserve_ = false;  // the store shares the workspace folder's disk: keep a reserve there
 };
 
 }  // namespace overdrive
