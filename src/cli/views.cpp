@@ -6,6 +6,7 @@
 #include "cli/table.hpp"
 #include "common/clock.hpp"
 #include "common/strings.hpp"
+#include "executor/handle_info.hpp"
 #include "sweep/controller.hpp"
 #include "sweep/sweep_plan.hpp"
 #include "sweep/sweep_state.hpp"
@@ -18,6 +19,14 @@ std::string StatusText(const RunRecord& run) {
     s += " (controller gone: overdrive job resume " + run.id + ")";
   }
   return s;
+}
+
+std::string TrialExecutorId(const nlohmann::json& described) {
+  if (!described.is_object()) return "";
+  if (described.contains("slurm_job_id")) return "slurm " + described["slurm_job_id"].dump();
+  if (described.contains("process_group")) return "pgid " + described["process_group"].dump();
+  if (described.contains("pid")) return "pid " + described["pid"].dump();
+  return "";
 }
 
 Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
@@ -35,6 +44,9 @@ Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
   out << "\n";
   out << "command     " << run.command << "\n";
   out << "compute     " << run.compute << "\n";
+  if (auto h = DescribeHandle(run.executor_handle, run.run_dir); !h.is_null()) {
+    out << "executor    " << h.value("summary", "") << "\n";
+  }
   out << "folder      " << run.run_dir << "\n";
   if (run.tags_json != "{}" && !run.tags_json.empty()) out << "tags        " << run.tags_json << "\n";
 
@@ -83,6 +95,14 @@ Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
     }
     out << "\n\ntrials (best " << v.metric << " first)\n";
     std::vector<std::string> header = {"#", "id", "status", v.metric, "intervals", "duration"};
+    // Each trial's id at its executor, short: what scontrol/sacct or kill want.
+    std::vector<std::string> where;
+    bool any_where = false;
+    for (const auto& tr : v.trials) {
+      where.push_back(TrialExecutorId(DescribeHandle(tr.run.executor_handle, tr.run.run_dir)));
+      any_where = any_where || !where.back().empty();
+    }
+    if (any_where) header.push_back("executor");
     std::vector<std::string> names;
     for (const auto& t : v.trials)
       for (const auto& [k, pv] : t.params)
@@ -96,6 +116,7 @@ Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
                                       tr.best ? FormatDouble(*tr.best) : "-",
                                       std::to_string(tr.intervals.size()),
                                       FormatDuration(RunDuration(tr.run))};
+      if (any_where) row.push_back(where[static_cast<size_t>(rank - 1)]);
       for (const auto& n : names) {
         auto it = tr.params.find(n);
         row.push_back(it == tr.params.end() ? "" : ParamToDisplay(it->second));

@@ -17,5 +17,7 @@ namespace overdrive {
 Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out);
 // "running" / "running (controller gone: overdrive job resume ID)"
 std::string StatusText(const RunRecord& run);
+// A trial's id at its executor for a table column ("slurm 1234", "pgid 4242"); "" for none.
+std::string TrialExecutorId(const nlohmann::json& described);
 
 }  // namespace overdrive

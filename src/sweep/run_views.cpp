@@ -7,6 +7,7 @@
 
 #include "common/clock.hpp"
 #include "common/strings.hpp"
+#include "executor/handle_info.hpp"
 #include "sweep/sweep_plan.hpp"
 
 namespace overdrive {
@@ -105,6 +106,7 @@ Result<nlohmann::json> SweepToJson(Workspace& ws, const RunRecord& sweep) {
     tj["metrics"] = metrics;
     tj["intervals"] = t.intervals.size();
     tj["duration_s"] = RunDuration(t.run);
+    tj["executor"] = DescribeHandle(t.run.executor_handle, t.run.run_dir);
     trials.push_back(tj);
   }
   j["trials"] = trials;
@@ -141,6 +143,7 @@ nlohmann::json RunSummaryJson(const RunRecord& run) {
 
 Result<nlohmann::json> RunToJson(Workspace& ws, const RunRecord& run, bool details) {
   nlohmann::json j = RunSummaryJson(run);
+  j["executor"] = DescribeHandle(run.executor_handle, run.run_dir);
   OD_ASSIGN_OR_RETURN(auto params, ws.store().GetParams(run.id));
   j["params"] = ParamsJson(params);
   OD_ASSIGN_OR_RETURN(auto summaries, ws.store().GetMetricSummaries(run.id));

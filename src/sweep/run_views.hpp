@@ -26,8 +26,9 @@ struct SweepView {
 Result<SweepView> LoadSweepView(Workspace& ws, const RunRecord& sweep);
 Result<nlohmann::json> SweepToJson(Workspace& ws, const RunRecord& sweep);
 
-// {"id", "type", "status", "experiment", "params": {...}, "metrics": {name: {last, min, max,
-//  count, last_step}}, "artifacts": [...], "created_at", ...}
+// {"id", "type", "status", "experiment", "executor": DescribeHandle (null before the executor
+//  has the run), "params": {...}, "metrics": {name: {last, min, max, count, last_step}},
+//  "artifacts": [...], "created_at", ...}; a sweep's trials each carry "executor" too.
 Result<nlohmann::json> RunToJson(Workspace& ws, const RunRecord& run, bool details);
 // The run's fields without params, metrics or details (no store reads): for long lists.
 nlohmann::json RunSummaryJson(const RunRecord& run);

@@ -327,6 +327,10 @@ test('the dashboard follows a live sweep: jobs, trials table, charts, run page',
     }
     assert.match(await page.locator('[data-testid=param-row][data-name="opt"]').innerText(),
       new RegExp(String(trial.params.opt)));
+    // Where it ran: the local executor's process group, as the API says.
+    assert.equal(trial.executor.type, 'local');
+    assert.match(await page.locator('[data-testid=run-executor]').innerText(),
+      new RegExp(`local process group ${trial.executor.process_group}\\b`));
     await page.waitForFunction(() => /epoch 6 acc=/.test(
       document.querySelector('[data-testid=log-tail]')?.textContent ?? ''));
     await page.waitForFunction(() => /trial finished/.test(

@@ -27,6 +27,16 @@ export interface RunSummary {
   url: string;
 }
 
+// Where the executor runs it (docs/api.md): the Slurm job id, or the local process group.
+export interface ExecutorInfo {
+  type: 'local' | 'slurm' | string;
+  summary: string;
+  slurm_job_id?: number;
+  job_name?: string;
+  pid?: number;
+  process_group?: number;
+}
+
 export interface MetricSummary {
   last: number;
   min: number;
@@ -36,6 +46,7 @@ export interface MetricSummary {
 }
 
 export interface RunDetail extends RunSummary {
+  executor?: ExecutorInfo | null;
   params: Record<string, ParamValue>;
   metrics: Record<string, MetricSummary>;
   artifacts: { path: string; size: number; digest: string }[];

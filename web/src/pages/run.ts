@@ -20,6 +20,9 @@ export function runHeader(run: RunDetail, extra: HTMLElement[] = []): HTMLElemen
     ['ended', fmtTime(run.ended_at)], ['duration', fmtDuration(run.duration_s)]);
   if (run.exit_code !== null && run.exit_code !== undefined) list.push(['exit code', String(run.exit_code)]);
   if (run.compute) list.push(['compute', run.compute]);
+  if (run.executor) {
+    list.push(['executor', h('span', { class: 'mono', 'data-testid': 'run-executor' }, run.executor.summary)]);
+  }
   return h('div', { class: 'run-header', 'data-testid': 'run-header' },
     h('p', {}, h('a', { href: '#/' }, '← jobs')),
     h('h1', {}, statusBadge(run.status, run.status_reason), ' ', run.display_name || run.id,
