@@ -66,11 +66,13 @@ fs::path RankStderr(const fs::path& dir, int rank) {
 
 // Stores every regular file under `folder` into `out`. A symbolic link is kept (as the file it
 // names) only when it resolves to a file inside `folder`: a run cannot publish /etc/passwd or
-// another run's files as its artifacts by linking to them. What is neither (links leading out,
-// FIFOs, sockets, devices) is listed in `skipped`. A file or folder that cannot be read is an
-// error naming it; what was stored before it stays in `out`.
+// another run's files as its artifacts by linking to them. Links leading out are listed in
+// `skipped`, what is not a file (FIFOs — a reader would block —, sockets, devices) in
+// `not_files`. A file or folder that cannot be read is an error naming it; what was stored
+// before it stays in `out`.
 Result<void> StoreFolder(ArtifactStore& store, const fs::path& folder, const std::string& prefix,
-                         std::vector<ArtifactRecord>& out, std::vector<std::string>& skipped) {
+                         std::vector<ArtifactRecord>& out, std::vector<std::string>& skipped,
+                         std::vector<std::string>& not_files) {
   std::error_code ec;
   if (!fs::is_directory(folder, ec)) return {};
   const fs::path root = fs::canonical(folder, ec);
@@ -92,7 +94,7 @@ Result<void> StoreFolder(ArtifactStore& store, const fs::path& folder, const std
       continue;
     }
     if (!it->is_regular_file(fc)) {
-      skipped.push_back(name(it->path()));
+      not_files.push_back(name(it->path()));
       continue;
     }
     auto digest = store.PutFile(it->path());
@@ -347,16 +349,23 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
     failures.push_back("collecting its metrics failed: " + r.error().message);
   }
   std::vector<ArtifactRecord> artifacts;
-  std::vector<std::string> skipped;
-  if (auto r = StoreFolder(ws_.artifacts(), t.dir / "wd" / "outputs", "outputs/", artifacts, skipped);
+  std::vector<std::string> skipped, not_files;
+  if (auto r = StoreFolder(ws_.artifacts(), t.dir / "wd" / "outputs", "outputs/", artifacts,
+                           skipped, not_files);
       !r) {
     failures.push_back("collecting outputs/ failed: " + r.error().message);
   }
   if (!skipped.empty()) {
     (void)ws_.store().AddEvent(
         t.run.id, {WallSeconds(), "warning",
-                   "not kept as artifacts: symbolic links leading out of outputs/ and what is "
-                   "not a file (" + Join(skipped, ", ") + ")"});
+                   "not kept as artifacts: symbolic links leading out of outputs/ (" +
+                       Join(skipped, ", ") + ")"});
+  }
+  if (!not_files.empty()) {
+    (void)ws_.store().AddEvent(
+        t.run.id, {WallSeconds(), "warning",
+                   "not kept as artifacts: what is not a file in outputs/ (FIFOs, sockets, "
+                   "devices: " + Join(not_files, ", ") + ")"});
   }
   std::vector<std::string> logs = {"stdout.log", "stderr.log"};
   if (!t.cfg.distribution.empty()) {

@@ -80,6 +80,15 @@ class DiskFullTest : public CliTest {
     ADD_FAILURE() << "run " << id << " did not start";
   }
 
+  // Submits `file` in the foreground; it must fail. Returns the run's `job show --json`.
+  nlohmann::json SubmitFailing(const std::string& file) {
+    CommandResult r = Run({"job", "submit", file});
+    EXPECT_NE(r.exit_code, 0) << r.err;
+    nlohmann::json run = Json({"job", "show", OnlyJob(), "--json"});
+    EXPECT_EQ(run["status"], "failed") << run.dump();
+    return run;
+  }
+
   std::string OnlyJob() {
     nlohmann::json runs = Json({"job", "list", "--json"});
     EXPECT_EQ(runs.size(), 1u) << runs.dump();
@@ -93,11 +102,7 @@ class DiskFullTest : public CliTest {
 // runs out of room; the run ends failed, saying so, instead of staying `running` forever.
 TEST_F(DiskFullTest, OutputsThatDoNotFitEndTheRunFailedWithTheReason) {
   WriteFile(dir_ / "job.yml", "command: head -c 15000000 /dev/zero > outputs/big.bin\n");
-  CommandResult r = Run({"job", "submit", "job.yml"});
-  EXPECT_NE(r.exit_code, 0) << r.err;
-  std::string id = OnlyJob();
-  nlohmann::json run = Json({"job", "show", id, "--json"});
-  EXPECT_EQ(run["status"], "failed") << run.dump();
+  nlohmann::json run = SubmitFailing("job.yml");
   EXPECT_EQ(run["exit_code"], 0);
   std::string reason = run.value("status_reason", "");
   EXPECT_NE(reason.find("collecting outputs/ failed: storing outputs/big.bin failed"),
@@ -121,11 +126,8 @@ TEST_F(DiskFullTest, ARunThatFillsTheDiskWithTheStoreOnItEndsFailedWithItsExitCo
   ASSERT_TRUE(fs::exists(workspace_.parent_path()));
   WriteFile(dir_ / "job.yml",
             "command: head -c 40000000 /dev/zero > outputs/fill.bin; echo filled >&2; exit 3\n");
-  CommandResult r = Run({"job", "submit", "job.yml"});
-  EXPECT_NE(r.exit_code, 0) << r.err;
-  std::string id = OnlyJob();
-  nlohmann::json run = Json({"job", "show", id, "--json"});
-  EXPECT_EQ(run["status"], "failed") << run.dump();
+  nlohmann::json run = SubmitFailing("job.yml");
+  std::string id = run.value("id", "");
   EXPECT_EQ(run["exit_code"], 3) << "the exit record was written on the full disk";
   std::string reason = run.value("status_reason", "");
   EXPECT_NE(reason.find("No space left on device"), std::string::npos) << reason;
@@ -179,11 +181,8 @@ TEST_F(DiskFullTest, AnUnreadableOutputFailsTheRunAndWhatIsNotAFileIsLeftOut) {
             "  echo ok > outputs/ok.txt && python3 -c \"import os; os.chdir('outputs');\n"
             "  [(os.mkdir('d' * 200), os.chdir('d' * 200)) for _ in range(25)];\n"
             "  open('deep.txt', 'w').write('deep')\"\n");
-  CommandResult r = Run({"job", "submit", "job.yml"});
-  EXPECT_NE(r.exit_code, 0) << r.err;
-  std::string id = OnlyJob();
-  nlohmann::json run = Json({"job", "show", id, "--json"});
-  EXPECT_EQ(run["status"], "failed") << run.dump();
+  nlohmann::json run = SubmitFailing("job.yml");
+  std::string id = run.value("id", "");
   std::string reason = run.value("status_reason", "");
   EXPECT_NE(reason.find("collecting outputs/ failed"), std::string::npos) << reason;
   EXPECT_NE(reason.find("File name too long"), std::string::npos) << reason;
@@ -252,11 +251,8 @@ TEST_F(DiskFullTest, AJobWhoseCodeCannotBeUnpackedEndsFailed) {
     WriteFile(dir_ / "src" / "blob.bin", bytes);
   }
   WriteFile(dir_ / "job.yml", "code: src\ncommand: ls -l blob.bin\n");
-  CommandResult r = Run({"job", "submit", "job.yml"});
-  EXPECT_NE(r.exit_code, 0) << r.err;
-  std::string id = OnlyJob();
-  nlohmann::json run = Json({"job", "show", id, "--json"});
-  EXPECT_EQ(run["status"], "failed") << run.dump();
+  nlohmann::json run = SubmitFailing("job.yml");
+  std::string id = run.value("id", "");
   std::string reason = run.value("status_reason", "");
   EXPECT_NE(reason.find("could not start: "), std::string::npos) << reason;
   EXPECT_NE(reason.find("No space left on device"), std::string::npos) << reason;
