@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -59,6 +60,7 @@ class SweepDriver {
   Result<void> CreateAndLaunch(const Assignment& params, const std::string& replaces = "");
   // Lost trials (preempted, their node gone) that no later trial replaces yet, oldest first.
   std::vector<size_t> Unreplaced() const;
+  const std::vector<TrialObservation>& Observations();
   Result<void> ApplyPolicy(const std::string& trial_id, size_t new_values);
   Result<void> StopAll(RunStatus status, const std::string& reason);
   Counts Count() const;
@@ -85,6 +87,21 @@ class SweepDriver {
   // does not copy every trial's series.
   std::vector<TrialProgress> progress_;
   std::map<std::string, size_t> index_;
+  // The sampler's view of trials_ (Observations()), rebuilt only where a trial moved.
+  struct ObservationKey {
+    RunStatus status = RunStatus::kQueued;
+    size_t intervals = 0;
+    std::optional<double> best;
+    double last = 0;
+    bool operator==(const ObservationKey& o) const {
+      auto same = [](double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); };
+      return status == o.status && intervals == o.intervals && best.has_value() == o.best.has_value() &&
+             (!best || same(*best, *o.best)) && same(last, o.last);
+    }
+  };
+  std::vector<TrialObservation> observations_;
+  std::vector<ObservationKey> observation_keys_;
+  size_t observed_ = 0;
   std::vector<std::string> param_names_;
   double started_at_ = 0;
   double last_created_at_ = 0;
@@ -114,15 +131,45 @@ std::string ReplacedId(const RunRecord& r) {
 }
 
 std::vector<size_t> SweepDriver::Unreplaced() const {
+  // Runs every loop: scalar checks only (the tag was read once, into TrialInfo::replaces).
+  std::vector<size_t> lost;
+  for (size_t i = 0; i < trials_.size(); ++i) {
+    if (IsLost(trials_[i])) lost.push_back(i);
+  }
+  if (lost.empty()) return lost;
   std::set<std::string> replaced;
   for (const auto& t : trials_) {
-    if (std::string id = ReplacedId(t.run); !id.empty()) replaced.insert(id);
+    if (!t.replaces.empty()) replaced.insert(t.replaces);
   }
   std::vector<size_t> out;
-  for (size_t i = 0; i < trials_.size(); ++i) {
-    if (IsLost(trials_[i]) && !replaced.count(trials_[i].run.id)) out.push_back(i);
+  for (size_t i : lost) {
+    if (!replaced.count(trials_[i].run.id)) out.push_back(i);
   }
   return out;
+}
+
+const std::vector<TrialObservation>& SweepDriver::Observations() {
+  // Rebuilt only for trials whose state, series length, best or last value moved since the
+  // last call: copying every trial's params for each suggestion made a sweep's cost per trial
+  // grow with its size.
+  auto key_of = [](const TrialInfo& t) {
+    ObservationKey k;
+    k.status = t.run.status;
+    k.intervals = t.intervals.size();
+    k.best = t.best;
+    k.last = t.intervals.empty() ? 0.0 : t.intervals.back();
+    return k;
+  };
+  observations_.resize(trials_.size());
+  observation_keys_.resize(trials_.size());
+  for (size_t i = 0; i < trials_.size(); ++i) {
+    ObservationKey k = key_of(trials_[i]);
+    if (i < observed_ && k == observation_keys_[i]) continue;
+    observations_[i] = ToObservation(trials_[i], goal_);
+    observation_keys_[i] = k;
+  }
+  observed_ = trials_.size();
+  return observations_;
 }
 
 int SweepDriver::Counted() const {
@@ -249,6 +296,7 @@ Result<void> SweepDriver::CreateAndLaunch(const Assignment& params, const std::s
   TrialInfo info;
   info.run = tr;
   info.params = params;
+  info.replaces = replaces;
   index_[tr.id] = trials_.size();
   trials_.push_back(std::move(info));
   progress_.push_back({tr.id, {}, false});
@@ -375,6 +423,7 @@ Result<ControllerResult> SweepDriver::Run() {
   OD_ASSIGN_OR_RETURN(trials_, LoadTrials(ws_.store(), sweep_.id, metric_, goal_));
   for (size_t i = 0; i < trials_.size(); ++i) {
     index_[trials_[i].run.id] = i;
+    trials_[i].replaces = ReplacedId(trials_[i].run);
     last_created_at_ = std::max(last_created_at_, trials_[i].run.created_at);
   }
   int adopted = 0;
@@ -454,8 +503,7 @@ Result<ControllerResult> SweepDriver::Run() {
         --k;
       }
       if (k > 0) {
-        auto history = ToObservations(trials_, goal_);
-        auto suggestions = sampler_->Suggest(history, k, plan_.seed);
+        auto suggestions = sampler_->Suggest(Observations(), k, plan_.seed);
         if (suggestions.empty()) {
           exhausted = true;
           Print("search space exhausted after " + std::to_string(trials_.size()) + " trials");

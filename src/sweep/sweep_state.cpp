@@ -51,39 +51,41 @@ Result<std::vector<TrialInfo>> LoadTrials(MetadataStore& store, const std::strin
   return out;
 }
 
+TrialObservation ToObservation(const TrialInfo& t, Goal goal) {
+  double sign = goal == Goal::kMaximize ? -1.0 : 1.0;
+  TrialObservation o;
+  o.params = t.params;
+  o.intervals = static_cast<int>(t.intervals.size());
+  switch (t.run.status) {
+    case RunStatus::kCompleted:
+      o.state = t.best ? TrialState::kCompleted : TrialState::kFailed;
+      if (t.best) o.value = sign * *t.best;
+      break;
+    case RunStatus::kEarlyTerminated:
+      o.state = TrialState::kPruned;
+      if (!t.intervals.empty() && !std::isnan(t.intervals.back())) o.value = sign * t.intervals.back();
+      break;
+    case RunStatus::kFailed:
+    case RunStatus::kCanceled:
+    case RunStatus::kTimedOut:
+      // A timed-out trial that reported values still tells something about its region.
+      if (t.best && t.run.status == RunStatus::kTimedOut) {
+        o.state = TrialState::kPruned;
+        o.value = sign * t.intervals.back();
+      } else {
+        o.state = TrialState::kFailed;
+      }
+      break;
+    default:
+      o.state = TrialState::kPending;
+  }
+  return o;
+}
+
 std::vector<TrialObservation> ToObservations(const std::vector<TrialInfo>& trials, Goal goal) {
   std::vector<TrialObservation> obs;
   obs.reserve(trials.size());
-  double sign = goal == Goal::kMaximize ? -1.0 : 1.0;
-  for (const auto& t : trials) {
-    TrialObservation o;
-    o.params = t.params;
-    o.intervals = static_cast<int>(t.intervals.size());
-    switch (t.run.status) {
-      case RunStatus::kCompleted:
-        o.state = t.best ? TrialState::kCompleted : TrialState::kFailed;
-        if (t.best) o.value = sign * *t.best;
-        break;
-      case RunStatus::kEarlyTerminated:
-        o.state = TrialState::kPruned;
-        if (!t.intervals.empty() && !std::isnan(t.intervals.back())) o.value = sign * t.intervals.back();
-        break;
-      case RunStatus::kFailed:
-      case RunStatus::kCanceled:
-      case RunStatus::kTimedOut:
-        // A timed-out trial that reported values still tells something about its region.
-        if (t.best && t.run.status == RunStatus::kTimedOut) {
-          o.state = TrialState::kPruned;
-          o.value = sign * t.intervals.back();
-        } else {
-          o.state = TrialState::kFailed;
-        }
-        break;
-      default:
-        o.state = TrialState::kPending;
-    }
-    obs.push_back(std::move(o));
-  }
+  for (const auto& t : trials) obs.push_back(ToObservation(t, goal));
   return obs;
 }
 

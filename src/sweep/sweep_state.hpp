@@ -20,6 +20,7 @@ struct TrialInfo {
   Assignment params;
   std::vector<double> intervals;  // the primary metric, one value per report
   std::optional<double> best;     // best primary value for the goal
+  std::string replaces;           // the lost trial this one runs again ("" for a new sample)
 };
 
 // Best of `values` for the goal, ignoring NaN.
@@ -32,6 +33,7 @@ Result<std::vector<TrialInfo>> LoadTrials(MetadataStore& store, const std::strin
 
 // The sampler's view of the trials: values negated for goal maximize (samplers minimise).
 std::vector<TrialObservation> ToObservations(const std::vector<TrialInfo>& trials, Goal goal);
+TrialObservation ToObservation(const TrialInfo& trial, Goal goal);
 
 // The best finished trial (completed or early-terminated) with a value; nullptr when none.
 const TrialInfo* BestTrial(const std::vector<TrialInfo>& trials, Goal goal);
