@@ -21,7 +21,7 @@ build_pkgs=(cmake ninja-build g++ make pkg-config git
   chromium)  # Debian's Chromium: the dashboard's browser tests (tests/web)
 demo_pkgs=(python3-sklearn python3-numpy
   python3-torch dataset-fashion-mnist)  # examples/fashion-mnist-cnn (PyTorch on CPU, the data)
-bench_pkgs=(python3-optuna python3-scipy wrk)
+bench_pkgs=(python3-optuna python3-scipy wrk time)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 postgres_pkgs=(postgresql)
 slurm_pkgs=(slurm-wlm munge)
