@@ -672,7 +672,7 @@ Sweep MakeSweep(Workspace& ws, const Args& a) {
     tr.id = NewRunId();
     tr.experiment_id = job->run.experiment_id;
     tr.parent_id = sweep.id;
-    tr.job_type = "trial";
+    tr.job_type = JobType::kTrial;
     tr.display_name = "trial " + std::to_string(i + 1);
     tr.status = RunStatus::kCompleted;
     tr.compute = "local";

@@ -116,7 +116,7 @@ int CmdSubmit(const Globals& g, const std::string& file, const std::vector<std::
     if (json) {
       nlohmann::json j;
       j["valid"] = true;
-      j["type"] = spec->type == JobType::kSweep ? "sweep" : "command";
+      j["type"] = JobTypeName(spec->type);
       j["experiment"] = spec->experiment_name;
       j["command"] = command;
       j["compute"] = spec->compute;
@@ -140,8 +140,8 @@ int CmdSubmit(const Globals& g, const std::string& file, const std::vector<std::
   const RunRecord& run = submitted->run;
   for (const auto& w : submitted->warnings) std::cerr << "overdrive: warning: " << w << "\n";
   if (!json) {
-    std::cerr << "overdrive: " << run.job_type << " job " << run.id << " submitted (experiment "
-              << run.experiment_name;
+    std::cerr << "overdrive: " << JobTypeName(run.job_type) << " job " << run.id
+              << " submitted (experiment " << run.experiment_name;
     if (!run.snapshot_digest.empty()) {
       std::cerr << ", code snapshot " << submitted->snapshot_files << " files, "
                 << FormatBytes(static_cast<double>(submitted->snapshot_bytes));
@@ -165,7 +165,7 @@ int CmdSubmit(const Globals& g, const std::string& file, const std::vector<std::
 
   CountInterrupts();
   ControllerOptions opts;
-  opts.stream_logs = !json && run.job_type == "command";
+  opts.stream_logs = !json && run.job_type == JobType::kCommand;
   opts.live_view = !json && isatty(STDOUT_FILENO);
   opts.out = json ? nullptr : &std::cerr;
   opts.interrupts = &g_interrupts;
@@ -227,7 +227,7 @@ int CmdResume(const Globals& g, const std::string& id) {
   std::cerr << "overdrive: resuming job " << run->id << " (" << RunStatusName(run->status) << ")\n";
   CountInterrupts();
   ControllerOptions opts;
-  opts.stream_logs = run->job_type == "command";
+  opts.stream_logs = run->job_type == JobType::kCommand;
   opts.live_view = isatty(STDOUT_FILENO);
   opts.out = &std::cerr;
   opts.interrupts = &g_interrupts;
@@ -278,7 +278,7 @@ int CmdList(const Globals& g, const std::string& experiment, const std::string& 
   }
   Table t({"id", "type", "status", "experiment", "name", "created", "duration"});
   for (const auto& r : *runs) {
-    t.Add({r.id, r.job_type, StatusText(r), r.experiment_name, r.display_name,
+    t.Add({r.id, JobTypeName(r.job_type), StatusText(r), r.experiment_name, r.display_name,
            FormatTimestamp(r.created_at), r.started_at > 0 ? FormatDuration(RunDuration(r)) : "-"});
   }
   t.Print(std::cout);
@@ -308,13 +308,13 @@ int CmdLogs(const Globals& g, const std::string& id, bool follow) {
   auto run = FindRun(**ws, id);
   if (!run) return Fail(run.error());
   fs::path dir = run->run_dir;
-  if (run->job_type == "sweep") {
+  if (run->job_type == JobType::kSweep) {
     // A sweep has no process of its own: show its controller's log when it ran detached.
     std::cerr << "overdrive: " << run->id << " is a sweep; its trials have the logs (overdrive job "
               << "show " << run->id << " lists them). Controller log:\n";
   }
   std::vector<LogTail> tails;
-  if (run->job_type == "sweep") {
+  if (run->job_type == JobType::kSweep) {
     tails.emplace_back(dir / "controller.log", stdout);
   } else {
     tails.emplace_back(dir / "stdout.log", stdout);
@@ -428,8 +428,9 @@ int CmdExport(const Globals& g, const std::string& id, bool csv) {
   if (!ws) return Fail(ws.error());
   auto run = FindRun(**ws, id);
   if (!run) return Fail(run.error());
-  if (run->job_type != "sweep") {
-    return Fail({ErrorCode::kInvalidInput, "job " + run->id + " is a " + run->job_type +
+  if (run->job_type != JobType::kSweep) {
+    const std::string type = JobTypeName(run->job_type);
+    return Fail({ErrorCode::kInvalidInput, "job " + run->id + " is a " + type +
                                                " job; export works on sweeps (job show --json "
                                                "gives any run as JSON)"});
   }

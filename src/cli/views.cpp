@@ -30,7 +30,7 @@ std::string TrialExecutorId(const nlohmann::json& described) {
 }
 
 Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
-  out << "run         " << run.id << "  (" << run.job_type << ")\n";
+  out << "run         " << run.id << "  (" << JobTypeName(run.job_type) << ")\n";
   out << "status      " << StatusText(run);
   if (run.exit_code) out << "  exit code " << *run.exit_code;
   out << "\n";
@@ -82,7 +82,7 @@ Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
     header = true;
     out << "  " << e.message << "\n";
   }
-  if (run.job_type == "sweep") {
+  if (run.job_type == JobType::kSweep) {
     OD_ASSIGN_OR_RETURN(SweepView v, LoadSweepView(ws, run));
     out << "\nobjective   " << (v.goal == Goal::kMaximize ? "maximize " : "minimize ") << v.metric
         << "   sampling " << v.sampling << "   early termination " << v.early_termination << "\n";

@@ -247,7 +247,7 @@ Result<ModelVersion> ModelRegistry::Register(const std::string& name, const std:
     std::string msg = "run " + run.id + " has no artifacts under '" + path + "'";
     if (artifacts.empty()) {
       msg += " (it has no artifacts at all";
-      if (run.job_type == "sweep") msg += ": it is a sweep; register one of its trials";
+      if (run.job_type == JobType::kSweep) msg += ": it is a sweep; register one of its trials";
       msg += ")";
     } else {
       std::vector<std::string> listed;
@@ -278,7 +278,7 @@ Result<ModelVersion> ModelRegistry::Register(const std::string& name, const std:
   nlohmann::json lineage;
   lineage["run_id"] = run.id;
   lineage["experiment"] = run.experiment_name;
-  lineage["job_type"] = run.job_type;
+  lineage["job_type"] = JobTypeName(run.job_type);
   lineage["status"] = RunStatusName(run.status);
   std::string spec_yaml = run.spec_yaml;
   if (!run.parent_id.empty()) {

@@ -69,7 +69,7 @@ struct Objective {
   std::string sampling, early_termination;
 };
 std::optional<Objective> SweepObjective(const RunRecord& sweep) {
-  if (sweep.job_type != "sweep") return std::nullopt;
+  if (sweep.job_type != JobType::kSweep) return std::nullopt;
   auto plan = SweepPlan::FromJson(sweep.launch_json);
   if (!plan) return std::nullopt;
   Objective o;
@@ -809,7 +809,7 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     }
     (*j)["artifacts"] = arts;
     (*j)["events"] = ev;
-    if (run->job_type == "sweep") {
+    if (run->job_type == JobType::kSweep) {
       json header = SweepHeader(*cache, *c->ws, *run);
       for (auto& [k, v] : header.items()) (*j)[k] = v;
     }

@@ -74,7 +74,7 @@ Result<int> JobRunner::ResumeOrphans() {
   int n = 0;
   for (const auto& r : runs) {
     // Runs made through MLflow's runs/create have no process of ours: their client ends them.
-    if (IsFinal(r.status) || r.job_type == "external" || ControllerAlive(r)) continue;
+    if (IsFinal(r.status) || r.job_type == JobType::kExternal || ControllerAlive(r)) continue;
     Start(r.id);
     ++n;
   }

@@ -577,7 +577,7 @@ Reply<json> RunsCreate(ServerContext& ctx, Call& c, const json& f) {
 
   RunRecord run;
   run.experiment_id = exp.id;
-  run.job_type = "external";
+  run.job_type = JobType::kExternal;
   run.display_name = run_name;
   if (auto it = tags.find("mlflow.note.content"); it != tags.end()) run.description = it->second;
   run.tags_json = json(tags).dump();
@@ -626,7 +626,7 @@ Reply<json> RunsUpdate(ServerContext& ctx, Call& c, const json& f) {
   // Only runs created through this API take their status from it: a controller's run ends when
   // its process does (an MLflow client reports FINISHED from its exit handler, before that).
   std::optional<RunStatus> to;
-  if (status && run.job_type == "external") {
+  if (status && run.job_type == JobType::kExternal) {
     if (*status == "FINISHED") to = RunStatus::kCompleted;
     if (*status == "FAILED") to = RunStatus::kFailed;
     if (*status == "KILLED") to = RunStatus::kCanceled;

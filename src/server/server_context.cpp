@@ -117,7 +117,7 @@ Result<void> ServerContext::LogToRun(Workspace& ws, const RunRecord& run,
   }
   for (const auto& p : params) OD_TRY(ValidateName("param name", p.name));
   bool live = !IsFinal(run.status) && !run.run_dir.empty() &&
-              (run.job_type == "trial" || run.job_type == "command") &&
+              (run.job_type == JobType::kTrial || run.job_type == JobType::kCommand) &&
               run.status != RunStatus::kQueued;
   if (live) {
     // The collector's own format (NaN and infinities included), so a value acknowledged here

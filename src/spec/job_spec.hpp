@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/job_type.hpp"
 #include "common/result.hpp"
 #include "common/value.hpp"
 #include "space/search_space.hpp"
@@ -26,8 +27,6 @@ struct SourcePos {
 
 // "pos: message" as an InvalidInput error.
 Error InputError(const SourcePos& pos, const std::string& message);
-
-enum class JobType { kCommand, kSweep };
 
 struct InputSpec {
   enum class Kind { kLiteral, kUriFile, kUriFolder, kOther };
@@ -151,7 +150,7 @@ struct SweepSpec {
 };
 
 struct JobSpec {
-  JobType type = JobType::kCommand;
+  JobType type = JobType::kCommand;  // kCommand or kSweep (the parser makes no other)
   std::string name;
   std::string display_name;
   std::string experiment_name;  // default: the name of the folder holding the YAML

@@ -427,7 +427,7 @@ RunRecord ReadRun(const Rows& q, int i) {
   r.experiment_id = q.Int(i, 1);
   r.experiment_name = q.Text(i, 2);
   r.parent_id = q.Text(i, 3);
-  r.job_type = q.Text(i, 4);
+  r.job_type = ReadJobType(q.Text(i, 4));
   r.display_name = q.Text(i, 5);
   r.description = q.Text(i, 6);
   r.tags_json = q.Text(i, 7);
@@ -681,7 +681,7 @@ class PostgresMetadataStore final : public MetadataStore {
     } else {
       p.Add(run.parent_id);
     }
-    p.Add(run.job_type)
+    p.Add(JobTypeName(run.job_type))
         .Add(run.display_name)
         .Add(run.description)
         .Add(run.tags_json)

@@ -7,12 +7,13 @@
 #include <string_view>
 #include <utility>
 
+#include "common/name_table.hpp"
 #include "common/strings.hpp"
 
 namespace overdrive {
 namespace {
 
-constexpr std::array<std::pair<RunStatus, const char*>, 8> kStatusNames = {{
+constexpr NameTable<RunStatus, 8> kStatusNames = {{
     {RunStatus::kQueued, "queued"},
     {RunStatus::kStarting, "starting"},
     {RunStatus::kRunning, "running"},
@@ -25,18 +26,10 @@ constexpr std::array<std::pair<RunStatus, const char*>, 8> kStatusNames = {{
 
 }  // namespace
 
-const char* RunStatusName(RunStatus s) {
-  for (const auto& [status, name] : kStatusNames) {
-    if (status == s) return name;
-  }
-  return "unknown";
-}
+const char* RunStatusName(RunStatus s) { return NameOf(kStatusNames, s); }
 
 std::optional<RunStatus> ParseRunStatus(std::string_view name) {
-  for (const auto& [status, n] : kStatusNames) {
-    if (name == n) return status;
-  }
-  return std::nullopt;
+  return FromName(kStatusNames, name);
 }
 
 bool IsFinal(RunStatus s) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/job_type.hpp"
 #include "common/result.hpp"
 
 namespace overdrive {
@@ -39,7 +40,7 @@ struct RunRecord {
   std::int64_t experiment_id = 0;
   std::string experiment_name;     // filled on reads
   std::string parent_id;           // "" for top-level runs; the sweep run for trials
-  std::string job_type;            // "command" | "sweep" | "trial"
+  JobType job_type = JobType::kCommand;  // stored and shown as JobTypeName
   std::string display_name;
   std::string description;
   std::string tags_json = "{}";    // {"k": "v"}

@@ -336,7 +336,7 @@ RunRecord ReadRun(const Query& q) {
   r.experiment_id = q.Int(1);
   r.experiment_name = q.Text(2);
   r.parent_id = q.Text(3);
-  r.job_type = q.Text(4);
+  r.job_type = ReadJobType(q.Text(4));
   r.display_name = q.Text(5);
   r.description = q.Text(6);
   r.tags_json = q.Text(7);
@@ -547,7 +547,7 @@ class SqliteMetadataStore final : public MetadataStore {
       } else {
         q.Bind(3, run.parent_id);
       }
-      q.Bind(4, run.job_type)
+      q.Bind(4, JobTypeName(run.job_type))
           .Bind(5, run.display_name)
           .Bind(6, run.description)
           .Bind(7, run.tags_json)

@@ -87,7 +87,7 @@ bool ControllerAlive(const RunRecord& run) {
 bool ControllerGone(const RunRecord& run, double now) {
   if (IsFinal(run.status) || !run.parent_id.empty()) return false;
   // A run made through MLflow's runs/create has no controller: its client ends it.
-  if (run.job_type == "external") return false;
+  if (run.job_type == JobType::kExternal) return false;
   if (run.controller_pid > 0) return run.controller_pid != ::getpid() && !ControllerAlive(run);
   // No controller recorded: a queued job's may still be starting; anything further along had
   // one, which ended without finishing the job.
@@ -106,8 +106,9 @@ Result<ControllerResult> DriveJob(Workspace& ws, const std::string& run_id,
   }
   int pid = ::getpid();
   OD_TRY(ws.store().SetController(run.id, pid, static_cast<double>(ProcessStartTime(pid))));
-  Result<ControllerResult> result = run.job_type == "sweep" ? DriveSweep(ws, run, options)
-                                                            : DriveCommand(ws, run, options);
+  Result<ControllerResult> result = run.job_type == JobType::kSweep
+                                        ? DriveSweep(ws, run, options)
+                                        : DriveCommand(ws, run, options);
   if (!result) {
     // A job still queued when its controller gave up was never started (no executor for its
     // compute, a plan it cannot run, no room to prepare it): nobody would ever start it, so

@@ -119,7 +119,7 @@ Result<nlohmann::json> SweepToJson(Workspace& ws, const RunRecord& sweep) {
 nlohmann::json RunSummaryJson(const RunRecord& run) {
   nlohmann::json j;
   j["id"] = run.id;
-  j["type"] = run.job_type;
+  j["type"] = JobTypeName(run.job_type);
   j["status"] = RunStatusName(run.status);
   if (!run.status_reason.empty()) j["status_reason"] = run.status_reason;
   j["experiment"] = run.experiment_name;
@@ -154,7 +154,7 @@ Result<nlohmann::json> RunToJson(Workspace& ws, const RunRecord& run, bool detai
                        {"last_step", s.last_step}};
   }
   j["metrics"] = metrics;
-  if (details && run.job_type == "sweep") {
+  if (details && run.job_type == JobType::kSweep) {
     OD_ASSIGN_OR_RETURN(nlohmann::json sweep, SweepToJson(ws, run));
     for (auto& [k, v] : sweep.items()) j[k] = v;
   }

@@ -176,7 +176,7 @@ Result<SubmittedJob> SubmitJob(Workspace& ws, const JobSpec& spec) {
   SubmittedJob out;
   RunRecord& run = out.run;
   run.id = NewRunId();
-  run.job_type = spec.type == JobType::kSweep ? "sweep" : "command";
+  run.job_type = spec.type;
   run.display_name = spec.display_name.empty() ? spec.name : spec.display_name;
   run.description = spec.description;
   run.tags_json = nlohmann::json(spec.tags).dump();

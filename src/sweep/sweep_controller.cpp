@@ -59,13 +59,18 @@ class SweepDriver {
   // `replaces`: the id of a lost trial this one runs again with the same params ("" = none).
   Result<void> CreateAndLaunch(const Assignment& params, const std::string& replaces = "");
   // Lost trials (preempted, their node gone) that no later trial replaces yet, oldest first.
-  std::vector<size_t> Unreplaced() const;
+  std::vector<size_t> Unreplaced();
   const std::vector<TrialObservation>& Observations();
   Result<void> ApplyPolicy(const std::string& trial_id, size_t new_values);
   Result<void> StopAll(RunStatus status, const std::string& reason);
   Counts Count() const;
-  int Active() const;
-  int Counted() const;  // trials that count toward max_total_trials (lost ones are replaced)
+  int Active();
+  int Counted();  // trials that count toward max_total_trials (lost ones are replaced)
+  // A trial appended to trials_ (created or loaded), and the pass that moves trials that became
+  // final out of open_: a loop pass then costs the active trials, not the whole sweep (scans of
+  // 100,000 trials per pass made a sweep's cost per trial grow with its size).
+  void Track(size_t i);
+  void Settle();
   void Print(const std::string& line);
   void DrawView(bool force);
   std::string TrialLabel(const TrialInfo& t) const;
@@ -99,6 +104,10 @@ class SweepDriver {
              (!best || same(*best, *o.best)) && same(last, o.last);
     }
   };
+  std::vector<size_t> open_;          // trials not final when last looked at
+  std::vector<size_t> lost_;          // final trials that were lost
+  std::set<std::string> replaced_;    // ids of lost trials already run again
+  std::optional<size_t> best_index_;  // the best finished trial so far
   std::vector<TrialObservation> observations_;
   std::vector<ObservationKey> observation_keys_;
   size_t observed_ = 0;
@@ -130,20 +139,36 @@ std::string ReplacedId(const RunRecord& r) {
   return "";
 }
 
-std::vector<size_t> SweepDriver::Unreplaced() const {
-  // Runs every loop: scalar checks only (the tag was read once, into TrialInfo::replaces).
-  std::vector<size_t> lost;
-  for (size_t i = 0; i < trials_.size(); ++i) {
-    if (IsLost(trials_[i])) lost.push_back(i);
+void SweepDriver::Track(size_t i) {
+  const TrialInfo& t = trials_[i];
+  if (!t.replaces.empty()) replaced_.insert(t.replaces);
+  open_.push_back(i);  // Settle() files it where it belongs
+}
+
+void SweepDriver::Settle() {
+  size_t kept = 0;
+  for (size_t i : open_) {
+    const TrialInfo& t = trials_[i];
+    if (!IsFinal(t.run.status)) {
+      open_[kept++] = i;
+      continue;
+    }
+    if (IsLost(t)) lost_.push_back(i);
+    bool finished = t.run.status == RunStatus::kCompleted ||
+                    t.run.status == RunStatus::kEarlyTerminated;
+    if (finished && t.best &&
+        (!best_index_ || IsBetter(goal_, *t.best, *trials_[*best_index_].best))) {
+      best_index_ = i;
+    }
   }
-  if (lost.empty()) return lost;
-  std::set<std::string> replaced;
-  for (const auto& t : trials_) {
-    if (!t.replaces.empty()) replaced.insert(t.replaces);
-  }
+  open_.resize(kept);
+}
+
+std::vector<size_t> SweepDriver::Unreplaced() {
+  Settle();
   std::vector<size_t> out;
-  for (size_t i : lost) {
-    if (!replaced.count(trials_[i].run.id)) out.push_back(i);
+  for (size_t i : lost_) {
+    if (!replaced_.count(trials_[i].run.id)) out.push_back(i);
   }
   return out;
 }
@@ -172,16 +197,14 @@ const std::vector<TrialObservation>& SweepDriver::Observations() {
   return observations_;
 }
 
-int SweepDriver::Counted() const {
-  int n = 0;
-  for (const auto& t : trials_) n += !IsLost(t);
-  return n;
+int SweepDriver::Counted() {
+  Settle();
+  return static_cast<int>(trials_.size() - lost_.size());
 }
 
-int SweepDriver::Active() const {
-  int n = 0;
-  for (const auto& t : trials_) n += !IsFinal(t.run.status);
-  return n;
+int SweepDriver::Active() {
+  Settle();
+  return static_cast<int>(open_.size());
 }
 
 SweepDriver::Counts SweepDriver::Count() const {
@@ -266,7 +289,7 @@ Result<void> SweepDriver::CreateAndLaunch(const Assignment& params, const std::s
   tr.experiment_id = sweep_.experiment_id;
   tr.experiment_name = sweep_.experiment_name;
   tr.parent_id = sweep_.id;
-  tr.job_type = "trial";
+  tr.job_type = JobType::kTrial;
   tr.display_name = "trial " + std::to_string(trials_.size() + 1);
   if (!replaces.empty()) tr.tags_json = nlohmann::json{{kReplacesTag, replaces}}.dump();
   tr.status = RunStatus::kQueued;
@@ -299,6 +322,7 @@ Result<void> SweepDriver::CreateAndLaunch(const Assignment& params, const std::s
   info.replaces = replaces;
   index_[tr.id] = trials_.size();
   trials_.push_back(std::move(info));
+  Track(trials_.size() - 1);
   progress_.push_back({tr.id, {}, false});
   auto launched = tracker_->Launch(tr);
   if (!launched) {
@@ -424,6 +448,7 @@ Result<ControllerResult> SweepDriver::Run() {
   for (size_t i = 0; i < trials_.size(); ++i) {
     index_[trials_[i].run.id] = i;
     trials_[i].replaces = ReplacedId(trials_[i].run);
+    Track(i);
     last_created_at_ = std::max(last_created_at_, trials_[i].run.created_at);
   }
   int adopted = 0;
@@ -561,8 +586,8 @@ Result<ControllerResult> SweepDriver::Run() {
       if (t.run.status != RunStatus::kCompleted && !t.run.status_reason.empty()) {
         line += "  (" + t.run.status_reason + ")";
       }
-      const TrialInfo* best = BestTrial(trials_, goal_);
-      if (best == &t) line += "  <- best so far";
+      Settle();
+      if (best_index_ && &trials_[*best_index_] == &t) line += "  <- best so far";
       Print(line);
       if (!trend_warned_ && t.run.status == RunStatus::kCompleted) {
         if (auto w = TrendWarning(goal_, t.intervals)) {

@@ -59,7 +59,7 @@ class ModelRegistryTest : public ::testing::Test {
     r.id = id;
     r.experiment_name = "churn-exp";
     r.parent_id = parent;
-    r.job_type = parent.empty() ? "command" : "trial";
+    r.job_type = parent.empty() ? JobType::kCommand : JobType::kTrial;
     r.status = status;
     r.spec_yaml = spec_yaml;
     r.command = "python train.py --lr 0.1";
@@ -138,7 +138,7 @@ TEST_F(ModelRegistryTest, ATrialsLineageNamesItsSweepAndTheSweepsInputs) {
   RunRecord sweep;
   sweep.id = "sweep-1";
   sweep.experiment_name = "churn-exp";
-  sweep.job_type = "sweep";
+  sweep.job_type = JobType::kSweep;
   sweep.status = RunStatus::kCompleted;
   sweep.spec_yaml = "type: sweep\ninputs:\n  epochs: 12\n";
   ASSERT_TRUE(store_->CreateRun(sweep, {}, {}));

@@ -52,7 +52,7 @@ class ApiTest : public ServerTest {
     RunRecord s;
     s.id = sweep;
     s.experiment_name = exp;
-    s.job_type = "sweep";
+    s.job_type = JobType::kSweep;
     s.created_at = 1000;
     ASSERT_TRUE(ws.store().CreateRun(s, {}, {}));
     for (int i = 0; i < n; ++i) {
@@ -60,7 +60,7 @@ class ApiTest : public ServerTest {
       t.id = sweep + "-t" + std::to_string(i);
       t.experiment_name = exp;
       t.parent_id = sweep;
-      t.job_type = "trial";
+      t.job_type = JobType::kTrial;
       t.created_at = 1001 + i;
       ASSERT_TRUE(ws.store().CreateRun(t, {{"lr", std::to_string(i)}, {"opt", i % 2 ? "\"adam\"" : "\"sgd\""}}, {}));
       if (i > 0) ASSERT_TRUE(ws.store().Ingest({t.id, {{"acc", 1, double(i) / n, 1}}, {}, {}}));
@@ -117,7 +117,7 @@ TEST_F(ApiTest, TrialsTableSortsFiltersAndPages) {
   t.id = "sw-t30";
   t.experiment_name = "exp";
   t.parent_id = "sw";
-  t.job_type = "trial";
+  t.job_type = JobType::kTrial;
   t.created_at = 2000;
   ASSERT_TRUE(ws->store().CreateRun(t, {{"lr", "30"}, {"opt", "\"sgd\""}}, {}));
   ASSERT_TRUE(ws->store().Ingest({"sw-t1", {}, {{"note", "\"rerun\""}}, {}}));
@@ -156,7 +156,7 @@ TEST_F(ApiTest, BatchedIngestAndDownsampledHistory) {
   RunRecord run;
   run.id = "r1";
   run.experiment_name = "exp";
-  run.job_type = "external";
+  run.job_type = JobType::kExternal;
   ASSERT_TRUE(ws->store().CreateRun(run, {}, {}));
   for (int b = 0; b < 3; ++b) {
     json batch = {{"metrics", json::array()}};

@@ -29,7 +29,7 @@ class HostileTest : public ServerTest {
     RunRecord r;
     r.id = id;
     r.experiment_name = exp;
-    r.job_type = "command";
+    r.job_type = JobType::kCommand;
     r.status = RunStatus::kCompleted;
     ASSERT_TRUE(ws.store().CreateRun(r, {}, {}).has_value());
   }

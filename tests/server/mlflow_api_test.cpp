@@ -183,7 +183,7 @@ TEST_F(MlflowApiTest, RunLifecycleIsTrackedInTheStore) {
   auto stored = ws->store().GetRun(id);
   ASSERT_TRUE(stored.has_value()) << stored.error().message;
   EXPECT_EQ(stored->status, RunStatus::kCompleted);
-  EXPECT_EQ(stored->job_type, "external");
+  EXPECT_EQ(stored->job_type, JobType::kExternal);
   EXPECT_EQ(stored->display_name, "first");
   EXPECT_EQ(stored->experiment_name, "digits");
   EXPECT_DOUBLE_EQ(stored->started_at, 1'700'000'000.0);
@@ -383,7 +383,7 @@ TEST_F(MlflowApiTest, ControllerRunsGetMetricsThroughTheirFileAndKeepTheirStatus
   RunRecord run;
   run.id = "trialrun01";
   run.experiment_name = "sweepy";
-  run.job_type = "trial";
+  run.job_type = JobType::kTrial;
   run.status = RunStatus::kRunning;
   run.run_dir = (dir_.path() / "trialrun01").string();
   std::filesystem::create_directories(run.run_dir);

@@ -81,7 +81,7 @@ class MetadataStoreConformance : public ::testing::TestWithParam<MetadataStoreBa
     r.id = id;
     r.experiment_id = exp_id_;
     r.parent_id = parent;
-    r.job_type = parent.empty() ? "command" : "trial";
+    r.job_type = parent.empty() ? JobType::kCommand : JobType::kTrial;
     r.created_at = created_at;
     return r;
   }
@@ -143,7 +143,7 @@ TEST_P(MetadataStoreConformance, CreateRunRoundTripsEveryField) {
   EXPECT_EQ(got->experiment_id, exp_id_);
   EXPECT_EQ(got->experiment_name, "exp");
   EXPECT_EQ(got->parent_id, "sweep1");
-  EXPECT_EQ(got->job_type, "trial");
+  EXPECT_EQ(got->job_type, JobType::kTrial);
   EXPECT_EQ(got->display_name, "lr search");
   EXPECT_EQ(got->description, "first try");
   EXPECT_EQ(got->tags_json, r.tags_json);

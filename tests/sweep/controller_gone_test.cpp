@@ -55,7 +55,7 @@ RunRecord Trial() {
 // A run made through MLflow's runs/create: running, and never driven by a controller of ours.
 RunRecord External() {
   RunRecord r = Job(RunStatus::kRunning, 0, 0);
-  r.job_type = "external";
+  r.job_type = JobType::kExternal;
   return r;
 }
 

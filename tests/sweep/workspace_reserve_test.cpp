@@ -47,7 +47,7 @@ TEST(WorkspaceReserve, AFullDiskTakesTheWriteThatMattersOnceTheReserveIsGivenBac
     RunRecord r;
     r.id = "r1";
     r.experiment_id = *exp;
-    r.job_type = "command";
+    r.job_type = JobType::kCommand;
     ASSERT_TRUE(w.store().CreateRun(r, {}, {}).has_value());
 
     Fill(mnt / "filler");
