@@ -553,28 +553,30 @@ int CmdLog(bool is_param, const std::string& name, const std::string& value,
 
 // `compute add` settings; the Slurm ones apply to --type slurm only.
 struct ComputeAddArgs {
-  std::string type = "local";
+  std::string type = "local";  // as typed; checked by CmdComputeAdd
   std::string partition, account, qos;
   std::vector<std::string> sbatch_args;
   std::optional<double> poll_interval_s;
 };
 
 int CmdComputeAdd(const Globals& g, const std::string& name, const ComputeAddArgs& a) {
-  static const std::vector<std::string> kTypes = {"local", "slurm"};
-  if (std::find(kTypes.begin(), kTypes.end(), a.type) == kTypes.end()) {
+  static const std::vector<std::string> kTypes = {ComputeTypeName(ComputeType::kLocal),
+                                                  ComputeTypeName(ComputeType::kSlurm)};
+  std::optional<ComputeType> type = ParseComputeType(a.type);
+  if (!type) {
     return Fail({ErrorCode::kInvalidInput, "compute type '" + a.type +
                                                "' is not supported (supported: local, slurm)" +
                                                DidYouMeanSuffix(a.type, kTypes)});
   }
   ComputeTarget t;
   t.name = StartsWith(name, "azureml:") ? name.substr(8) : name;
-  t.type = a.type;
+  t.type = *type;
   if (t.name.empty() || t.name == "local") {
     return Fail({ErrorCode::kInvalidInput,
                  "'" + name + "' cannot name a compute target ('local' is built in)"});
   }
   std::string where = "run here";
-  if (a.type == "local") {
+  if (t.type == ComputeType::kLocal) {
     if (!a.partition.empty() || !a.account.empty() || !a.qos.empty() || !a.sbatch_args.empty() ||
         a.poll_interval_s) {
       return Fail({ErrorCode::kInvalidInput,
@@ -601,14 +603,15 @@ int CmdComputeAdd(const Globals& g, const std::string& name, const ComputeAddArg
   auto ws = OpenWorkspace(g, true);
   if (!ws) return Fail(ws.error());
   if (auto ok = (*ws)->store().PutCompute(t); !ok) return Fail(ok.error());
-  std::cout << "compute '" << t.name << "' -> " << t.type << " (job files saying compute: "
-            << t.name << " or azureml:" << t.name << " now " << where << ")\n";
+  std::cout << "compute '" << t.name << "' -> " << ComputeTypeName(t.type)
+            << " (job files saying compute: " << t.name << " or azureml:" << t.name << " now "
+            << where << ")\n";
   return 0;
 }
 
 // The partition column of `compute list`: Slurm targets only.
 std::string ComputePartition(const ComputeTarget& c) {
-  if (c.type != "slurm") return "-";
+  if (c.type != ComputeType::kSlurm) return "-";
   auto o = SlurmOptions::FromJson(c.name, c.config_json);
   if (!o) return "?";
   return o->partition.empty() ? "(default)" : o->partition;
@@ -621,7 +624,7 @@ int CmdComputeList(const Globals& g) {
   if (!all) return Fail(all.error());
   Table t({"name", "type", "partition"});
   t.Add({"local", "local (built in)", "-"});
-  for (const auto& c : *all) t.Add({c.name, c.type, ComputePartition(c)});
+  for (const auto& c : *all) t.Add({c.name, ComputeTypeName(c.type), ComputePartition(c)});
   t.Print(std::cout);
   return 0;
 }
@@ -631,7 +634,7 @@ int CmdComputeShow(const Globals& g, const std::string& name, bool json) {
   ComputeTarget c;
   if (n == "local") {
     c.name = "local";
-    c.type = "local";
+    c.type = ComputeType::kLocal;
   } else {
     auto ws = OpenWorkspace(g, false);
     if (!ws) return Fail(ws.error());
@@ -655,12 +658,13 @@ int CmdComputeShow(const Globals& g, const std::string& name, bool json) {
     config = c.config_json;
   }
   if (json) {
-    PrintJson(nlohmann::json{{"name", c.name}, {"type", c.type}, {"config", config}});
+    PrintJson(
+        nlohmann::json{{"name", c.name}, {"type", ComputeTypeName(c.type)}, {"config", config}});
     return 0;
   }
-  std::cout << "name: " << c.name << "\ntype: " << c.type
+  std::cout << "name: " << c.name << "\ntype: " << ComputeTypeName(c.type)
             << (c.name == "local" ? " (built in: this machine)" : "") << "\n";
-  if (c.type == "slurm") {
+  if (c.type == ComputeType::kSlurm) {
     auto o = SlurmOptions::FromJson(c.name, c.config_json);
     if (!o) return Fail(o.error());
     auto or_default = [](const std::string& v) { return v.empty() ? std::string("(default)") : v; };

@@ -1330,7 +1330,7 @@ class PostgresMetadataStore final : public MetadataStore {
         Exec("INSERT INTO computes(name, type, config_json) VALUES ($1, $2, $3) "
              "ON CONFLICT (name) DO UPDATE SET type = excluded.type, "
              "config_json = excluded.config_json",
-             Params().Add(t.name).Add(t.type).Add(t.config_json)));
+             Params().Add(t.name).Add(ComputeTypeName(t.type)).Add(t.config_json)));
     return {};
   }
 
@@ -1341,7 +1341,7 @@ class PostgresMetadataStore final : public MetadataStore {
     if (rows.empty()) {
       return MakeError(ErrorCode::kNotFound, "compute '" + name + "' does not exist");
     }
-    return ComputeTarget{rows.Text(0, 0), rows.Text(0, 1), rows.Text(0, 2)};
+    return ReadComputeTarget(rows.Text(0, 0), rows.Text(0, 1), rows.Text(0, 2));
   }
 
   Result<std::vector<ComputeTarget>> ListComputes() override {
@@ -1349,7 +1349,9 @@ class PostgresMetadataStore final : public MetadataStore {
                         Exec("SELECT name, type, config_json FROM computes ORDER BY name"));
     std::vector<ComputeTarget> out;
     for (int i = 0; i < rows.size(); ++i) {
-      out.push_back(ComputeTarget{rows.Text(i, 0), rows.Text(i, 1), rows.Text(i, 2)});
+      OD_ASSIGN_OR_RETURN(ComputeTarget t,
+                          ReadComputeTarget(rows.Text(i, 0), rows.Text(i, 1), rows.Text(i, 2)));
+      out.push_back(std::move(t));
     }
     return out;
   }

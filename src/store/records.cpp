@@ -24,7 +24,29 @@ constexpr NameTable<RunStatus, 8> kStatusNames = {{
     {RunStatus::kTimedOut, "timed_out"},
 }};
 
+constexpr NameTable<ComputeType, 2> kComputeTypeNames = {{
+    {ComputeType::kLocal, "local"},
+    {ComputeType::kSlurm, "slurm"},
+}};
+
 }  // namespace
+
+const char* ComputeTypeName(ComputeType t) { return NameOf(kComputeTypeNames, t); }
+
+std::optional<ComputeType> ParseComputeType(std::string_view name) {
+  return FromName(kComputeTypeNames, name);
+}
+
+Result<ComputeTarget> ReadComputeTarget(std::string name, std::string_view type,
+                                        std::string config_json) {
+  auto t = ParseComputeType(type);
+  if (!t) {
+    return MakeError(ErrorCode::kInvalidInput,
+                     "compute '" + name + "' has type '" + std::string(type) +
+                         "', which this version cannot run (supported: local, slurm)");
+  }
+  return ComputeTarget{std::move(name), *t, std::move(config_json)};
+}
 
 const char* RunStatusName(RunStatus s) { return NameOf(kStatusNames, s); }
 

@@ -112,11 +112,22 @@ struct RunEvent {
 };
 
 // A named compute target configured in the workspace (`overdrive compute add`).
+// Where a compute target runs jobs. Stored as TEXT (computes.type) by the names of
+// ComputeTypeName; a stored name this version does not know is an error of the store's reads.
+enum class ComputeType { kLocal, kSlurm };
+
+const char* ComputeTypeName(ComputeType t);  // "local", "slurm"
+std::optional<ComputeType> ParseComputeType(std::string_view name);
+
 struct ComputeTarget {
   std::string name;
-  std::string type;          // "local" | "slurm"
+  ComputeType type = ComputeType::kLocal;
   std::string config_json = "{}";
 };
+
+// A stored row: an unknown type is an InvalidInput error that names the target and its type.
+Result<ComputeTarget> ReadComputeTarget(std::string name, std::string_view type,
+                                        std::string config_json);
 
 // One version of a registered model: the files of a run's artifacts under `path`, frozen when it
 // was registered (their digests keep them intact whatever happens to the run later), with the

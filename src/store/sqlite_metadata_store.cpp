@@ -1106,7 +1106,7 @@ class SqliteMetadataStore final : public MetadataStore {
                                 "ON CONFLICT(name) DO UPDATE SET type = excluded.type, "
                                 "config_json = excluded.config_json"));
     auto q = MakeQuery(stmt);
-    return q.Bind(1, t.name).Bind(2, t.type).Bind(3, t.config_json).Run();
+    return q.Bind(1, t.name).Bind(2, ComputeTypeName(t.type)).Bind(3, t.config_json).Run();
   }
 
   Result<ComputeTarget> GetCompute(const std::string& name) override {
@@ -1116,7 +1116,7 @@ class SqliteMetadataStore final : public MetadataStore {
     q.Bind(1, name);
     OD_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return MakeError(ErrorCode::kNotFound, "compute '" + name + "' does not exist");
-    return ComputeTarget{q.Text(0), q.Text(1), q.Text(2)};
+    return ReadComputeTarget(q.Text(0), q.Text(1), q.Text(2));
   }
 
   Result<std::vector<ComputeTarget>> ListComputes() override {
@@ -1124,9 +1124,16 @@ class SqliteMetadataStore final : public MetadataStore {
                         Prepare("SELECT name, type, config_json FROM computes ORDER BY name"));
     auto q = MakeQuery(stmt);
     std::vector<ComputeTarget> out;
+    Result<void> bad;
     OD_TRY(q.ForEachRow([&] {
-      out.push_back(ComputeTarget{q.Text(0), q.Text(1), q.Text(2)});
+      auto t = ReadComputeTarget(q.Text(0), q.Text(1), q.Text(2));
+      if (t) {
+        out.push_back(std::move(*t));
+      } else if (bad) {
+        bad = std::unexpected(t.error());  // the first unknown type
+      }
     }));
+    OD_TRY(bad);
     return out;
   }
 

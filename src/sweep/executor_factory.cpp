@@ -16,14 +16,15 @@ Result<std::unique_ptr<Executor>> MakeExecutor(Workspace& ws, const std::string&
                      "compute '" + name + "' is not configured in this workspace; add it with "
                      "`overdrive compute add " + name + " --type local` (or --type slurm)");
   }
-  if (target->type == "local") return MakeLocalExecutor(local);
-  if (target->type == "slurm") {
-    OD_ASSIGN_OR_RETURN(SlurmOptions options, SlurmOptions::FromJson(name, target->config_json));
-    return std::unique_ptr<Executor>(std::make_unique<SlurmExecutor>(std::move(options)));
+  switch (target->type) {
+    case ComputeType::kLocal:
+      return MakeLocalExecutor(local);
+    case ComputeType::kSlurm: {
+      OD_ASSIGN_OR_RETURN(SlurmOptions options, SlurmOptions::FromJson(name, target->config_json));
+      return std::unique_ptr<Executor>(std::make_unique<SlurmExecutor>(std::move(options)));
+    }
   }
-  return MakeError(ErrorCode::kInvalidInput,
-                   "compute '" + name + "' has type '" + target->type +
-                       "', which this version cannot run (supported: local, slurm)");
+  return MakeError(ErrorCode::kInternal, "compute '" + name + "' has no executor");
 }
 
 }  // namespace overdrive

@@ -56,9 +56,9 @@ std::string CommandProgram(const std::string& command) {
 }
 
 // Checks of `resources` and `distribution` that depend on where the job runs.
-Result<void> ValidateForTarget(const JobSpec& spec, const std::string& target_type) {
+Result<void> ValidateForTarget(const JobSpec& spec, ComputeType target_type) {
   const CommandSpec& c = spec.command;
-  const bool slurm = target_type == "slurm";
+  const bool slurm = target_type == ComputeType::kSlurm;
   if (slurm && c.resources.gpus > 0 && c.resources.gpus != std::floor(c.resources.gpus)) {
     return std::unexpected(InputError(
         c.resources.gpus_pos,
@@ -86,20 +86,18 @@ Result<void> ValidateForTarget(const JobSpec& spec, const std::string& target_ty
 }
 
 Result<void> ValidateForWorkspace(Workspace* ws, const JobSpec& spec) {
-  std::string target_type = "local";
+  ComputeType target_type = ComputeType::kLocal;
   if (spec.compute != "local") {
     std::vector<std::string> names;
     if (ws) {
       auto target = ws->store().GetCompute(spec.compute);
       if (target) {
-        if (target->type != "local" && target->type != "slurm") {
-          return std::unexpected(InputError(
-              spec.compute_pos, "compute '" + spec.compute + "' is of type '" + target->type +
-                                    "', which this version cannot run yet; map it to this "
-                                    "machine with `overdrive compute add " + spec.compute +
-                                    " --type local`"));
-        }
         target_type = target->type;
+      } else if (target.error().code == ErrorCode::kInvalidInput) {
+        // A type this version does not know (ReadComputeTarget names it).
+        const std::string remap = "; map it to this machine with `overdrive compute add " +
+                                  spec.compute + " --type local`";
+        return std::unexpected(InputError(spec.compute_pos, target.error().message + remap));
       } else if (target.error().code != ErrorCode::kNotFound) {
         return std::unexpected(target.error());
       } else {

@@ -577,14 +577,14 @@ TEST_P(MetadataStoreConformance, EventsKeepInsertionOrder) {
 
 TEST_P(MetadataStoreConformance, ComputesArePutReplacedAndListed) {
   EXPECT_EQ(store_->GetCompute("gpu").error().code, ErrorCode::kNotFound);
-  ASSERT_TRUE(store_->PutCompute({"gpu", "slurm", R"({"partition":"a"})"}));
-  ASSERT_TRUE(store_->PutCompute({"cpu", "local", "{}"}));
-  ASSERT_TRUE(store_->PutCompute({"gpu", "slurm", R"({"partition":"b"})"}));
+  ASSERT_TRUE(store_->PutCompute({"gpu", ComputeType::kSlurm, R"({"partition":"a"})"}));
+  ASSERT_TRUE(store_->PutCompute({"cpu", ComputeType::kLocal, "{}"}));
+  ASSERT_TRUE(store_->PutCompute({"gpu", ComputeType::kSlurm, R"({"partition":"b"})"}));
   EXPECT_EQ(store_->GetCompute("gpu")->config_json, R"({"partition":"b"})");
   auto list = store_->ListComputes().value();
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].name, "cpu");
-  EXPECT_EQ(list[1].type, "slurm");
+  EXPECT_EQ(list[1].type, ComputeType::kSlurm);
 }
 
 ModelVersion MakeModelVersion(const std::string& model, const std::string& run_id) {

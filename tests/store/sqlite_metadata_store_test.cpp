@@ -86,6 +86,25 @@ TEST(SqliteMetadataStoreTest, JobTypeIsStoredByNameAndAnUnknownOneReadsAsExterna
   EXPECT_EQ(store->GetRun("r1")->job_type, JobType::kExternal);
 }
 
+// A compute type this version does not know (a newer version's, a hand-edited row) is an error
+// that names the target and the type, never a target of another type.
+TEST(SqliteMetadataStoreTest, AnUnknownStoredComputeTypeIsAnError) {
+  testing_util::TempDir dir;
+  const std::string path = (dir.path() / "ws.db").string();
+  {
+    auto store = OpenSqliteMetadataStore(path).value();
+    ASSERT_TRUE(store->PutCompute({"gpu", ComputeType::kSlurm, "{}"}));
+  }
+  EXPECT_EQ(RawQuery(path, "SELECT type FROM computes WHERE name = 'gpu'"), "slurm");
+  RawQuery(path, "UPDATE computes SET type = 'kubernetes' WHERE name = 'gpu'");
+  auto store = OpenSqliteMetadataStore(path).value();
+  auto got = store->GetCompute("gpu");
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().code, ErrorCode::kInvalidInput);
+  EXPECT_THAT(got.error().message, HasSubstr("'kubernetes'"));
+  EXPECT_FALSE(store->ListComputes().has_value());
+}
+
 TEST(SqliteMetadataStoreTest, ReopenKeepsData) {
   testing_util::TempDir dir;
   const std::string path = (dir.path() / "ws.db").string();
