@@ -64,7 +64,8 @@ Result<nlohmann::json> ParseJsonBounded(std::string_view text, int max_depth) {
   if (j.is_discarded()) {
     // Parse again only to get nlohmann's description of where it fails.
     try {
-      (void)nlohmann::json::parse(text);
+      auto unused = nlohmann::json::parse(text);
+      (void)unused;
     } catch (const nlohmann::json::exception& e) {
       if (e.id == 406) return MakeError(ErrorCode::kInvalidInput, kOutOfRange);  // 1e400
       return MakeError(ErrorCode::kInvalidInput, std::string("not valid JSON: ") + e.what());
