@@ -26,13 +26,13 @@ void ConnectionThreads::enqueue(std::function<void()> fn) {
   queue_.push_back(std::move(fn));
   if (static_cast<int>(queue_.size()) > idle_ && threads_ < max_) {
     ++threads_;
-    std::thread([this] { Work(nullptr); }).detach();
+    std::thread([this] { Work(); }).detach();
   } else {
     cv_.notify_one();
   }
 }
 
-void ConnectionThreads::Work(std::function<void()>) {
+void ConnectionThreads::Work() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     if (queue_.empty()) {

@@ -45,7 +45,7 @@ class ConnectionThreads : public httplib::TaskQueue {
   int busy() const { return busy_.load(); }
 
  private:
-  void Work(std::function<void()> fn);
+  void Work();  // a thread's loop: serve queued connections, end after a minute idle
   const int max_;
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
