@@ -804,7 +804,7 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     json arts = json::array(), ev = json::array();
     for (const auto& a : *artifacts) arts.push_back({{"path", a.path}, {"size", a.size}, {"digest", a.digest}});
     for (const auto& e : *events) {
-      if (StartsWith(e.kind, "stop:")) continue;  // the controller's own bookkeeping
+      if (IsStopIntentEvent(e)) continue;  // the controller's own bookkeeping
       ev.push_back({{"timestamp", e.timestamp}, {"kind", e.kind}, {"message", e.message}});
     }
     (*j)["artifacts"] = arts;

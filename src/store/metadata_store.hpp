@@ -49,6 +49,7 @@ struct RunUpdate {
   std::optional<int> exit_code;
   std::optional<double> started_at;
   std::optional<double> ended_at;
+  std::optional<bool> lost;  // RunRecord::lost; set with the final transition of a lost run
 };
 
 struct IngestBatch {

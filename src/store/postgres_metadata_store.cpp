@@ -225,6 +225,12 @@ SELECT b.run_id, b.name, b.block, b.sf, b.sl, b.c,
   b.mn, b.mx
 FROM b;
 )sql",
+      // 3: a lost run is a flag, no longer only a "lost: " prefix of its reason. Runs recorded
+      // before keep their reason; the prefix tells which they are, this once.
+      R"sql(
+ALTER TABLE runs ADD COLUMN lost BOOLEAN NOT NULL DEFAULT false;
+UPDATE runs SET lost = true WHERE status = 'failed' AND left(status_reason, 6) = 'lost: ';
+)sql",
   };
   return kMigrations;
 }
@@ -335,6 +341,7 @@ class Params {
   static Oid TypeOf() {
     if constexpr (std::is_same_v<T, std::string>) return kTextOid;
     if constexpr (std::is_same_v<T, double>) return kFloat8Oid;
+    if constexpr (std::is_same_v<T, bool>) return kBoolOid;
     return kInt8Oid;
   }
   Params& Push(Oid type, std::string value) {
@@ -419,7 +426,8 @@ constexpr const char* kRunColumns =
     "r.id, r.experiment_id, e.name, r.parent_id, r.job_type, r.display_name, r.description, "
     "r.tags_json, r.status, r.status_reason, r.spec_yaml, r.command, r.compute, "
     "r.snapshot_digest, r.run_dir, r.executor_handle, r.exit_code, r.created_at, r.started_at, "
-    "r.ended_at, r.controller_pid, r.controller_started_at, r.cancel_requested, r.launch_json";
+    "r.ended_at, r.controller_pid, r.controller_started_at, r.cancel_requested, r.launch_json, "
+    "r.lost";
 
 RunRecord ReadRun(const Rows& q, int i) {
   RunRecord r;
@@ -448,6 +456,7 @@ RunRecord ReadRun(const Rows& q, int i) {
   r.controller_started_at = q.Double(i, 21);
   r.cancel_requested = q.Bool(i, 22);
   r.launch_json = q.Text(i, 23);
+  r.lost = q.Bool(i, 24);
   return r;
 }
 
@@ -700,14 +709,15 @@ class PostgresMetadataStore final : public MetadataStore {
         .Add(run.controller_pid)
         .Add(run.controller_started_at)
         .Add(run.cancel_requested)
-        .Add(run.launch_json);
+        .Add(run.launch_json)
+        .Add(run.lost);
     auto inserted = Exec(
         "INSERT INTO runs(id, experiment_id, parent_id, job_type, display_name, "
         "description, tags_json, status, status_reason, spec_yaml, command, compute, "
         "snapshot_digest, run_dir, executor_handle, exit_code, created_at, started_at, "
-        "ended_at, controller_pid, controller_started_at, cancel_requested, launch_json) "
+        "ended_at, controller_pid, controller_started_at, cancel_requested, launch_json, lost) "
         "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,"
-        "$21,$22,$23)",
+        "$21,$22,$23,$24)",
         p);
     if (!inserted) {
       // Another process created the same id between our check and the insert.
@@ -849,8 +859,9 @@ class PostgresMetadataStore final : public MetadataStore {
                                          "executor_handle = COALESCE($4, executor_handle), "
                                          "exit_code = COALESCE($5, exit_code), "
                                          "started_at = COALESCE($6, started_at), "
-                                         "ended_at = COALESCE($7, ended_at) "
-                                         "WHERE id = $8 AND status NOT IN ") +
+                                         "ended_at = COALESCE($7, ended_at), "
+                                         "lost = COALESCE($8, lost) "
+                                         "WHERE id = $9 AND status NOT IN ") +
                                  kFinalStatusList,
                              Params()
                                  .Add(RunStatusName(to))
@@ -860,6 +871,7 @@ class PostgresMetadataStore final : public MetadataStore {
                                  .Add(u.exit_code)
                                  .Add(u.started_at)
                                  .Add(u.ended_at)
+                                 .Add(u.lost)
                                  .Add(id)));
     if (rows.Affected() > 0) return true;
     OD_TRY(RequireRun(id));

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "common/name_table.hpp"
 #include "common/strings.hpp"
 
@@ -30,6 +32,44 @@ constexpr NameTable<ComputeType, 2> kComputeTypeNames = {{
 }};
 
 }  // namespace
+
+bool IsLost(const RunRecord& run) { return run.lost; }
+
+namespace {
+constexpr std::string_view kOldStopPrefix = "stop:";  // "stop:<status>", before StopIntent
+}  // namespace
+
+RunEvent EncodeStopIntent(const StopIntent& stop, double timestamp) {
+  nlohmann::json j = {{"status", RunStatusName(stop.status)}, {"reason", stop.reason}};
+  return {timestamp, kStopEventKind, j.dump()};
+}
+
+std::optional<StopIntent> DecodeStopIntent(const RunEvent& e) {
+  StopIntent out;
+  std::string status;
+  if (e.kind == kStopEventKind) {
+    nlohmann::json j = nlohmann::json::parse(e.message, nullptr, false);
+    if (!j.is_object() || !j.contains("status") || !j["status"].is_string()) return std::nullopt;
+    status = j["status"].get<std::string>();
+    if (j.contains("reason")) {
+      if (!j["reason"].is_string()) return std::nullopt;
+      out.reason = j["reason"].get<std::string>();
+    }
+  } else if (StartsWith(e.kind, kOldStopPrefix)) {
+    status = e.kind.substr(kOldStopPrefix.size());
+    out.reason = e.message;
+  } else {
+    return std::nullopt;
+  }
+  auto parsed = ParseRunStatus(status);
+  if (!parsed || !IsFinal(*parsed)) return std::nullopt;
+  out.status = *parsed;
+  return out;
+}
+
+bool IsStopIntentEvent(const RunEvent& e) {
+  return e.kind == kStopEventKind || StartsWith(e.kind, kOldStopPrefix);
+}
 
 const char* ComputeTypeName(ComputeType t) { return NameOf(kComputeTypeNames, t); }
 

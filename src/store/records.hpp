@@ -61,7 +61,16 @@ struct RunRecord {
   int controller_pid = 0;          // the process driving this run (0 = none)
   double controller_started_at = 0;
   bool cancel_requested = false;
+  // Ended because the infrastructure lost it, not because of what it ran: its supervisor
+  // vanished without an exit record, or its Slurm job was preempted or its node failed. Such a
+  // run is `failed` (status_reason says what happened, "lost: ..."); a sweep runs its params
+  // again instead of counting it. Stored as a column (runs.lost); set with the final transition.
+  bool lost = false;
 };
+
+// A run the infrastructure lost (RunRecord::lost): decided on the stored flag, never on the text
+// of status_reason.
+bool IsLost(const RunRecord& run);
 
 struct Param {
   std::string name;
@@ -107,9 +116,30 @@ struct ArtifactRecord {
 
 struct RunEvent {
   double timestamp = 0;
-  std::string kind;     // "warning", "info", "status"
+  std::string kind;     // "warning", "info", "summary", kStopEventKind
   std::string message;
 };
+
+// A stop the controller decided for a run (cancel, early termination, ...): stored as an event
+// before the signal is sent, so that a controller resuming after a crash sends it again and
+// records the run with the same status (early_terminated stays early_terminated).
+struct StopIntent {
+  RunStatus status = RunStatus::kCanceled;  // the final status the run is to be recorded with
+  std::string reason;                       // its status_reason
+};
+
+// The one event kind of stop intents; the message is {"status": "<RunStatusName>", "reason": "..."}.
+inline constexpr const char* kStopEventKind = "stop";
+
+RunEvent EncodeStopIntent(const StopIntent& stop, double timestamp);
+// The stop intent `e` records: kind kStopEventKind with its JSON message, or the kind
+// "stop:<status>" with the reason as message that workspaces written before kept. Nothing for
+// any other event, nor for one whose status is unknown or not final, or whose message is not
+// that JSON.
+std::optional<StopIntent> DecodeStopIntent(const RunEvent& e);
+// Whether `e` is a stop intent of either form, readable or not: the controller's bookkeeping,
+// left out of the events shown to people.
+bool IsStopIntentEvent(const RunEvent& e);
 
 // A named compute target configured in the workspace (`overdrive compute add`).
 // Where a compute target runs jobs. Stored as TEXT (computes.type) by the names of

@@ -200,6 +200,12 @@ SELECT b.run_id, b.name, b.block, b.sf, b.sl, b.c,
   b.mn, b.mx
 FROM b;
 )sql",
+      // 5: a lost run is a flag, no longer only a "lost: " prefix of its reason. Runs recorded
+      // before keep their reason; the prefix tells which they are, this once.
+      R"sql(
+ALTER TABLE runs ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
+UPDATE runs SET lost = 1 WHERE status = 'failed' AND substr(status_reason, 1, 6) = 'lost: ';
+)sql",
   };
   return kMigrations;
 }
@@ -328,7 +334,8 @@ constexpr const char* kRunColumns =
     "r.id, r.experiment_id, e.name, r.parent_id, r.job_type, r.display_name, r.description, "
     "r.tags_json, r.status, r.status_reason, r.spec_yaml, r.command, r.compute, "
     "r.snapshot_digest, r.run_dir, r.executor_handle, r.exit_code, r.created_at, r.started_at, "
-    "r.ended_at, r.controller_pid, r.controller_started_at, r.cancel_requested, r.launch_json";
+    "r.ended_at, r.controller_pid, r.controller_started_at, r.cancel_requested, r.launch_json, "
+    "r.lost";
 
 RunRecord ReadRun(const Query& q) {
   RunRecord r;
@@ -357,6 +364,7 @@ RunRecord ReadRun(const Query& q) {
   r.controller_started_at = q.Double(21);
   r.cancel_requested = q.Int(22) != 0;
   r.launch_json = q.Text(23);
+  r.lost = q.Int(24) != 0;
   return r;
 }
 
@@ -539,7 +547,7 @@ class SqliteMetadataStore final : public MetadataStore {
                   "description, tags_json, status, status_reason, spec_yaml, command, compute, "
                   "snapshot_digest, run_dir, executor_handle, exit_code, created_at, started_at, "
                   "ended_at, controller_pid, controller_started_at, cancel_requested, "
-                  "launch_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                  "launch_json, lost) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
       auto q = MakeQuery(stmt);
       q.Bind(1, run.id).Bind(2, run.experiment_id);
       if (run.parent_id.empty()) {
@@ -566,7 +574,8 @@ class SqliteMetadataStore final : public MetadataStore {
           .Bind(20, run.controller_pid)
           .Bind(21, run.controller_started_at)
           .Bind(22, run.cancel_requested ? 1 : 0)
-          .Bind(23, run.launch_json);
+          .Bind(23, run.launch_json)
+          .Bind(24, run.lost ? 1 : 0);
       OD_TRY(q.Run());
     }
     OD_TRY(UpsertParams(run.id, params));
@@ -708,7 +717,8 @@ class SqliteMetadataStore final : public MetadataStore {
                             "executor_handle = COALESCE(?, executor_handle), "
                             "exit_code = COALESCE(?, exit_code), "
                             "started_at = COALESCE(?, started_at), "
-                            "ended_at = COALESCE(?, ended_at) "
+                            "ended_at = COALESCE(?, ended_at), "
+                            "lost = COALESCE(?, lost) "
                             "WHERE id = ? AND status NOT IN ") +
                 kFinalStatusList));
     {
@@ -720,7 +730,8 @@ class SqliteMetadataStore final : public MetadataStore {
           .Bind(5, u.exit_code)
           .Bind(6, u.started_at)
           .Bind(7, u.ended_at)
-          .Bind(8, id);
+          .Bind(8, u.lost ? std::optional<int>(*u.lost ? 1 : 0) : std::nullopt)
+          .Bind(9, id);
       OD_TRY(q.Run());
     }
     if (sqlite3_changes(db_) > 0) return true;

@@ -163,10 +163,9 @@ Result<void> RunTracker::StartTracking(const RunRecord& run) {
   if (t->cfg.stdout_metrics) OD_TRY(CollectorFor(t->cfg.metrics_pattern));
   OD_ASSIGN_OR_RETURN(auto events, ws_.store().ListEvents(run.id));
   for (const auto& e : events) {
-    if (!StartsWith(e.kind, "stop:")) continue;
-    if (auto st = ParseRunStatus(e.kind.substr(5))) {
-      t->stop_status = *st;
-      t->stop_reason = e.message;
+    if (auto stop = DecodeStopIntent(e)) {
+      t->stop_status = stop->status;
+      t->stop_reason = stop->reason;
     }
   }
   if (!t->stop_status && run.cancel_requested) {
@@ -447,6 +446,9 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
   }
   RunUpdate ru;
   ru.status_reason = f.reason;
+  // Lost only when nothing else failed here (see above): the flag, not the reason's text, is
+  // what a sweep decides on.
+  if (u.state == ExecState::kLost && failures.empty()) ru.lost = true;
   ru.exit_code = f.exit_code;
   ru.ended_at = f.ended_at;
   if (u.started_at > 0) ru.started_at = u.started_at;
@@ -455,7 +457,14 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
 }
 
 Result<void> RunTracker::WriteFinal(const std::string& run_id, RunStatus status,
-                                    const RunUpdate& update) {
+                                    const RunUpdate& given) {
+  RunUpdate update = given;
+  if (!update.lost && status == RunStatus::kFailed && update.status_reason &&
+      StartsWith(*update.status_reason, kLostPrefix)) {
+    // Adopt records a run that left no trace as lost by its reason alone; the flag goes with it.
+    // TODO(executor refactor): set RunUpdate::lost where Adopt writes it, then drop this.
+    update.lost = true;
+  }
   auto written = ws_.store().TransitionRun(run_id, status, update);
   if (!written && ws_.ReleaseReserve()) {
     // Most likely the disk is full (the run, or its outputs, filled it): the workspace's
@@ -516,8 +525,7 @@ Result<void> RunTracker::Stop(const std::string& run_id, RunStatus final_status,
   it->second->stop_reason = reason;
   // The decision is stored before it is acted on, so a resumed controller records the run with
   // the same status (early_terminated stays early_terminated).
-  OD_TRY(ws_.store().AddEvent(
-      run_id, {WallSeconds(), std::string("stop:") + RunStatusName(final_status), reason}));
+  OD_TRY(ws_.store().AddEvent(run_id, EncodeStopIntent({final_status, reason}, WallSeconds())));
   return executor_.Cancel(run_id);
 }
 

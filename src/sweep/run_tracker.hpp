@@ -21,7 +21,8 @@
 namespace overdrive {
 
 // Status reasons of runs the infrastructure lost (their supervising process vanished without an
-// exit record) start with this; a sweep replaces such trials instead of counting them.
+// exit record) start with this, for people to read; what code decides on (a sweep replaces such
+// trials instead of counting them) is the stored flag, RunRecord::lost (IsLost).
 inline constexpr const char* kLostPrefix = "lost: ";
 
 struct FinishedRun {

@@ -135,6 +135,7 @@ TEST_P(MetadataStoreConformance, CreateRunRoundTripsEveryField) {
   r.controller_pid = 77;
   r.controller_started_at = 99.25;
   r.cancel_requested = true;
+  r.lost = true;
   ASSERT_TRUE(store_->CreateRun(r, {{"lr", "0.1"}, {"opt", "\"adam\""}},
                                 {{5.0, "info", "created"}, {6.0, "warning", "slow"}}));
   auto got = store_->GetRun("trial1");
@@ -163,6 +164,7 @@ TEST_P(MetadataStoreConformance, CreateRunRoundTripsEveryField) {
   EXPECT_EQ(got->controller_pid, 77);
   EXPECT_DOUBLE_EQ(got->controller_started_at, 99.25);
   EXPECT_TRUE(got->cancel_requested);
+  EXPECT_TRUE(got->lost);
 
   auto params = store_->GetParams("trial1");
   ASSERT_TRUE(params.has_value());
@@ -361,6 +363,58 @@ TEST_P(MetadataStoreConformance, TransitionIsCompareAndSetAndFinalRunsNeverChang
   auto missing = store_->TransitionRun("ghost", RunStatus::kRunning, {});
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
+// "Lost" is a stored flag set with the final transition, read back by every read, kept when a
+// later transition is refused, and independent of the reason's text.
+TEST_P(MetadataStoreConformance, LostIsAFlagSetWithTheFinalTransition) {
+  Create(MakeRun("lost1", 1));
+  Create(MakeRun("failed1", 2));
+  Create(MakeRun("prefixonly", 3));
+  EXPECT_FALSE(store_->GetRun("lost1")->lost) << "a new run is not lost";
+  ASSERT_TRUE(store_->TransitionRun("lost1", RunStatus::kRunning, {}).value());
+  EXPECT_FALSE(IsLost(store_->GetRun("lost1").value())) << "unset: left as it is";
+
+  RunUpdate lost;
+  lost.lost = true;
+  lost.status_reason = "lost: the run's process vanished without an exit record";
+  lost.ended_at = 5;
+  ASSERT_TRUE(store_->TransitionRun("lost1", RunStatus::kFailed, lost).value());
+  RunRecord got = store_->GetRun("lost1").value();
+  EXPECT_TRUE(got.lost);
+  EXPECT_TRUE(IsLost(got));
+  EXPECT_EQ(got.status, RunStatus::kFailed);
+  EXPECT_EQ(got.status_reason, *lost.status_reason) << "the text people read stays";
+
+  RunUpdate not_lost;
+  not_lost.lost = false;
+  EXPECT_FALSE(store_->TransitionRun("lost1", RunStatus::kFailed, not_lost).value());
+  EXPECT_TRUE(store_->GetRun("lost1")->lost) << "a final run never changes";
+
+  RunUpdate failed;
+  failed.status_reason = "exit code 1";
+  ASSERT_TRUE(store_->TransitionRun("failed1", RunStatus::kFailed, failed).value());
+  EXPECT_FALSE(IsLost(store_->GetRun("failed1").value()));
+  // The flag decides, not the words: a reason that reads "lost: " does not make a run lost.
+  RunUpdate wording;
+  wording.status_reason = "lost: my own words";
+  ASSERT_TRUE(store_->TransitionRun("prefixonly", RunStatus::kFailed, wording).value());
+  EXPECT_FALSE(IsLost(store_->GetRun("prefixonly").value()));
+
+  // Lists and created runs carry it too.
+  bool seen = false;
+  auto listed = store_->ListRuns(Filter("exp"));
+  ASSERT_TRUE(listed.has_value()) << listed.error().message;
+  for (const auto& r : *listed) {
+    EXPECT_EQ(r.lost, r.id == "lost1") << r.id;
+    seen = seen || r.id == "lost1";
+  }
+  EXPECT_TRUE(seen);
+  RunRecord created = MakeRun("created-lost", 4);
+  created.status = RunStatus::kFailed;
+  created.lost = true;
+  Create(created);
+  EXPECT_TRUE(store_->GetRun("created-lost")->lost);
 }
 
 TEST_P(MetadataStoreConformance, ControllerAndCancelAreRecordedUntilTheRunEnds) {

@@ -108,10 +108,12 @@ TEST_F(PostgresStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   Query("DROP TABLE metric_series");
   Query("DROP TABLE metric_blocks");
   Query("ALTER TABLE runs DROP COLUMN activity");
+  Query("ALTER TABLE runs DROP COLUMN lost");
+  const std::string latest = Query("SELECT MAX(version) FROM schema_migrations");
   Query("DELETE FROM schema_migrations WHERE version >= 2");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(Query("SELECT MAX(version) FROM schema_migrations"), "2");
+  EXPECT_EQ(Query("SELECT MAX(version) FROM schema_migrations"), latest);
   EXPECT_EQ(Query("SELECT block || ':' || step_first || '-' || step_last || ':' || count || ':' || "
                   "last_value FROM metric_blocks"),
             "0:0-2:3:0.25");
@@ -124,6 +126,37 @@ TEST_F(PostgresStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   EXPECT_DOUBLE_EQ(sums[0].max_value, 0.9);
   ASSERT_TRUE(store->Ingest({"r1", {{"loss", 5, 0.1, 4}}, {}, {}}));
   EXPECT_EQ(store->GetMetricSummaries("r1").value()[0].count, 4);
+}
+
+// A database written before runs had a `lost` flag (schema version 2): its lost runs — failed,
+// with a reason starting "lost: " — are flagged at the next start, and nothing else is.
+TEST_F(PostgresStoreTest, UpgradeFlagsRunsLostBeforeTheFlagExisted) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    auto exp = store->GetOrCreateExperiment("e").value();
+    for (const char* id : {"lost", "failed", "running"}) {
+      ASSERT_TRUE(store->CreateRun(MakeRun(id, exp), {}, {}));
+    }
+    RunUpdate u;
+    u.status_reason = "lost: no process record found when the controller resumed";
+    ASSERT_TRUE(store->TransitionRun("lost", RunStatus::kFailed, u).value());
+    u.status_reason = "exit code 1: lost: not really";
+    ASSERT_TRUE(store->TransitionRun("failed", RunStatus::kFailed, u).value());
+    u.status_reason = "lost: a reason on a run that is not failed";
+    ASSERT_TRUE(store->TransitionRun("running", RunStatus::kRunning, u).value());
+  }
+  const std::string latest = Query("SELECT MAX(version) FROM schema_migrations");
+  Query("ALTER TABLE runs DROP COLUMN lost");
+  Query("DELETE FROM schema_migrations WHERE version > 2");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Query("SELECT MAX(version) FROM schema_migrations"), latest);
+  EXPECT_TRUE(store->GetRun("lost")->lost);
+  EXPECT_EQ(store->GetRun("lost")->status_reason,
+            "lost: no process record found when the controller resumed");
+  EXPECT_FALSE(store->GetRun("failed")->lost);
+  EXPECT_FALSE(store->GetRun("running")->lost);
 }
 
 TEST_F(PostgresStoreTest, ConcurrentOpenersOfAFreshDatabaseMigrateItOnce) {

@@ -144,13 +144,14 @@ TEST(SqliteMetadataStoreTest, UpgradeAddsSummariesOfExistingPoints) {
     ASSERT_TRUE(store->Ingest({"r1", {{"loss", 0, 0.5, 1}, {"loss", 2, 0.25, 2}, {"loss", 1, 0.9, 3}},
                                {}, {}}));
   }
-  // Back to the version before, as an older overdrive left it.
+  // Back to version 3, as an older overdrive left it (steps 4 and 5 undone).
   const std::string latest = RawQuery(path, "PRAGMA user_version");
-  const std::string before = std::to_string(std::stoi(latest) - 1);
+  const std::string before = "3";
   RawQuery(path, "DROP TABLE metric_series");
   RawQuery(path, "DROP TABLE metric_blocks");
   RawQuery(path, "ALTER TABLE runs DROP COLUMN activity");
-  RawQuery(path, "DELETE FROM schema_migrations WHERE version = " + latest);
+  RawQuery(path, "ALTER TABLE runs DROP COLUMN lost");
+  RawQuery(path, "DELETE FROM schema_migrations WHERE version > " + before);
   RawQuery(path, "PRAGMA user_version = " + before);
   ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), before);
   ASSERT_EQ(RawQuery(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'metric_series'"), "0");
@@ -173,6 +174,46 @@ TEST(SqliteMetadataStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   ASSERT_TRUE(store->Ingest({"r1", {{"loss", 5, 0.1, 4}}, {}, {}}));
   EXPECT_EQ(store->GetMetricSummaries("r1").value()[0].count, 4);
   EXPECT_DOUBLE_EQ(store->GetMetricSummaries("r1").value()[0].last_value, 0.1);
+}
+
+// A workspace written before runs had a `lost` flag (schema version 4): its lost runs — failed,
+// with a reason starting "lost: " — are flagged when this version opens it, and nothing else is.
+TEST(SqliteMetadataStoreTest, UpgradeFlagsRunsLostBeforeTheFlagExisted) {
+  testing_util::TempDir dir;
+  const std::string path = (dir.path() / "ws.db").string();
+  {
+    auto store = OpenSqliteMetadataStore(path).value();
+    auto exp = store->GetOrCreateExperiment("e").value();
+    for (const char* id : {"lost", "failed", "running", "late"}) {
+      ASSERT_TRUE(store->CreateRun(MakeRun(id, exp), {}, {}));
+    }
+    RunUpdate u;
+    u.status_reason = "lost: no process record found when the controller resumed";
+    ASSERT_TRUE(store->TransitionRun("lost", RunStatus::kFailed, u).value());
+    u.status_reason = "exit code 1: lost: not really";
+    ASSERT_TRUE(store->TransitionRun("failed", RunStatus::kFailed, u).value());
+    u.status_reason = "lost: a reason on a run that is not failed";
+    ASSERT_TRUE(store->TransitionRun("running", RunStatus::kRunning, u).value());
+  }
+  const std::string latest = RawQuery(path, "PRAGMA user_version");
+  RawQuery(path, "ALTER TABLE runs DROP COLUMN lost");
+  RawQuery(path, "DELETE FROM schema_migrations WHERE version > 4");
+  RawQuery(path, "PRAGMA user_version = 4");
+  auto opened = OpenSqliteMetadataStore(path);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  auto store = std::move(*opened);
+  EXPECT_EQ(RawQuery(path, "PRAGMA user_version"), latest);
+  EXPECT_TRUE(store->GetRun("lost")->lost);
+  EXPECT_EQ(store->GetRun("lost")->status_reason,
+            "lost: no process record found when the controller resumed");
+  EXPECT_FALSE(store->GetRun("failed")->lost);
+  EXPECT_FALSE(store->GetRun("running")->lost);
+  EXPECT_FALSE(store->GetRun("late")->lost);
+  // New runs are written with the flag from there on.
+  RunUpdate lost;
+  lost.lost = true;
+  ASSERT_TRUE(store->TransitionRun("late", RunStatus::kFailed, lost).value());
+  EXPECT_TRUE(store->GetRun("late")->lost);
 }
 
 TEST(SqliteMetadataStoreTest, NewerSchemaIsAClearError) {
