@@ -15,13 +15,13 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/clock.hpp"
 #include "common/strings.hpp"
 #include "executor/executor.hpp"
 #include "executor/run_files.hpp"
+#include "executor/run_records.hpp"
 
 extern char** environ;
 
@@ -142,6 +142,8 @@ std::string DescribeWaitStatus(int status) {
 }
 
 constexpr double kEpsilon = 1e-9;
+// How long FindSubmitted waits for a shim that has been started to record itself.
+constexpr double kShimStartS = 1.0;
 
 // ---- the executor ----------------------------------------------------------------------------
 
@@ -304,16 +306,15 @@ class LocalExecutor final : public Executor {
                        "run '" + run_id + "' is already queued or running here");
     }
     Run run;
-    try {
-      auto j = nlohmann::json::parse(handle);
-      run.pid = j.at("pid").get<pid_t>();
-      run.start_time = j.value("start_time", std::uint64_t{0});
-      run.spec.run_dir = j.at("run_dir").get<std::string>();
-    } catch (const std::exception& e) {
+    auto h = DecodeLocalHandle(handle);
+    if (!h) {
       return MakeError(ErrorCode::kInvalidInput,
                        "run '" + run_id + "': unreadable executor handle '" + handle +
-                           "': " + e.what());
+                           "': " + h.error().message);
     }
+    run.pid = h->pid;
+    run.start_time = h->start_time;
+    run.spec.run_dir = h->run_dir;
     if (run.pid <= 0) {
       return MakeError(ErrorCode::kInvalidInput, "run '" + run_id + "': handle has no valid pid");
     }
@@ -321,14 +322,14 @@ class LocalExecutor final : public Executor {
     run.phase = Phase::kRunning;
     run.reattached = true;
     // Its slots stay busy until it ends; launch.json says which.
+    // Without a readable launch.json the run still gets watched; it just holds no slots.
     if (auto text = run_files::ReadWholeFile(run.spec.run_dir / run_files::kLaunch)) {
-      try {
-        auto j = nlohmann::json::parse(*text);
-        run.cpus = j.value("cpus", 0.0);
-        run.memory_mb = j.value("memory_mb", std::int64_t{0});
-        run.started_at = j.value("started_at", 0.0);
-        run.gpu_share = j.value("gpu_share", 1.0);
-        for (const auto& id : j.value("gpu_ids", std::vector<std::string>{})) {
+      if (auto l = DecodeLaunchRecord(*text)) {
+        run.cpus = l->cpus;
+        run.memory_mb = l->memory_mb;
+        run.started_at = l->started_at;
+        run.gpu_share = l->gpu_share;
+        for (const auto& id : l->gpu_ids) {
           for (size_t i = 0; i < gpus_.size(); ++i) {
             if (gpus_[i] == id) {
               gpu_used_[i] += run.gpu_share;
@@ -338,8 +339,6 @@ class LocalExecutor final : public Executor {
           }
         }
         run.gpu_count = static_cast<int>(run.gpu_slots.size());
-      } catch (const std::exception&) {
-        // Without launch.json the run still gets watched; it just holds no slots.
       }
     }
     used_cpus_ += run.cpus;
@@ -347,6 +346,26 @@ class LocalExecutor final : public Executor {
     ++reattached_count_;
     runs_.emplace(run_id, std::move(run));
     return {};
+  }
+
+  // The shim records itself in shim.json as soon as it starts, so a run whose handle never
+  // reached the store is found from its run folder. launch.json without shim.json is a shim
+  // that is just starting: it gets a second to record itself.
+  Result<std::string> FindSubmitted(const std::string& /*run_id*/,
+                                    const fs::path& run_dir) override {
+    std::error_code ec;
+    const fs::path shim = run_dir / run_files::kShim;
+    if (!fs::exists(shim, ec) && fs::exists(run_dir / run_files::kLaunch, ec)) {
+      const double until = MonotonicSeconds() + kShimStartS;
+      while (!fs::exists(shim, ec) && MonotonicSeconds() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    auto text = run_files::ReadWholeFile(shim);
+    if (!text) return std::string();
+    auto record = DecodeShimRecord(*text);
+    if (!record) return std::string();
+    return EncodeLocalHandle({record->pid, record->start_time, run_dir.string()});
   }
 
   void Wait(std::chrono::milliseconds max_wait) override {
@@ -442,43 +461,41 @@ class LocalExecutor final : public Executor {
 
     const fs::path& run_dir = run.spec.run_dir;
     std::error_code ec;
-    fs::remove(run_dir / run_files::kExit, ec);  // a stale record from an earlier attempt
+    RemoveExitRecord(run_dir);  // a stale record from an earlier attempt
     fs::remove(run_dir / run_files::kShim, ec);
 
     std::vector<std::string> gpu_ids;
     for (size_t i : run.gpu_slots) gpu_ids.push_back(gpus_[i]);
-    nlohmann::json launch = {
-        {"run_id", run.spec.run_id},
-        {"command", run.spec.command},
-        {"working_dir", run.spec.working_dir.string()},
-        {"env", run.spec.env},
-        {"cpus", run.cpus},
-        {"gpus", run.gpu_count * run.gpu_share},
-        {"gpu_ids", gpu_ids},
-        {"gpu_share", run.gpu_share},
-        {"memory_mb", run.memory_mb},
-        {"grace_s", run.spec.grace_s},
-        {"started_at", run.started_at},
-    };
-    launch["timeout_s"] = run.spec.timeout_s ? nlohmann::json(*run.spec.timeout_s) : nullptr;
-    if (run.gpu_count > 0) launch["cuda_visible_devices"] = Join(gpu_ids, ",");
+    LaunchRecord launch;
+    launch.run_id = run.spec.run_id;
+    launch.command = run.spec.command;
+    launch.working_dir = run.spec.working_dir.string();
+    launch.env = run.spec.env;
+    launch.cpus = run.cpus;
+    launch.gpus = run.gpu_count * run.gpu_share;
+    launch.gpu_ids = gpu_ids;
+    launch.gpu_share = run.gpu_share;
+    launch.memory_mb = run.memory_mb;
+    launch.grace_s = run.spec.grace_s;
+    launch.started_at = run.started_at;
+    launch.timeout_s = run.spec.timeout_s;
+    if (run.gpu_count > 0) launch.cuda_visible_devices = Join(gpu_ids, ",");
     if (!run.spec.distribution.empty()) {
-      launch["distribution"] = {{"type", run.spec.distribution},
-                                {"nodes", run.spec.nodes},
-                                {"processes_per_node", run.spec.processes_per_node}};
+      launch.distribution = run.spec.distribution;
+      launch.nodes = run.spec.nodes;
+      launch.processes_per_node = run.spec.processes_per_node;
       // Each simulated node's ranks see that node's GPUs (and pick theirs by LOCAL_RANK).
       if (run.gpu_count > 0 && run.spec.distribution == "pytorch") {
-        std::vector<std::string> per_node;
         size_t each = gpu_ids.size() / static_cast<size_t>(run.spec.nodes);
         for (int n = 0; n < run.spec.nodes; ++n) {
           std::vector<std::string> ids(gpu_ids.begin() + static_cast<long>(n * each),
                                        gpu_ids.begin() + static_cast<long>((n + 1) * each));
-          per_node.push_back(Join(ids, ","));
+          launch.cuda_visible_devices_per_node.push_back(Join(ids, ","));
         }
-        launch["cuda_visible_devices_per_node"] = per_node;
       }
     }
-    if (auto w = run_files::WriteFileAtomic(run_dir / run_files::kLaunch, launch.dump());
+    if (auto w = run_files::WriteFileAtomic(run_dir / run_files::kLaunch,
+                                            EncodeLaunchRecord(launch));
         !w) {
       run.final_update = Final(run, ExecState::kLost, "could not start: " + w.error().message);
       run.final_update->ended_at = WallSeconds();
@@ -522,10 +539,7 @@ class LocalExecutor final : public Executor {
     u.run_id = run.spec.run_id;
     u.state = ExecState::kRunning;
     u.started_at = run.started_at;
-    u.handle = nlohmann::json{{"pid", run.pid},
-                              {"start_time", run.start_time},
-                              {"run_dir", run_dir.string()}}
-                   .dump();
+    u.handle = EncodeLocalHandle({run.pid, run.start_time, run_dir.string()});
     pending_.push_back(std::move(u));
   }
 
@@ -570,29 +584,17 @@ class LocalExecutor final : public Executor {
   static void KillOrphanedGroup(const fs::path& run_dir) {
     auto text = run_files::ReadWholeFile(run_dir / run_files::kGroup);
     if (!text) return;
-    try {
-      auto g = nlohmann::json::parse(*text);
-      pid_t pgid = g.value("pgid", 0);
-      std::uint64_t start = g.value("start_time", std::uint64_t{0});
-      auto info = run_files::ReadProcInfo(pgid);
-      if (pgid > 1 && info && info->start_time == start && info->state != 'Z') ::kill(-pgid, SIGKILL);
-    } catch (const std::exception&) {
+    auto g = DecodeGroupRecord(*text);
+    if (!g) return;
+    auto info = run_files::ReadProcInfo(g->pgid);
+    if (g->pgid > 1 && info && info->start_time == g->start_time && info->state != 'Z') {
+      ::kill(-g->pgid, SIGKILL);
     }
   }
 
   ExecUpdate FromExitRecord(const Run& run, std::optional<int> wait_status) const {
-    const fs::path exit_path = run.spec.run_dir / run_files::kExit;
-    auto text = run_files::ReadWholeFile(exit_path);
-    nlohmann::json j;
-    bool have_record = false;
-    if (text) {
-      try {
-        j = nlohmann::json::parse(*text);
-        have_record = j.is_object();
-      } catch (const std::exception&) {
-      }
-    }
-    if (!have_record) {
+    auto record = ReadExitRecord(run.spec.run_dir);
+    if (!record) {
       if (run.cancel_requested) {
         ExecUpdate u = Final(run, ExecState::kCanceled, "canceled");
         u.ended_at = WallSeconds();
@@ -603,40 +605,18 @@ class LocalExecutor final : public Executor {
       KillOrphanedGroup(run.spec.run_dir);
       ExecUpdate u = Final(run, ExecState::kLost,
                            "the run's supervisor process (pid " + std::to_string(run.pid) + ")" +
-                               how + " and left no exit record in " + exit_path.string() +
-                               "; see " + (run.spec.run_dir / run_files::kShimLog).string());
+                               how + " and left no exit record in " +
+                               (run.spec.run_dir / run_files::kExit).string() + "; see " +
+                               (run.spec.run_dir / run_files::kShimLog).string());
       u.ended_at = WallSeconds();
       return u;
     }
-    ExecUpdate u = Final(run, ExecState::kExited, "");
-    u.exit_code = j.value("exit_code", 0);
-    u.signal = j.value("signal", 0);
-    u.ended_at = j.value("ended_at", WallSeconds());
-    u.rank = j.value("rank", -1);
-    if (u.started_at == 0) u.started_at = j.value("started_at", 0.0);
-    bool canceled = j.value("canceled", false);
-    bool timed_out = j.value("timed_out", false);
-    std::string error = j.value("error", std::string());
-    if (timed_out) {
-      u.state = ExecState::kTimedOut;
-      u.reason = "stopped after exceeding its time limit";
-    } else if (canceled || (run.cancel_requested && u.signal != 0)) {
-      u.state = ExecState::kCanceled;
-      u.reason = "canceled";
-    } else if (u.signal != 0) {
-      u.state = ExecState::kSignaled;
-      u.reason = "killed by signal " + std::to_string(u.signal) + " (" + strsignal(u.signal) + ")";
-    } else {
-      u.state = ExecState::kExited;
-      if (!error.empty()) {
-        u.reason = error;
-      } else if (u.exit_code != 0) {
-        u.reason = (u.rank >= 0 ? "rank " + std::to_string(u.rank) + " " : std::string()) +
-                   "exited with code " + std::to_string(u.exit_code) + "; see " +
-                   (run.spec.run_dir / run_files::RankLog(std::max(0, u.rank), true)).string();
-      }
-    }
-    return u;
+    ExitContext c;
+    c.run_id = run.spec.run_id;
+    c.run_dir = run.spec.run_dir;
+    c.started_at = run.started_at;
+    c.cancel_requested = run.cancel_requested;
+    return InterpretExitRecord(*record, c);
   }
 
   const double cpu_slots_;

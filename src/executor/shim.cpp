@@ -19,7 +19,6 @@
 #include <filesystem>
 #include <limits>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -27,6 +26,7 @@
 #include "common/strings.hpp"
 #include "executor/executor.hpp"
 #include "executor/run_files.hpp"
+#include "executor/run_records.hpp"
 
 extern char** environ;
 
@@ -35,78 +35,33 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct ShimLaunch {
-  std::string command;
-  std::string working_dir;
-  std::map<std::string, std::string> env;
-  std::string cuda_visible_devices;
-  bool set_cuda = false;
-  std::vector<std::string> cuda_per_node;  // distributed: each node's GPUs
-  double timeout_s = 0;  // 0 = none
-  double grace_s = 10;
-  std::string distribution;  // "", "pytorch", "mpi"
-  int nodes = 1;
-  int processes_per_node = 1;
-  int world() const { return distribution.empty() ? 1 : nodes * processes_per_node; }
-};
-
-Result<ShimLaunch> ReadLaunch(const fs::path& run_dir) {
-  OD_ASSIGN_OR_RETURN(std::string text, run_files::ReadWholeFile(run_dir / run_files::kLaunch));
-  try {
-    auto j = nlohmann::json::parse(text);
-    ShimLaunch l;
-    l.command = j.at("command").get<std::string>();
-    l.working_dir = j.at("working_dir").get<std::string>();
-    l.env = j.value("env", std::map<std::string, std::string>{});
-    if (j.contains("cuda_visible_devices")) {
-      l.set_cuda = true;
-      l.cuda_visible_devices = j.at("cuda_visible_devices").get<std::string>();
-    }
-    if (j.contains("timeout_s") && !j.at("timeout_s").is_null()) {
-      l.timeout_s = j.at("timeout_s").get<double>();
-    }
-    l.grace_s = j.value("grace_s", 10.0);
-    if (j.contains("distribution")) {
-      const auto& d = j.at("distribution");
-      l.distribution = d.at("type").get<std::string>();
-      l.nodes = std::max(1, d.value("nodes", 1));
-      l.processes_per_node = std::max(1, d.value("processes_per_node", 1));
-    }
-    l.cuda_per_node = j.value("cuda_visible_devices_per_node", std::vector<std::string>{});
-    return l;
-  } catch (const std::exception& e) {
-    return MakeError(ErrorCode::kIo, "bad " + (run_dir / run_files::kLaunch).string() + ": " +
-                                         e.what());
-  }
+int World(const LaunchRecord& l) {
+  return l.distribution.empty() ? 1 : l.nodes * l.processes_per_node;
 }
 
-// Room for the exit record, taken when the shim starts: a command that fills the disk must
-// not leave a run whose end nobody can tell (it would look lost).
-void ReserveExitRoom(const fs::path& run_dir) {
-  const fs::path path = run_dir / run_files::kExitReserve;
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return;
-  if (::posix_fallocate(fd, 0, 64 * 1024) != 0) ::unlink(path.c_str());
-  ::close(fd);
+Result<LaunchRecord> ReadLaunch(const fs::path& run_dir) {
+  const fs::path path = run_dir / run_files::kLaunch;
+  OD_ASSIGN_OR_RETURN(std::string text, run_files::ReadWholeFile(path));
+  auto l = DecodeLaunchRecord(text);
+  if (!l) return MakeError(ErrorCode::kIo, "bad " + path.string() + ": " + l.error().message);
+  return l;
 }
 
-void WriteExit(const fs::path& run_dir, const nlohmann::json& record) {
-  const fs::path reserve = run_dir / run_files::kExitReserve;
-  auto written = run_files::WriteFileAtomic(run_dir / run_files::kExit, record.dump() + "\n");
-  if (!written && ::unlink(reserve.c_str()) == 0) {
-    written = run_files::WriteFileAtomic(run_dir / run_files::kExit, record.dump() + "\n");
+void WriteExit(const fs::path& run_dir, const ExitRecord& record) {
+  if (auto written = WriteExitRecord(run_dir, record); !written) {
+    std::fprintf(stderr, "overdrive shim: %s\n", written.error().message.c_str());
   }
-  ::unlink(reserve.c_str());
-  if (!written) std::fprintf(stderr, "overdrive shim: %s\n", written.error().message.c_str());
 }
 
 // Setup failures still leave an exit record, so the controller reports the reason instead of
 // a run that merely vanished.
 int FailBeforeStart(const fs::path& run_dir, double started_at, const std::string& message) {
   std::fprintf(stderr, "overdrive shim: %s\n", message.c_str());
-  nlohmann::json record = {{"exit_code", 127}, {"signal", 0},       {"timed_out", false},
-                           {"canceled", false}, {"started_at", started_at},
-                           {"ended_at", WallSeconds()}, {"error", message}};
+  ExitRecord record;
+  record.exit_code = 127;
+  record.started_at = started_at;
+  record.ended_at = WallSeconds();
+  record.error = message;
   WriteExit(run_dir, record);
   return 0;
 }
@@ -244,9 +199,8 @@ int RunShim(int argc, char** argv) {
 
   pid_t self = getpid();
   auto self_info = run_files::ReadProcInfo(self);
-  nlohmann::json shim_record = {{"pid", self},
-                                {"start_time", self_info ? self_info->start_time : 0}};
-  if (auto w = run_files::WriteFileAtomic(run_dir / run_files::kShim, shim_record.dump() + "\n");
+  ShimRecord shim_record{self, self_info ? self_info->start_time : 0};
+  if (auto w = run_files::WriteFileAtomic(run_dir / run_files::kShim, EncodeShimRecord(shim_record));
       !w) {
     return FailBeforeStart(run_dir, started_at, w.error().message);
   }
@@ -261,9 +215,9 @@ int RunShim(int argc, char** argv) {
     env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
   }
   for (const auto& [k, v] : launch->env) env[k] = v;
-  if (launch->set_cuda) env["CUDA_VISIBLE_DEVICES"] = launch->cuda_visible_devices;
+  if (launch->cuda_visible_devices) env["CUDA_VISIBLE_DEVICES"] = *launch->cuda_visible_devices;
 
-  const int world = launch->world();
+  const int world = World(*launch);
   const int per_node = launch->processes_per_node;
   if (world > 1 || !launch->distribution.empty()) {
     // torch.distributed's env:// rendezvous; the run's own MASTER_ADDR / MASTER_PORT win.
@@ -291,8 +245,8 @@ int RunShim(int argc, char** argv) {
       t.env["NODE_RANK"] = std::to_string(r / per_node);
       t.env["GROUP_RANK"] = std::to_string(r / per_node);
       size_t node = static_cast<size_t>(r / per_node);
-      if (node < launch->cuda_per_node.size()) {
-        t.env["CUDA_VISIBLE_DEVICES"] = launch->cuda_per_node[node];
+      if (node < launch->cuda_visible_devices_per_node.size()) {
+        t.env["CUDA_VISIBLE_DEVICES"] = launch->cuda_visible_devices_per_node[node];
       }
       t.out_path = (run_dir / run_files::RankLog(r, false)).string();
       t.err_path = (run_dir / run_files::RankLog(r, true)).string();
@@ -353,13 +307,14 @@ int RunShim(int argc, char** argv) {
   }
   {
     auto info = run_files::ReadProcInfo(group);
-    nlohmann::json g = {{"pgid", group}, {"start_time", info ? info->start_time : 0}};
-    (void)run_files::WriteFileAtomic(run_dir / run_files::kGroup, g.dump() + "\n");
+    GroupRecord g{group, info ? info->start_time : 0};
+    (void)run_files::WriteFileAtomic(run_dir / run_files::kGroup, EncodeGroupRecord(g));
   }
 
   const double inf = std::numeric_limits<double>::infinity();
   const double t0 = MonotonicSeconds();
-  const double deadline = launch->timeout_s > 0 ? t0 + launch->timeout_s : inf;
+  const double deadline =
+      launch->timeout_s && *launch->timeout_s > 0 ? t0 + *launch->timeout_s : inf;
   bool timed_out = false, canceled = false, killed = false;
   const Task* failed = nullptr;  // the first rank that failed on its own
   double kill_at = inf;
@@ -430,10 +385,14 @@ int RunShim(int argc, char** argv) {
       }
     }
   }
-  nlohmann::json record = {{"exit_code", exit_code}, {"signal", signal_no},
-                           {"timed_out", timed_out}, {"canceled", canceled},
-                           {"started_at", started_at}, {"ended_at", WallSeconds()}};
-  if (rank >= 0) record["rank"] = rank;
+  ExitRecord record;
+  record.exit_code = exit_code;
+  record.signal = signal_no;
+  record.timed_out = timed_out;
+  record.canceled = canceled;
+  record.started_at = started_at;
+  record.ended_at = WallSeconds();
+  record.rank = rank;
   WriteExit(run_dir, record);
   return 0;
 }

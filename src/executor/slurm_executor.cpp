@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -21,6 +20,7 @@
 #include "common/clock.hpp"
 #include "common/strings.hpp"
 #include "executor/run_files.hpp"
+#include "executor/run_records.hpp"
 
 extern char** environ;
 
@@ -62,11 +62,7 @@ bool IsShellName(const std::string& key) {
 
 std::string Handle(const std::string& job_name, std::int64_t job_id, const fs::path& run_dir,
                    bool running) {
-  return nlohmann::json{{"slurm_job_id", job_id},
-                        {"job_name", job_name},
-                        {"run_dir", run_dir.string()},
-                        {"phase", running ? "running" : "queued"}}
-      .dump();
+  return EncodeSlurmHandle({job_id, job_name, run_dir.string(), running});
 }
 
 long long CpusPerTask(const LaunchSpec& spec) {
@@ -82,22 +78,16 @@ std::string BatchScript(const LaunchSpec& spec, const fs::path& run_dir, const f
     << "# command in its own process group, enforces its timeout and leaves exit.json (the run's\n"
     << "# exit record) in the run folder. stdout and stderr are Slurm's --output and --error.\n"
     << "run_dir=" << ShellQuote(run_dir.string()) << "\n"
-    << "exit_file=\"$run_dir/exit.json\"\n"
+    << "exit_file=\"$run_dir/" << run_files::kExit << "\"\n"
     << "started_at=$(date +%s.%N)\n"
     << "timed_out=false\ncanceled=false\nchild=\nwatchdog=\n"
-    << "write_exit() {\n"
-    << "  tmp=\"$exit_file.tmp.$$\"\n"
-    << "  printf '{\"exit_code\":%s,\"signal\":%s,\"timed_out\":%s,\"canceled\":%s,"
-       "\"started_at\":%s,\"ended_at\":%s,\"slurm_job_id\":\"%s\"%s}\\n' \\\n"
-    << "    \"$1\" \"$2\" \"$timed_out\" \"$canceled\" \"$started_at\" \"$(date +%s.%N)\" "
-       "\"${SLURM_JOB_ID:-}\" \"$3\" >\"$tmp\" && mv -f \"$tmp\" \"$exit_file\"\n"
-    << "}\n"
+    << ExitRecordShellWriter()
     << "rm -f \"$exit_file\"  # a requeued job starts over\n"
     << "if ! cd " << ShellQuote(wd.string()) << "; then\n"
     << "  echo \"overdrive: cannot enter the working directory \"" << ShellQuote(wd.string())
     << "\" on $(hostname)\" >&2\n"
-    << "  write_exit 127 0 ',\"error\":\"cannot enter the working directory on the compute node; "
-       "see stderr.log\"'\n"
+    << "  write_exit 127 0 '' 'cannot enter the working directory on the compute node; "
+       "see stderr.log'\n"
     << "  exit 127\n"
     << "fi\n";
   std::vector<std::string> odd;  // names sh cannot export go through env(1)
@@ -164,12 +154,12 @@ std::string BatchScript(const LaunchSpec& spec, const fs::path& run_dir, const f
       << "# first rank that failed says what happened.\n"
       << "if [ -s \"$run_dir/" << run_files::kFailedRank << "\" ]; then\n"
       << "  read f_rank f_rc <\"$run_dir/" << run_files::kFailedRank << "\"\n"
-      << "  rc=$f_rc; rank=\",\\\"rank\\\":$f_rank\"\n"
+      << "  rc=$f_rc; rank=$f_rank\n"
       << "fi\n";
   }
   s << "sig=0\n"
     << "if [ \"$rc\" -gt 128 ] && [ \"$rc\" -lt 160 ]; then sig=$((rc - 128)); fi\n"
-    << "write_exit \"$rc\" \"$sig\" \"$rank\"\n"
+    << "write_exit \"$rc\" \"$sig\" \"$rank\" ''\n"
     << "exit \"$rc\"\n";
   return s.str();
 }
@@ -229,51 +219,6 @@ const std::set<std::string>& RunningStates() {
 }
 
 }  // namespace
-
-// ---- options ---------------------------------------------------------------------------------
-
-Result<SlurmOptions> SlurmOptions::FromJson(const std::string& target,
-                                            const std::string& config_json) {
-  SlurmOptions o;
-  o.target = target;
-  try {
-    auto j = nlohmann::json::parse(config_json.empty() ? "{}" : config_json);
-    if (!j.is_object()) throw std::runtime_error("not a JSON object");
-    static const std::vector<std::string> known = {"partition", "account", "qos", "sbatch_args",
-                                                   "poll_interval_s"};
-    for (const auto& [key, value] : j.items()) {
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
-        return MakeError(ErrorCode::kInvalidInput,
-                         "compute target '" + target + "': unknown Slurm setting '" + key + "'" +
-                             DidYouMeanSuffix(key, known));
-      }
-    }
-    o.partition = j.value("partition", std::string());
-    o.account = j.value("account", std::string());
-    o.qos = j.value("qos", std::string());
-    o.sbatch_args = j.value("sbatch_args", std::vector<std::string>{});
-    o.poll_interval_s = j.value("poll_interval_s", 1.0);
-  } catch (const std::exception& e) {
-    return MakeError(ErrorCode::kInvalidInput, "compute target '" + target +
-                                                   "': unreadable Slurm settings '" +
-                                                   config_json + "': " + e.what());
-  }
-  if (!(o.poll_interval_s > 0)) {
-    return MakeError(ErrorCode::kInvalidInput,
-                     "compute target '" + target + "': poll_interval_s must be more than 0");
-  }
-  return o;
-}
-
-std::string SlurmOptions::ToJson() const {
-  nlohmann::json j = nlohmann::json::object();
-  if (!partition.empty()) j["partition"] = partition;
-  if (!account.empty()) j["account"] = account;
-  if (!qos.empty()) j["qos"] = qos;
-  if (!sbatch_args.empty()) j["sbatch_args"] = sbatch_args;
-  if (std::abs(poll_interval_s - 1.0) > kEpsilon) j["poll_interval_s"] = poll_interval_s;
-  return j.dump();
-}
 
 // ---- the executor ----------------------------------------------------------------------------
 
@@ -414,7 +359,7 @@ Result<void> SlurmExecutor::Submit(const LaunchSpec& spec) {
   }
   const fs::path run_dir = fs::absolute(spec.run_dir, ec);
   const fs::path wd = fs::absolute(spec.working_dir, ec);
-  fs::remove(run_dir / run_files::kExit, ec);  // a stale record from an earlier attempt
+  RemoveExitRecord(run_dir);  // a stale record from an earlier attempt
   fs::remove(run_dir / kHandleFile, ec);
   const fs::path script = run_dir / kBatchScript;
   OD_TRY(run_files::WriteFileAtomic(script, BatchScript(spec, run_dir, wd)));
@@ -567,45 +512,18 @@ ExecUpdate SlurmExecutor::Final(const Run& run, ExecState state) const {
   return u;
 }
 
-// The exit record the batch script left, read with the local shim's rules.
+// The exit record the batch script left, read with the local shim's rules (InterpretExitRecord).
 std::optional<ExecUpdate> SlurmExecutor::FromExitRecord(const Run& run) const {
-  auto text = run_files::ReadWholeFile(run.run_dir / run_files::kExit);
-  if (!text) return std::nullopt;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(*text);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  if (!j.is_object()) return std::nullopt;
-  ExecUpdate u = Final(run, ExecState::kExited);
-  u.exit_code = j.value("exit_code", 0);
-  u.signal = j.value("signal", 0);
-  u.ended_at = j.value("ended_at", WallSeconds());
-  u.started_at = j.value("started_at", run.started_at);
-  u.rank = j.value("rank", -1);
-  std::string error = j.value("error", std::string());
-  if (j.value("timed_out", false)) {
-    u.state = ExecState::kTimedOut;
-    u.reason = "stopped after exceeding its time limit";
-  } else if (j.value("canceled", false) ||
-             (run.cancel_requested && (u.signal != 0 || u.ended_at >= run.cancel_requested_at))) {
-    // Slurm's scancel may signal only some of the job's processes (the command's `sleep`, not
-    // the shell running it), so a command can carry on and exit 0 after being canceled: a run
-    // that ended after we asked was canceled, whatever its exit code.
-    u.state = ExecState::kCanceled;
-    u.reason = "canceled";
-  } else if (u.signal != 0) {
-    u.state = ExecState::kSignaled;
-    u.reason = "killed by signal " + std::to_string(u.signal) + " (" + strsignal(u.signal) + ")";
-  } else if (!error.empty()) {
-    u.reason = error;
-  } else if (u.exit_code != 0) {
-    u.reason = (u.rank >= 0 ? "rank " + std::to_string(u.rank) + " " : std::string()) +
-               "exited with code " + std::to_string(u.exit_code) + "; see " +
-               (run.run_dir / run_files::RankLog(std::max(0, u.rank), true)).string();
-  }
-  return u;
+  auto record = ReadExitRecord(run.run_dir);
+  if (!record) return std::nullopt;
+  ExitContext c;
+  c.run_id = run.run_id;
+  c.run_dir = run.run_dir;
+  c.started_at = run.started_at;
+  c.record_start_first = true;
+  c.cancel_requested = run.cancel_requested;
+  c.cancel_requested_at = run.cancel_requested_at;
+  return InterpretExitRecord(*record, c);
 }
 
 std::vector<ExecUpdate> SlurmExecutor::Poll() {
@@ -847,19 +765,18 @@ Result<void> SlurmExecutor::Reattach(const std::string& run_id, const std::strin
     return MakeError(ErrorCode::kAlreadyExists,
                      "run '" + run_id + "' is already queued or running here");
   }
-  auto run = std::make_unique<Run>();
-  run->run_id = run_id;
-  try {
-    auto j = nlohmann::json::parse(handle);
-    run->job_id = j.at("slurm_job_id").get<std::int64_t>();
-    run->job_name = j.value("job_name", JobName(run_id));
-    run->run_dir = j.at("run_dir").get<std::string>();
-    run->running_reported = j.value("phase", std::string("running")) == "running";
-  } catch (const std::exception& e) {
+  auto h = DecodeSlurmHandle(handle);
+  if (!h) {
     return MakeError(ErrorCode::kInvalidInput, "run '" + run_id +
                                                    "': unreadable Slurm executor handle '" +
-                                                   handle + "': " + e.what());
+                                                   handle + "': " + h.error().message);
   }
+  auto run = std::make_unique<Run>();
+  run->run_id = run_id;
+  run->job_id = h->slurm_job_id;
+  run->job_name = h->job_name.empty() ? JobName(run_id) : h->job_name;
+  run->run_dir = h->run_dir;
+  run->running_reported = h->running;
   if (run->job_id <= 0) {
     return MakeError(ErrorCode::kInvalidInput,
                      "run '" + run_id + "': the handle has no valid Slurm job id");
@@ -871,6 +788,11 @@ Result<void> SlurmExecutor::Reattach(const std::string& run_id, const std::strin
 Result<std::string> SlurmExecutor::FindSubmitted(const std::string& run_id,
                                                  const fs::path& run_dir) {
   std::error_code ec;
+  // Submit keeps the handle in the run folder as soon as sbatch answers.
+  if (auto text = run_files::ReadWholeFile(run_dir / kHandleFile)) {
+    std::string kept = Trim(*text);
+    if (DecodeSlurmHandle(kept)) return kept;
+  }
   // Submit writes the batch script before it calls sbatch: without it, sbatch never ran.
   if (!fs::exists(run_dir / kBatchScript, ec)) return std::string();
   const std::string name = JobName(run_id);

@@ -34,23 +34,9 @@
 
 #include "common/result.hpp"
 #include "executor/executor.hpp"
+#include "executor/slurm_options.hpp"
 
 namespace overdrive {
-
-struct SlurmOptions {
-  std::string target;                   // the compute target's name, for error messages
-  std::string partition;                // "" = the cluster's default partition
-  std::string account;                  // "" = the user's default account
-  std::string qos;                      // "" = the default QOS
-  std::vector<std::string> sbatch_args; // passed to sbatch as they are, before the script
-  double poll_interval_s = 1.0;         // at most one squeue per interval
-  double command_timeout_s = 60;        // a Slurm command that hangs longer is killed
-
-  // The compute target's config_json: {"partition", "account", "qos", "sbatch_args": [...],
-  // "poll_interval_s"}; unknown keys are refused (a typo would otherwise be ignored).
-  static Result<SlurmOptions> FromJson(const std::string& target, const std::string& config_json);
-  std::string ToJson() const;
-};
 
 class SlurmExecutor final : public Executor {
  public:
