@@ -28,7 +28,7 @@
 #include "common/input_limits.hpp"
 #include "common/process.hpp"
 #include "common/strings.hpp"
-#include "executor/slurm_executor.hpp"
+#include "executor/slurm_options.hpp"
 #include "metrics/metrics_line.hpp"
 #include "spec/job_spec.hpp"
 #include "sweep/controller.hpp"
