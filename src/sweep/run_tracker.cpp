@@ -11,7 +11,6 @@
 
 #include "common/clock.hpp"
 #include "common/strings.hpp"
-#include "executor/slurm_executor.hpp"
 
 namespace overdrive {
 
@@ -249,35 +248,10 @@ Result<void> RunTracker::Prepare(const RunRecord& run,
 Result<void> RunTracker::Adopt(const RunRecord& run,
                                const std::map<std::string, std::string>& extra_env) {
   std::string handle = run.executor_handle;
-  fs::path dir = run.run_dir;
-  std::error_code ec;
-  if (handle.empty() && fs::exists(dir / SlurmExecutor::kHandleFile, ec)) {
-    // Submitted to Slurm but the handle was not stored yet: the job must be found, not sent again.
-    std::ifstream in(dir / SlurmExecutor::kHandleFile);
-    std::stringstream text;
-    text << in.rdbuf();
-    handle = Trim(text.str());
-  }
   if (handle.empty()) {
-    // Started but the handle was not stored yet: the shim records itself in shim.json.
-    fs::path shim = dir / "shim.json";
-    if (!fs::exists(shim, ec) && fs::exists(dir / "launch.json", ec)) {
-      std::this_thread::sleep_for(std::chrono::seconds(1));  // a shim that is just starting
-    }
-    if (fs::exists(shim, ec)) {
-      try {
-        std::ifstream in(shim);
-        auto j = nlohmann::json::parse(in);
-        j["run_dir"] = dir.string();
-        handle = j.dump();
-      } catch (const std::exception&) {
-        handle.clear();
-      }
-    }
-  }
-  if (handle.empty()) {
-    // Maybe submitted in the instant before the controller died: found, it is not sent again.
-    OD_ASSIGN_OR_RETURN(handle, executor_.FindSubmitted(run.id, dir));
+    // Reached the executor, perhaps, but its handle was not stored (the controller died in
+    // between): the executor finds it from what it keeps, and a found run is not sent again.
+    OD_ASSIGN_OR_RETURN(handle, executor_.FindSubmitted(run.id, run.run_dir));
   }
   if (handle.empty()) {
     if (run.status == RunStatus::kRunning) {
