@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.hpp"
+#include "cli/live_view.hpp"
 #include "cli/model_commands.hpp"
 #include "cli/remote_commands.hpp"
 #include "cli/serve_command.hpp"
@@ -166,8 +167,10 @@ int CmdSubmit(const Globals& g, const std::string& file, const std::vector<std::
   CountInterrupts();
   ControllerOptions opts;
   opts.stream_logs = !json && run.job_type == JobType::kCommand;
-  opts.live_view = !json && isatty(STDOUT_FILENO);
   opts.out = json ? nullptr : &std::cerr;
+  std::unique_ptr<JobView> live;
+  if (!json && isatty(STDOUT_FILENO)) live = MakeLiveView(std::cerr, STDERR_FILENO);
+  opts.view = live.get();
   opts.interrupts = &g_interrupts;
   auto result = DriveJob(**ws, run.id, opts);
   if (!result) return Fail(result.error());
@@ -228,8 +231,10 @@ int CmdResume(const Globals& g, const std::string& id) {
   CountInterrupts();
   ControllerOptions opts;
   opts.stream_logs = run->job_type == JobType::kCommand;
-  opts.live_view = isatty(STDOUT_FILENO);
   opts.out = &std::cerr;
+  std::unique_ptr<JobView> live;
+  if (isatty(STDOUT_FILENO)) live = MakeLiveView(std::cerr, STDERR_FILENO);
+  opts.view = live.get();
   opts.interrupts = &g_interrupts;
   auto result = DriveJob(**ws, run->id, opts);
   if (!result) return Fail(result.error());

@@ -19,7 +19,12 @@ namespace {
 
 Result<ControllerResult> DriveCommand(Workspace& ws, const RunRecord& run,
                                       const ControllerOptions& opts) {
-  OD_ASSIGN_OR_RETURN(auto executor, MakeExecutor(ws, run.compute, opts.executor));
+  std::unique_ptr<Executor> owned;
+  Executor* executor = opts.use_executor;
+  if (!executor) {
+    OD_ASSIGN_OR_RETURN(owned, MakeExecutor(ws, run.compute, opts.executor));
+    executor = owned.get();
+  }
   RunTracker tracker(ws, *executor);
   bool fresh = run.status == RunStatus::kQueued;
   if (fresh) {

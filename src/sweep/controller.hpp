@@ -8,6 +8,7 @@
 #include <atomic>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 #include "executor/executor.hpp"
@@ -16,12 +17,26 @@
 
 namespace overdrive {
 
+// Where a controller tells the user how a job with children (a sweep) goes. Views do the
+// drawing; the controller only says what to show.
+class JobView {
+ public:
+  virtual ~JobView() = default;
+  // A line of its own: a trial ended, a decision, a warning.
+  virtual void Line(const std::string& text) = 0;
+  // Where the job stands (a few lines), offered every loop pass: a view redraws at its own
+  // pace. `last`: the final call, always shown.
+  virtual void Progress(const std::vector<std::string>& lines, bool last) = 0;
+};
+
 struct ControllerOptions {
   bool stream_logs = false;  // copy a command job's stdout/stderr to ours as they grow
-  bool live_view = false;    // redraw a sweep's status in place (a terminal); else plain lines
   std::ostream* out = nullptr;  // progress; nullptr = quiet
+  JobView* view = nullptr;   // a sweep's progress; nullptr = plain lines on `out`
   const std::atomic<int>* interrupts = nullptr;  // Ctrl-C count: 1 = cancel, 2 = detach
   LocalExecutorOptions executor;
+  // Runs the job's runs on this executor instead of the one its compute names (tests: a fake).
+  Executor* use_executor = nullptr;
 };
 
 struct ControllerResult {
