@@ -1,6 +1,7 @@
 #include "executor/handle_info.hpp"
 
 #include "executor/run_files.hpp"
+#include "executor/run_records.hpp"
 
 namespace overdrive {
 
@@ -25,10 +26,9 @@ nlohmann::json DescribeHandle(const std::string& handle, const std::filesystem::
     // the command runs; the shim's own pid is the handle.
     std::string summary = "local, " + supervisor;
     if (auto text = run_files::ReadWholeFile(run_dir / run_files::kGroup)) {
-      nlohmann::json g = nlohmann::json::parse(*text, nullptr, false);
-      if (g.is_object() && g.contains("pgid") && g["pgid"].is_number_integer()) {
-        d["process_group"] = g["pgid"];
-        summary = "local process group " + g["pgid"].dump() + " (" + supervisor + ")";
+      if (auto g = DecodeGroupRecord(*text)) {
+        d["process_group"] = g->pgid;
+        summary = "local process group " + std::to_string(g->pgid) + " (" + supervisor + ")";
       }
     }
     d["summary"] = summary;
