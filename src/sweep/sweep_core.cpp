@@ -9,12 +9,6 @@
 
 namespace overdrive {
 
-namespace {
-// TODO(item 4): the typed IsLost(RunRecord) from store/records.hpp once it lands.
-bool TrialLost(const RunRecord& r) {
-  return r.status == RunStatus::kFailed && r.status_reason.rfind("lost: ", 0) == 0;
-}
-}  // namespace
 
 JobAction JobAction::Launch(Assignment params, std::string replaces) {
   JobAction a;
@@ -71,7 +65,7 @@ ChildCounts CountChildren(const std::vector<TrialInfo>& children) {
       case RunStatus::kEarlyTerminated: ++c.stopped; break;
       case RunStatus::kCanceled: ++c.canceled; break;
       default:
-        if (TrialLost(t.run)) ++c.lost;
+        if (IsLost(t.run)) ++c.lost;
         else ++c.failed;
     }
   }
@@ -148,7 +142,7 @@ void SweepCore::Settle() {
       open_[kept++] = i;
       continue;
     }
-    if (TrialLost(t.run)) lost_.push_back(i);
+    if (IsLost(t.run)) lost_.push_back(i);
     bool finished = t.run.status == RunStatus::kCompleted ||
                     t.run.status == RunStatus::kEarlyTerminated;
     if (finished && t.best &&
@@ -207,9 +201,16 @@ std::optional<std::string> SweepCore::AllFailingReason() const {
     if (t.run.status == RunStatus::kCompleted || t.run.status == RunStatus::kEarlyTerminated) {
       return std::nullopt;
     }
-    if (t.run.status == RunStatus::kFailed && !TrialLost(t.run)) {
+    if (t.run.status == RunStatus::kFailed && !IsLost(t.run)) {
       ++failed;
-      reasons.insert(t.run.status_reason);
+      // The same failure names each trial's own id or folder ("run 'ab12' asks for 4 GPUs"):
+      // compared without it, so that alike failures are seen as one.
+      std::string reason = t.run.status_reason;
+      for (size_t at = 0; !t.run.id.empty() && (at = reason.find(t.run.id, at)) != std::string::npos;) {
+        reason.replace(at, t.run.id.size(), "<trial>");
+        at += 7;
+      }
+      reasons.insert(reason);
     }
   }
   int needed = std::min(3, max_total_);

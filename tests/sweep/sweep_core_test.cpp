@@ -117,6 +117,7 @@ class FakeWorld {
       if (auto it = stop_.find(t.run.id); it != stop_.end()) {
         End(t, it->second, "stopped");
       } else if (lose_.erase(t.run.id)) {
+        t.run.lost = true;
         End(t, RunStatus::kFailed, "lost: its node went away");
       } else if (fail_reason_) {
         End(t, RunStatus::kFailed, *fail_reason_);
