@@ -23,6 +23,7 @@
 #include "cli/serve_command.hpp"
 #include "cli/server_command.hpp"
 #include "cli/table.hpp"
+#include "cli/workspace_command.hpp"
 #include "registry/model_registry.hpp"
 #include "cli/views.hpp"
 #include "common/clock.hpp"
@@ -34,6 +35,7 @@
 #include "spec/job_spec.hpp"
 #include "sweep/controller.hpp"
 #include "sweep/log_tail.hpp"
+#include "sweep/run_retention.hpp"
 #include "sweep/submission.hpp"
 #include "sweep/workspace.hpp"
 
@@ -325,17 +327,29 @@ int CmdLogs(const Globals& g, const std::string& id, bool follow) {
     tails.emplace_back(dir / "stdout.log", stdout);
     tails.emplace_back(dir / "stderr.log", stderr);
   }
-  auto pump = [&]() {
-    for (auto& t : tails) t.Pump();
+  // An ended run's folder is emptied once its logs are in the artifact store
+  // (run_retention.hpp): what the file no longer holds is read from there, from the same offset.
+  auto pump = [&](bool ended) {
+    for (auto& t : tails) {
+      t.Pump();
+      std::error_code ec;
+      if (!ended || fs::exists(t.path(), ec)) continue;
+      auto stored = FindStoredLog(**ws, run->id, t.path().filename().string());
+      if (!stored || !*stored) continue;
+      std::string digest = (*stored)->digest;
+      t.PumpFrom([&](std::int64_t offset, std::int64_t max) {
+        return (*ws)->artifacts().GetRange(digest, offset, max);
+      });
+    }
   };
-  pump();
+  pump(IsFinal(run->status));
   if (!follow) return 0;
   signal(SIGINT, OnInterrupt);
   while (g_interrupts.load() == 0) {
     auto current = (*ws)->store().GetRun(run->id);
     if (!current) return Fail(current.error());
     bool done = IsFinal(current->status);
-    pump();
+    pump(done);
     if (done) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -838,6 +852,7 @@ int RunCli(int argc, char** argv) {
   AddModelCommands(app, g, code);
   AddServerCommand(app, g, code);
   AddTokenCommands(app, g, code);
+  AddWorkspaceCommands(app, g, code);
   AddServeCommand(app, g, code, [](const Globals& globals, const std::string& ref) -> Result<ServedModel> {
     // MODEL[:VERSION|@ALIAS] from the workspace's registry, unpacked once into a cache folder.
     OD_ASSIGN_OR_RETURN(auto ws, OpenWorkspace(globals, false));

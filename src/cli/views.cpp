@@ -44,7 +44,7 @@ Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
   out << "\n";
   out << "command     " << run.command << "\n";
   out << "compute     " << run.compute << "\n";
-  if (auto h = DescribeHandle(run.executor_handle, run.run_dir); !h.is_null()) {
+  if (auto h = DescribeRunExecutor(run); !h.is_null()) {
     out << "executor    " << h.value("summary", "") << "\n";
   }
   out << "folder      " << run.run_dir << "\n";
@@ -99,7 +99,7 @@ Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
     std::vector<std::string> where;
     bool any_where = false;
     for (const auto& tr : v.trials) {
-      where.push_back(TrialExecutorId(DescribeHandle(tr.run.executor_handle, tr.run.run_dir)));
+      where.push_back(TrialExecutorId(DescribeRunExecutor(tr.run)));
       any_where = any_where || !where.back().empty();
     }
     if (any_where) header.push_back("executor");

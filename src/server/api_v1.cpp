@@ -18,6 +18,7 @@
 #include "server/job_runner.hpp"
 #include "server/server.hpp"
 #include "spec/job_spec.hpp"
+#include "sweep/run_retention.hpp"
 #include "sweep/run_views.hpp"
 #include "sweep/submission.hpp"
 #include "sweep/sweep_plan.hpp"
@@ -483,8 +484,28 @@ void HandleLogs(ServerContext& ctx, Call& c, const RunRecord& run, const Request
     if (now) final = IsFinal(now->status);
   }
   if (final) size = FileSize(file);  // the last bytes written before the end
+  // An ended run's folder is emptied once its logs are in the artifact store
+  // (run_retention.hpp): the stored copy is the same bytes.
+  std::optional<ArtifactRecord> stored;
+  std::error_code ec;
+  if (final && !fs::exists(file, ec)) {
+    auto found = FindStoredLog(*c.ws, run.id, stream + ".log");
+    if (!found) return SendError(res, found.error());
+    stored = *found;
+    if (stored) size = stored->size;
+  }
+  if (!req.has_param("offset") && stored) {
+    offset = std::max<std::int64_t>(0, size - IntParam(req, "tail", 64 << 10, 0, 16 << 20));
+  }
   std::int64_t n = std::min<std::int64_t>(std::max<std::int64_t>(size - offset, 0), 4 << 20);
-  std::string data = n > 0 ? ReadRange(file, offset, n) : std::string();
+  std::string data;
+  if (n > 0 && stored) {
+    auto got = c.ws->artifacts().GetRange(stored->digest, offset, n);
+    if (!got) return SendError(res, got.error());
+    data = std::move(*got);
+  } else if (n > 0) {
+    data = ReadRange(file, offset, n);
+  }
   SendJson(res, 200,
            {{"data", data},
             {"offset", offset},

@@ -28,6 +28,10 @@ class ArtifactStore {
   // Copies the blob to `dest` (created with its folders, or replaced whole).
   virtual Result<void> GetToFile(const std::string& digest, const std::filesystem::path& dest) = 0;
   virtual Result<std::string> GetBytes(const std::string& digest) = 0;
+  // At most `max_bytes` of the blob from byte `offset` (fewer at its end; "" past it): for
+  // reading a stored log piece by piece. kInvalidInput for a negative offset or max_bytes.
+  virtual Result<std::string> GetRange(const std::string& digest, std::int64_t offset,
+                                       std::int64_t max_bytes) = 0;
 };
 
 struct LocalArtifactStoreOptions {

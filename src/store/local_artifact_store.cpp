@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -222,6 +223,28 @@ class LocalArtifactStore final : public ArtifactStore {
       out.append(data, n);
       return {};
     }));
+    return out;
+  }
+
+  Result<std::string> GetRange(const std::string& digest, std::int64_t offset,
+                               std::int64_t max_bytes) override {
+    if (offset < 0 || max_bytes < 0) {
+      return MakeError(ErrorCode::kInvalidInput, "a range of an artifact cannot be negative");
+    }
+    OD_ASSIGN_OR_RETURN(fs::path src, ExistingBlob(digest));
+    FdCloser in{::open(src.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (in.fd < 0) return IoError("cannot read", src);
+    std::string out;
+    while (static_cast<std::int64_t>(out.size()) < max_bytes) {
+      char buf[65536];
+      size_t want = static_cast<size_t>(
+          std::min<std::int64_t>(sizeof buf, max_bytes - static_cast<std::int64_t>(out.size())));
+      ssize_t n = ::pread(in.fd, buf, want, static_cast<off_t>(offset) + static_cast<off_t>(out.size()));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return IoError("cannot read", src);
+      if (n == 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
     return out;
   }
 

@@ -25,4 +25,15 @@ void LogTail::Pump() {
   std::fflush(to_);
 }
 
+void LogTail::PumpFrom(
+    const std::function<Result<std::string>(std::int64_t, std::int64_t)>& read) {
+  for (;;) {
+    auto data = read(offset_, 1 << 20);
+    if (!data || data->empty()) break;
+    std::fwrite(data->data(), 1, data->size(), to_);
+    offset_ += static_cast<std::int64_t>(data->size());
+  }
+  std::fflush(to_);
+}
+
 }  // namespace overdrive

@@ -5,6 +5,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <string>
+
+#include "common/result.hpp"
 
 namespace overdrive {
 
@@ -13,6 +17,11 @@ class LogTail {
   // `from_end`: start after what the file holds now (resuming), else from its beginning.
   LogTail(std::filesystem::path path, FILE* to, bool from_end = false);
   void Pump();
+  // Copies what `read(offset, max_bytes)` gives from where Pump stopped, until it gives nothing:
+  // for a run that ended and whose folder was emptied, its log as the artifact store keeps it
+  // (the same bytes). A read error ends it quietly.
+  void PumpFrom(const std::function<Result<std::string>(std::int64_t, std::int64_t)>& read);
+  const std::filesystem::path& path() const { return path_; }
 
  private:
   std::filesystem::path path_;

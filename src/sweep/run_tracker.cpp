@@ -11,6 +11,8 @@
 
 #include "common/clock.hpp"
 #include "common/strings.hpp"
+#include "executor/handle_info.hpp"
+#include "sweep/run_retention.hpp"
 
 namespace overdrive {
 
@@ -137,8 +139,13 @@ std::map<std::string, std::string> RunEnvironment(const RunRecord& run, const La
   return env;
 }
 
-RunTracker::RunTracker(Workspace& ws, Executor& executor) : ws_(ws), executor_(executor) {}
-RunTracker::~RunTracker() = default;
+RunTracker::RunTracker(Workspace& ws, Executor& executor)
+    : ws_(ws), executor_(executor), keep_run_files_(KeepRunFiles()) {}
+RunTracker::~RunTracker() { TidyFinished(); }
+
+void RunTracker::TidyFinished() {
+  for (const auto& dir : std::exchange(tidy_, {})) TidyRunFolder(dir);
+}
 
 Result<StdoutCollector*> RunTracker::CollectorFor(const std::string& pattern) {
   auto it = collectors_.find(pattern);
@@ -419,6 +426,22 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
     f.status = RunStatus::kFailed;
   }
   RunUpdate ru;
+  // Its logs and outputs are in the artifact store: once the end below is recorded, the folder
+  // is emptied (run_retention.hpp), except for a lost run (the folder explains the loss) or one
+  // whose end could not be fully kept.
+  const bool tidy = failures.empty() && u.state != ExecState::kLost && !keep_run_files_;
+  if (tidy) {
+    // Where it ran stays said after the folder is gone: the process group DescribeHandle reads
+    // from the folder goes into the stored handle (DescribeRunExecutor reads it back).
+    if (auto current = ws_.store().GetRun(t.run.id); current && !current->executor_handle.empty()) {
+      nlohmann::json d = DescribeHandle(current->executor_handle, t.dir);
+      nlohmann::json h = nlohmann::json::parse(current->executor_handle, nullptr, false);
+      if (d.is_object() && d.contains("process_group") && h.is_object()) {
+        h[kHandleProcessGroupKey] = d["process_group"];
+        ru.executor_handle = h.dump();
+      }
+    }
+  }
   ru.status_reason = f.reason;
   // Lost only when nothing else failed here (see above): the flag, not the reason's text, is
   // what a sweep decides on.
@@ -427,6 +450,9 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
   ru.ended_at = f.ended_at;
   if (u.started_at > 0) ru.started_at = u.started_at;
   OD_TRY(WriteFinal(t.run.id, f.status, ru));
+  // Emptied at the next Update (or when the tracker ends), not now: a controller streaming the
+  // run's logs reads their last bytes after this Update returns.
+  if (tidy) tidy_.push_back(t.dir);
   return f;
 }
 
@@ -461,6 +487,7 @@ Result<void> RunTracker::WriteFinal(const std::string& run_id, RunStatus status,
 }
 
 Result<std::vector<FinishedRun>> RunTracker::Update() {
+  TidyFinished();
   std::vector<FinishedRun> finished;
   for (const auto& u : executor_.Poll()) {
     auto it = runs_.find(u.run_id);

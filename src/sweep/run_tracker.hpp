@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -50,7 +51,8 @@ class RunTracker {
   // Ingests new metric lines of every tracked run. Returns the new points per run id.
   Result<std::map<std::string, std::vector<MetricPoint>>> Collect();
   // Applies executor state changes to the store; returns the runs that reached a final status
-  // (already ingested and recorded).
+  // (already ingested and recorded). The folder of a run that ended with its logs and outputs
+  // kept is emptied at the next call, or when the tracker is destroyed (run_retention.hpp).
   Result<std::vector<FinishedRun>> Update();
   // Asks a run to stop; it will be recorded with `final_status` (canceled / early_terminated).
   Result<void> Stop(const std::string& run_id, RunStatus final_status, const std::string& reason);
@@ -71,6 +73,8 @@ class RunTracker {
   // The final transition, which must be recorded even on a full disk (Workspace::ReleaseReserve).
   Result<void> WriteFinal(const std::string& run_id, RunStatus status, const RunUpdate& update);
   Result<StdoutCollector*> CollectorFor(const std::string& pattern);
+  // Empties the folders of runs finalized since the last call (run_retention.hpp).
+  void TidyFinished();
 
   Workspace& ws_;
   Executor& executor_;
@@ -78,6 +82,8 @@ class RunTracker {
   std::map<std::string, std::unique_ptr<StdoutCollector>> collectors_;  // by pattern
   std::vector<std::string> started_;
   bool reserve_released_ = false;
+  const bool keep_run_files_;                 // $OVERDRIVE_KEEP_RUN_FILES
+  std::vector<std::filesystem::path> tidy_;   // finalized, folder not emptied yet
 };
 
 // The environment every run gets: OVERDRIVE_RUN_ID, OVERDRIVE_RUN_DIR, OVERDRIVE_METRICS_FILE,

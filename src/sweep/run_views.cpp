@@ -8,6 +8,7 @@
 #include "common/clock.hpp"
 #include "common/strings.hpp"
 #include "executor/handle_info.hpp"
+#include "sweep/run_retention.hpp"
 #include "sweep/sweep_plan.hpp"
 
 namespace overdrive {
@@ -106,7 +107,7 @@ Result<nlohmann::json> SweepToJson(Workspace& ws, const RunRecord& sweep) {
     tj["metrics"] = metrics;
     tj["intervals"] = t.intervals.size();
     tj["duration_s"] = RunDuration(t.run);
-    tj["executor"] = DescribeHandle(t.run.executor_handle, t.run.run_dir);
+    tj["executor"] = DescribeRunExecutor(t.run);
     trials.push_back(tj);
   }
   j["trials"] = trials;
@@ -114,6 +115,21 @@ Result<nlohmann::json> SweepToJson(Workspace& ws, const RunRecord& sweep) {
   j["trial_seconds"] = v.cost.used_s;
   j["saved_trial_seconds"] = v.cost.saved_s;
   return j;
+}
+
+nlohmann::json DescribeRunExecutor(const RunRecord& run) {
+  nlohmann::json d = DescribeHandle(run.executor_handle, run.run_dir);
+  if (!d.is_object() || d.value("type", "") != "local" || d.contains("process_group")) return d;
+  nlohmann::json h = nlohmann::json::parse(run.executor_handle, nullptr, false);
+  if (!h.is_object() || !h.contains(kHandleProcessGroupKey) ||
+      !h[kHandleProcessGroupKey].is_number_integer()) {
+    return d;
+  }
+  // As DescribeHandle says it while the folder has the shim's group record.
+  d["process_group"] = h[kHandleProcessGroupKey];
+  d["summary"] = "local process group " + h[kHandleProcessGroupKey].dump() + " (supervisor pid " +
+                 d["pid"].dump() + ")";
+  return d;
 }
 
 nlohmann::json RunSummaryJson(const RunRecord& run) {
@@ -143,7 +159,7 @@ nlohmann::json RunSummaryJson(const RunRecord& run) {
 
 Result<nlohmann::json> RunToJson(Workspace& ws, const RunRecord& run, bool details) {
   nlohmann::json j = RunSummaryJson(run);
-  j["executor"] = DescribeHandle(run.executor_handle, run.run_dir);
+  j["executor"] = DescribeRunExecutor(run);
   OD_ASSIGN_OR_RETURN(auto params, ws.store().GetParams(run.id));
   j["params"] = ParamsJson(params);
   OD_ASSIGN_OR_RETURN(auto summaries, ws.store().GetMetricSummaries(run.id));

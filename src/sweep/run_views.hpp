@@ -30,6 +30,10 @@ Result<nlohmann::json> SweepToJson(Workspace& ws, const RunRecord& sweep);
 //  has the run), "params": {...}, "metrics": {name: {last, min, max, count, last_step}},
 //  "artifacts": [...], "created_at", ...}; a sweep's trials each carry "executor" too.
 Result<nlohmann::json> RunToJson(Workspace& ws, const RunRecord& run, bool details);
+// Where the run executes or executed: DescribeHandle (executor/handle_info.hpp), and for an
+// ended local run whose folder was emptied, the process group its final transition kept in the
+// handle (kHandleProcessGroupKey). Null before the executor has the run.
+nlohmann::json DescribeRunExecutor(const RunRecord& run);
 // The run's fields without params, metrics or details (no store reads): for long lists.
 nlohmann::json RunSummaryJson(const RunRecord& run);
 double RunDuration(const RunRecord& run);

@@ -41,6 +41,16 @@ inline void WriteFile(const fs::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;
 }
 
+// While it lives, runs keep their whole folder after they end (OVERDRIVE_KEEP_RUN_FILES=1, which
+// the overdrive processes a test starts inherit): for tests that look at what a run left in it.
+class KeepRunFiles {
+ public:
+  KeepRunFiles() { setenv("OVERDRIVE_KEEP_RUN_FILES", "1", 1); }
+  ~KeepRunFiles() { unsetenv("OVERDRIVE_KEEP_RUN_FILES"); }
+  KeepRunFiles(const KeepRunFiles&) = delete;
+  KeepRunFiles& operator=(const KeepRunFiles&) = delete;
+};
+
 // A temporary project folder with its own workspace; removed at the end of the test.
 class CliTest : public ::testing::Test {
  protected:
@@ -112,6 +122,18 @@ class CliTest : public ::testing::Test {
       ADD_FAILURE() << "not JSON: " << r.out;
       return {};
     }
+  }
+
+  // The content of artifact `path` of a run (its `job show --json`), read from the workspace's
+  // artifact store; "" when the run has no such artifact.
+  std::string ArtifactText(const nlohmann::json& run, const std::string& path) {
+    for (const auto& a : run["artifacts"]) {
+      if (a["path"] != path) continue;
+      std::string digest = a["digest"];
+      return ReadFile(workspace_ / "artifacts" / "sha256" / digest.substr(0, 2) / digest.substr(2));
+    }
+    ADD_FAILURE() << "no artifact " << path << " in " << run["artifacts"].dump();
+    return "";
   }
 
   static std::string Describe(const std::vector<std::string>& args) {

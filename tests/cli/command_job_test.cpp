@@ -93,6 +93,7 @@ TEST_F(CommandJobTest, FailingCommandRecordsExitCodeAndReason) {
 TEST_F(CommandJobTest, TimeoutEndsTimedOutAndKillsTheProcessGroup) {
   WriteFile(dir_ / "job.yml",
             "command: (sleep 60 & echo $! > child.pid; wait)\nlimits:\n  timeout: 1\n");
+  KeepRunFiles keep;  // child.pid is read from the run's working folder after the end
   auto start = std::chrono::steady_clock::now();
   CommandResult r = Run({"job", "submit", "job.yml"});
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -144,8 +145,7 @@ TEST_F(CommandJobTest, InputsOutputsAndEnvironmentReachTheRun) {
   std::vector<std::string> paths;
   for (const auto& a : full["artifacts"]) paths.push_back(a["path"]);
   EXPECT_NE(std::find(paths.begin(), paths.end(), "outputs/out/copy.csv"), paths.end());
-  std::string listing =
-      ReadFile(fs::path(full["run_dir"].get<std::string>()) / "wd" / "outputs" / "listing.txt");
+  std::string listing = ArtifactText(full, "outputs/listing.txt");
   EXPECT_NE(listing.find("run.sh"), std::string::npos);
   EXPECT_EQ(listing.find("secret.txt"), std::string::npos) << ".gitignore is honoured";
 }
@@ -253,8 +253,7 @@ TEST_F(CommandJobTest, LastLineWithoutNewlineIsIngestedAndTheLogKeptAsWritten) {
   nlohmann::json run = Json({"job", "list", "--json"})[0];
   EXPECT_EQ(run["metrics"]["acc"]["count"], 2);
   EXPECT_EQ(run["metrics"]["acc"]["last"], 0.75);
-  EXPECT_EQ(ReadFile(fs::path(run["run_dir"].get<std::string>()) / "stdout.log"),
-            "acc=0.5\nacc=0.75");
+  EXPECT_EQ(Run({"job", "logs", run["id"]}).out, "acc=0.5\nacc=0.75");
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ TEST_F(DistributedJobTest, PytorchDistributionStartsEveryRankWithTorchsVariables
             "  echo \"ranks_seen=$WORLD_SIZE\"\n"
             "distribution:\n  type: pytorch\n  process_count_per_instance: 2\n"
             "resources:\n  instance_count: 2\n  cpus: 0.5\n");
+  KeepRunFiles keep;  // the ranks' env-N.txt are read from the working folder after the end
   setenv("OVERDRIVE_CPUS", "2", 1);
   CommandResult r = Run({"job", "submit", "job.yml"});
   unsetenv("OVERDRIVE_CPUS");

@@ -243,7 +243,7 @@ TEST_F(ServerCliTest, MlflowLoggingTrialsAreTrackedAndStoppedEarly) {
       EXPECT_GE(t["metrics"]["accuracy"]["count"], 2) << t.dump();
     }
     stopped += t["status"] == "early_terminated";
-    std::string out = testing::ReadFile(workspace_ / "runs" / t["id"].get<std::string>() / "stdout.log");
+    std::string out = Run(Remote({"job", "logs", t["id"].get<std::string>()})).out;
     EXPECT_THAT(out, Not(HasSubstr("accuracy="))) << "metrics came through MLflow, not stdout";
   }
   EXPECT_GE(stopped, 1) << "bandit acted on MLflow-logged accuracy: " << j.dump(1);

@@ -124,10 +124,10 @@ TEST_F(SlurmComputeTest, SweepRunsItsTrialsAsSlurmJobsTwoAtATime) {
     EXPECT_EQ(t["status"], "completed") << t.dump();
     EXPECT_NEAR(t["metrics"]["acc"]["best"].get<double>(), t["params"]["x"].get<double>(), 1e-5);
     // It ran as a Slurm job: Slurm's own variables reached it and Slurm knows the job by name.
-    fs::path run_dir = workspace_ / "runs" / tid;
-    EXPECT_NE(ReadFile(run_dir / "stdout.log").find("job="), std::string::npos);
-    EXPECT_EQ(ReadFile(run_dir / "stdout.log").find("job=\n"), std::string::npos);
-    EXPECT_TRUE(fs::exists(run_dir / "slurm_job.sh"));
+    std::string out = Run({"job", "logs", tid}).out;
+    EXPECT_NE(out.find("job="), std::string::npos) << out;
+    EXPECT_EQ(out.find("job=\n"), std::string::npos) << out;
+    EXPECT_EQ(Json({"job", "show", tid, "--json"})["executor"]["type"], "slurm");
     std::string cmd = "squeue -h -t all -n od-" + tid + " -o %T";
     FILE* p = ::popen(cmd.c_str(), "r");
     ASSERT_NE(p, nullptr);

@@ -79,6 +79,22 @@ TEST_P(ArtifactStoreConformance, PutFileMatchesPutBytesForLargeContent) {
   EXPECT_EQ(ReadFile(files_.path() / "new" / "out"), big);
 }
 
+TEST_P(ArtifactStoreConformance, GetRangeReadsAPieceOfABlob) {
+  std::string content;
+  for (int i = 0; i < 200000; ++i) content.push_back(static_cast<char>('a' + i % 26));
+  std::string digest = store_->PutBytes(content).value();
+  EXPECT_EQ(store_->GetRange(digest, 0, 5).value(), "abcde");
+  EXPECT_EQ(store_->GetRange(digest, 27, 3).value(), "bcd");
+  EXPECT_EQ(store_->GetRange(digest, 0, 1 << 20).value(), content) << "fewer at its end";
+  EXPECT_EQ(store_->GetRange(digest, 100000, 100000).value(), content.substr(100000));
+  EXPECT_EQ(store_->GetRange(digest, 199999, 10).value(), content.substr(199999));
+  EXPECT_EQ(store_->GetRange(digest, 200000, 10).value(), "") << "past the end";
+  EXPECT_EQ(store_->GetRange(digest, 500000, 10).value(), "");
+  EXPECT_EQ(store_->GetRange(digest, 3, 0).value(), "");
+  EXPECT_EQ(store_->GetRange(digest, -1, 3).error().code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(store_->GetRange(std::string(64, '0'), 0, 3).error().code, ErrorCode::kNotFound);
+}
+
 TEST_P(ArtifactStoreConformance, GetToFileReplacesAnExistingFile) {
   auto digest = store_->PutBytes("new content").value();
   WriteFile(files_.path() / "dest.txt", "old content that is longer");
