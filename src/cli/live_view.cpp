@@ -21,12 +21,13 @@ class LiveView : public JobView {
     next_ = 0;  // redraw the view below the new line
   }
 
-  void Progress(const std::vector<std::string>& lines, bool last) override {
+  void Progress(const std::function<std::vector<std::string>()>& make_lines, bool last) override {
     double now = MonotonicSeconds();
     if (!last && now < next_) return;
     winsize ws{};
     size_t width = ioctl(fd_, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 100;
     if (drawn_ > 0) out_ << "\033[" << drawn_ << "A";
+    std::vector<std::string> lines = make_lines();
     for (std::string line : lines) {
       if (line.size() >= width) line = line.substr(0, width > 4 ? width - 4 : 0) + "...";
       out_ << "\033[2K" << line << "\n";

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -24,9 +25,10 @@ class JobView {
   virtual ~JobView() = default;
   // A line of its own: a trial ended, a decision, a warning.
   virtual void Line(const std::string& text) = 0;
-  // Where the job stands (a few lines), offered every loop pass: a view redraws at its own
-  // pace. `last`: the final call, always shown.
-  virtual void Progress(const std::vector<std::string>& lines, bool last) = 0;
+  // Where the job stands, offered every loop pass: a view redraws at its own pace and only
+  // then calls `lines` (a few lines; making them costs a pass over the children). `last`: the
+  // final call, always shown.
+  virtual void Progress(const std::function<std::vector<std::string>()>& lines, bool last) = 0;
 };
 
 struct ControllerOptions {

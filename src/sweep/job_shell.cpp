@@ -22,11 +22,11 @@ class LineView : public JobView {
     out_ << text << "\n";
     out_.flush();
   }
-  void Progress(const std::vector<std::string>& lines, bool last) override {
+  void Progress(const std::function<std::vector<std::string>()>& lines, bool last) override {
     double now = MonotonicSeconds();
     if (!last && now < next_) return;
     next_ = now + 10;
-    out_ << Join(lines, " | ") << "\n";
+    out_ << Join(lines(), " | ") << "\n";
     out_.flush();
   }
 
@@ -39,7 +39,7 @@ class LineView : public JobView {
 class QuietView : public JobView {
  public:
   void Line(const std::string&) override {}
-  void Progress(const std::vector<std::string>&, bool) override {}
+  void Progress(const std::function<std::vector<std::string>()>&, bool) override {}
 };
 
 class Shell {
@@ -126,7 +126,7 @@ Result<void> Shell::Perform(std::vector<JobAction> actions) {
         (void)ws_.store().AddEvent(job_.id, {WallSeconds(), "warning", a.text});
         break;
       case JobAction::Kind::kFinish:
-        view_.Progress(core_.ProgressLines(WallSeconds()), true);
+        view_.Progress([this] { return core_.ProgressLines(WallSeconds()); }, true);
         OD_TRY(kind_.Finish(a, core_, view_));
         done_ = true;
         break;
@@ -200,7 +200,7 @@ Result<ControllerResult> Shell::Run() {
       OD_ASSIGN_OR_RETURN(TrialInfo child, Reread(f.id));
       OD_TRY(Perform(core_.Ended(std::move(child))));
     }
-    view_.Progress(core_.ProgressLines(WallSeconds()), false);
+    view_.Progress([this] { return core_.ProgressLines(WallSeconds()); }, false);
   }
   ControllerResult result;
   if (detached_) {

@@ -265,6 +265,7 @@ Result<void> RunTracker::Adopt(const RunRecord& run,
       // Claimed to run but left no trace of a process: it cannot be found again.
       RunUpdate u;
       u.status_reason = std::string(kLostPrefix) + "no process record found when the controller resumed";
+      u.lost = true;
       u.ended_at = WallSeconds();
       return WriteFinal(run.id, RunStatus::kFailed, u);
     }
@@ -459,12 +460,6 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
 Result<void> RunTracker::WriteFinal(const std::string& run_id, RunStatus status,
                                     const RunUpdate& given) {
   RunUpdate update = given;
-  if (!update.lost && status == RunStatus::kFailed && update.status_reason &&
-      StartsWith(*update.status_reason, kLostPrefix)) {
-    // Adopt records a run that left no trace as lost by its reason alone; the flag goes with it.
-    // TODO(executor refactor): set RunUpdate::lost where Adopt writes it, then drop this.
-    update.lost = true;
-  }
   auto written = ws_.store().TransitionRun(run_id, status, update);
   if (!written && ws_.ReleaseReserve()) {
     // Most likely the disk is full (the run, or its outputs, filled it): the workspace's

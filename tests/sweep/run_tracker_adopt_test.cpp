@@ -118,6 +118,7 @@ TEST_F(RunTrackerAdoptTest, RunningRunNobodyKnowsIsLost) {
   RunRecord stored = Reload(run.id);
   EXPECT_EQ(stored.status, RunStatus::kFailed);
   EXPECT_EQ(stored.status_reason.rfind(kLostPrefix, 0), 0u) << stored.status_reason;
+  EXPECT_TRUE(IsLost(stored));  // the flag decides, the text is for people
 }
 
 }  // namespace
