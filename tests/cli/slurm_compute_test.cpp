@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
+#include <map>
 #include <set>
 
 #include "cli_test_util.hpp"
@@ -332,6 +333,12 @@ TEST_F(SlurmComputeTest, CancelingASweepCancelsItsSlurmJobs) {
     }
   }
   ASSERT_EQ(trials.size(), 3u) << "three trials submitted to Slurm";
+  // Their Slurm job ids, read now: an ended run's folder is emptied (run_retention.hpp).
+  std::map<std::string, std::string> slurm_ids;
+  for (const auto& tid : trials) {
+    auto handle = nlohmann::json::parse(ReadFile(workspace_ / "runs" / tid / "slurm_job.json"));
+    slurm_ids[tid] = std::to_string(handle["slurm_job_id"].get<long long>());
+  }
   CommandResult cancel = Run({"job", "cancel", id});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
   nlohmann::json sweep = WaitFinal(id, 60);
@@ -339,8 +346,7 @@ TEST_F(SlurmComputeTest, CancelingASweepCancelsItsSlurmJobs) {
   for (const auto& tid : trials) {
     nlohmann::json t = Json({"job", "show", tid, "--json"});
     EXPECT_EQ(t["status"], "canceled") << t.dump();
-    auto handle = nlohmann::json::parse(ReadFile(workspace_ / "runs" / tid / "slurm_job.json"));
-    std::string job = std::to_string(handle["slurm_job_id"].get<long long>());
+    std::string job = slurm_ids[tid];
     std::string state;
     for (int i = 0; i < 50; ++i) {
       FILE* p = ::popen(("squeue -h -t all -j " + job + " -o %T").c_str(), "r");
