@@ -78,12 +78,6 @@ std::string FormatParams(const Assignment& a) {
   return Join(parts, " ");
 }
 
-bool SweepCore::ObservationKey::operator==(const ObservationKey& o) const {
-  auto same = [](double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); };
-  return status == o.status && intervals == o.intervals && best.has_value() == o.best.has_value() &&
-         (!best || same(*best, *o.best)) && same(last, o.last);
-}
-
 Result<std::unique_ptr<SweepCore>> SweepCore::Make(const SweepSpec& spec, std::uint64_t seed,
                                                    double started_at, std::string sweep_id) {
   std::unique_ptr<SweepCore> core(new SweepCore(spec, seed, started_at, std::move(sweep_id)));
@@ -117,6 +111,7 @@ void SweepCore::Add(TrialInfo child) {
   child.best = BestOf(goal_, child.intervals);
   progress_.push_back({child.run.id, child.intervals, IsFinal(child.run.status)});
   trials_.push_back(std::move(child));
+  changed_.push_back(i);
   open_.push_back(i);  // Settle() files it where it belongs
 }
 
@@ -131,6 +126,7 @@ void SweepCore::Started(const std::string& child_id) {
   auto it = index_.find(child_id);
   if (it != index_.end() && !IsFinal(trials_[it->second].run.status)) {
     trials_[it->second].run.status = RunStatus::kRunning;
+    changed_.push_back(it->second);
   }
 }
 
@@ -145,6 +141,20 @@ void SweepCore::Settle() {
     if (IsLost(t.run)) lost_.push_back(i);
     bool finished = t.run.status == RunStatus::kCompleted ||
                     t.run.status == RunStatus::kEarlyTerminated;
+    if (finished) {
+      any_succeeded_ = true;
+    } else if (t.run.status == RunStatus::kFailed && !IsLost(t.run) && failures_ < 10) {
+      ++failures_;
+      // The same failure names each trial's own id or folder ("run 'ab12' asks for 4 GPUs"):
+      // compared without it, so that alike failures are seen as one.
+      std::string reason = t.run.status_reason;
+      for (size_t at = 0;
+           !t.run.id.empty() && (at = reason.find(t.run.id, at)) != std::string::npos;) {
+        reason.replace(at, t.run.id.size(), "<trial>");
+        at += 7;
+      }
+      failure_reasons_.insert(reason);
+    }
     if (finished && t.best &&
         (!best_index_ || IsBetter(goal_, *t.best, *trials_[*best_index_].best))) {
       best_index_ = i;
@@ -168,55 +178,19 @@ const TrialInfo* SweepCore::Best() const {
 }
 
 const std::vector<TrialObservation>& SweepCore::Observations() {
-  // Rebuilt only for trials whose state, series length, best or last value moved since the
-  // last call: copying every trial's params for each suggestion made a sweep's cost per trial
-  // grow with its size.
-  auto key_of = [](const TrialInfo& t) {
-    ObservationKey k;
-    k.status = t.run.status;
-    k.intervals = t.intervals.size();
-    k.best = t.best;
-    k.last = t.intervals.empty() ? 0.0 : t.intervals.back();
-    return k;
-  };
   observations_.resize(trials_.size());
-  observation_keys_.resize(trials_.size());
-  for (size_t i = 0; i < trials_.size(); ++i) {
-    ObservationKey k = key_of(trials_[i]);
-    if (i < observed_ && k == observation_keys_[i]) continue;
-    observations_[i] = ToObservation(trials_[i], goal_);
-    observation_keys_[i] = k;
-  }
-  observed_ = trials_.size();
+  for (size_t i : changed_) observations_[i] = ToObservation(trials_[i], goal_);
+  changed_.clear();
   return observations_;
 }
 
 std::optional<std::string> SweepCore::AllFailingReason() const {
-  // Looked at only until a trial succeeds: once one has, the sweep never gives up on failures.
-  if (best_index_) return std::nullopt;
-  int failed = 0;
-  std::set<std::string> reasons;
-  for (const auto& t : trials_) {
-    if (!IsFinal(t.run.status)) continue;
-    if (t.run.status == RunStatus::kCompleted || t.run.status == RunStatus::kEarlyTerminated) {
-      return std::nullopt;
-    }
-    if (t.run.status == RunStatus::kFailed && !IsLost(t.run)) {
-      ++failed;
-      // The same failure names each trial's own id or folder ("run 'ab12' asks for 4 GPUs"):
-      // compared without it, so that alike failures are seen as one.
-      std::string reason = t.run.status_reason;
-      for (size_t at = 0; !t.run.id.empty() && (at = reason.find(t.run.id, at)) != std::string::npos;) {
-        reason.replace(at, t.run.id.size(), "<trial>");
-        at += 7;
-      }
-      reasons.insert(reason);
-    }
-  }
+  // Only until a trial succeeds: once one has, the sweep never gives up on failures.
+  if (any_succeeded_) return std::nullopt;
   int needed = std::min(3, max_total_);
-  if ((failed >= needed && reasons.size() == 1) || failed >= 10) {
-    return "the first " + std::to_string(failed) + " trials all failed (" + *reasons.begin() +
-           "); fix the trial command, then submit the sweep again";
+  if ((failures_ >= needed && failure_reasons_.size() == 1) || failures_ >= 10) {
+    return "the first " + std::to_string(failures_) + " trials all failed (" +
+           *failure_reasons_.begin() + "); fix the trial command, then submit the sweep again";
   }
   return std::nullopt;
 }
@@ -338,6 +312,7 @@ std::vector<JobAction> SweepCore::Reported(const std::string& child_id,
   }
   if (added == 0) return {};
   t.best = BestOf(goal_, t.intervals);
+  changed_.push_back(it->second);
   return ApplyPolicy(it->second, added);
 }
 
@@ -349,6 +324,7 @@ std::vector<JobAction> SweepCore::Ended(TrialInfo child) {
   t.run = std::move(child.run);
   t.intervals = std::move(child.intervals);
   t.best = BestOf(goal_, t.intervals);
+  changed_.push_back(i);
   progress_[i] = {t.run.id, t.intervals, IsFinal(t.run.status)};
   stopping_.erase(t.run.id);
   Settle();

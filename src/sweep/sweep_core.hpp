@@ -77,17 +77,15 @@ class SweepCore : public JobCore {
   std::set<std::string> replaced_;    // ids of lost trials already run again
   std::set<std::string> stopping_;    // trials asked to stop, not ended yet
   std::optional<size_t> best_index_;  // the best finished trial so far
-  // The sampler's view of trials_, rebuilt only where a trial moved.
-  struct ObservationKey {
-    RunStatus status = RunStatus::kQueued;
-    size_t intervals = 0;
-    std::optional<double> best;
-    double last = 0;
-    bool operator==(const ObservationKey& o) const;
-  };
+  // The sampler's view of trials_ (same order), rebuilt only for the trials that moved since
+  // the last suggestion (changed_): a scan of every trial per suggestion made a sweep's cost
+  // per trial grow with its size.
   std::vector<TrialObservation> observations_;
-  std::vector<ObservationKey> observation_keys_;
-  size_t observed_ = 0;
+  std::vector<size_t> changed_;
+  // What AllFailingReason needs, kept as trials end (Settle) rather than counted per pass.
+  bool any_succeeded_ = false;
+  int failures_ = 0;
+  std::set<std::string> failure_reasons_;
 
   bool exhausted_ = false;
   bool stopping_job_ = false;
