@@ -298,32 +298,41 @@ Result<LaunchRecord> DecodeLaunchRecord(std::string_view text) {
 
 // ---- shim and group records ------------------------------------------------------------------
 
+namespace {
+
+// shim.json and group.json: a process id under `key` and its start time.
+std::string EncodeProcess(const char* key, pid_t id, std::uint64_t start_time) {
+  return json{{key, id}, {"start_time", start_time}}.dump() + "\n";
+}
+
+template <typename Record>
+Result<Record> DecodeProcess(std::string_view text, const char* what, const char* key,
+                             pid_t Record::*id) {
+  return Decoding<Record>(what, [&] {
+    json j = ParseObject(text, ("the " + std::string(what)).c_str());
+    Record r;
+    r.*id = static_cast<pid_t>(Int(Need(j, key), key));
+    if (auto* v = Find(j, "start_time")) r.start_time = Unsigned(*v, "start_time");
+    return r;
+  });
+}
+
+}  // namespace
+
 std::string EncodeShimRecord(const ShimRecord& r) {
-  return json{{"pid", r.pid}, {"start_time", r.start_time}}.dump() + "\n";
+  return EncodeProcess("pid", r.pid, r.start_time);
 }
 
 Result<ShimRecord> DecodeShimRecord(std::string_view text) {
-  return Decoding<ShimRecord>("shim record", [&] {
-    json j = ParseObject(text, "the shim record");
-    ShimRecord r;
-    r.pid = static_cast<pid_t>(Int(Need(j, "pid"), "pid"));
-    if (auto* v = Find(j, "start_time")) r.start_time = Unsigned(*v, "start_time");
-    return r;
-  });
+  return DecodeProcess<ShimRecord>(text, "shim record", "pid", &ShimRecord::pid);
 }
 
 std::string EncodeGroupRecord(const GroupRecord& r) {
-  return json{{"pgid", r.pgid}, {"start_time", r.start_time}}.dump() + "\n";
+  return EncodeProcess("pgid", r.pgid, r.start_time);
 }
 
 Result<GroupRecord> DecodeGroupRecord(std::string_view text) {
-  return Decoding<GroupRecord>("process group record", [&] {
-    json j = ParseObject(text, "the process group record");
-    GroupRecord r;
-    r.pgid = static_cast<pid_t>(Int(Need(j, "pgid"), "pgid"));
-    if (auto* v = Find(j, "start_time")) r.start_time = Unsigned(*v, "start_time");
-    return r;
-  });
+  return DecodeProcess<GroupRecord>(text, "process group record", "pgid", &GroupRecord::pgid);
 }
 
 // ---- handles ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@
 #include "sweep/controller.hpp"
 #include "sweep/submission.hpp"
 #include "sweep/workspace.hpp"
+#include "temp_workspace.hpp"
 
 namespace overdrive {
 namespace {
@@ -34,28 +35,9 @@ std::string SweepText(int total, int concurrent, const std::string& command) {
          "  command: " + command + "\n";
 }
 
-class JobShellTest : public ::testing::Test {
+class JobShellTest : public TempWorkspaceTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::path(::testing::TempDir()) / "od_shell_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    auto ws = Workspace::Open(root_ / "ws", true);
-    ASSERT_TRUE(ws) << ws.error().message;
-    ws_ = std::move(*ws);
-  }
-  void TearDown() override {
-    ws_.reset();
-    fs::remove_all(root_);
-  }
-
-  std::string Submit(const std::string& text) {
-    auto spec = ParseJobText(text, "sweep.yml", root_);
-    EXPECT_TRUE(spec) << spec.error().message;
-    auto submitted = SubmitJob(*ws_, *spec);
-    EXPECT_TRUE(submitted) << submitted.error().message;
-    return submitted->run.id;
-  }
+  std::string Submit(const std::string& text) { return SubmitText(text, "sweep.yml").id; }
 
   Result<ControllerResult> Drive(const std::string& id, Executor& executor,
                                  const std::atomic<int>* interrupts = nullptr) {
@@ -74,8 +56,6 @@ class JobShellTest : public ::testing::Test {
     return children ? *children : std::vector<RunRecord>{};
   }
 
-  fs::path root_;
-  std::unique_ptr<Workspace> ws_;
   std::ostringstream out_;
 };
 

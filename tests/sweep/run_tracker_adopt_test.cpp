@@ -14,35 +14,16 @@
 #include "sweep/run_tracker.hpp"
 #include "sweep/submission.hpp"
 #include "sweep/workspace.hpp"
+#include "temp_workspace.hpp"
 
 namespace overdrive {
 namespace {
 
 namespace fs = std::filesystem;
 
-class RunTrackerAdoptTest : public ::testing::Test {
+class RunTrackerAdoptTest : public TempWorkspaceTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::path(::testing::TempDir()) / "od_adopt_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    auto ws = Workspace::Open(root_ / "ws", true);
-    ASSERT_TRUE(ws) << ws.error().message;
-    ws_ = std::move(*ws);
-  }
-  void TearDown() override {
-    ws_.reset();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
-  RunRecord SubmitCommand() {
-    auto spec = ParseJobText("command: echo hello\n", "job.yml", root_);
-    EXPECT_TRUE(spec) << spec.error().message;
-    auto submitted = SubmitJob(*ws_, *spec);
-    EXPECT_TRUE(submitted) << submitted.error().message;
-    return submitted->run;
-  }
+  RunRecord SubmitCommand() { return SubmitText("command: echo hello\n"); }
 
   RunRecord Reload(const std::string& id) {
     auto r = ws_->store().GetRun(id);
@@ -63,8 +44,6 @@ class RunTrackerAdoptTest : public ::testing::Test {
     return {};
   }
 
-  fs::path root_;
-  std::unique_ptr<Workspace> ws_;
   std::shared_ptr<FakeCluster> cluster_ = std::make_shared<FakeCluster>();
 };
 

@@ -15,6 +15,7 @@
 #include "sweep/submission.hpp"
 #include "sweep/sweep_plan.hpp"
 #include "sweep/workspace.hpp"
+#include "temp_workspace.hpp"
 
 namespace overdrive {
 namespace {
@@ -32,28 +33,11 @@ trial:
   command: true
 )";
 
-class UnstartableSweepTest : public ::testing::Test {
+class UnstartableSweepTest : public TempWorkspaceTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::path(::testing::TempDir()) / "od_unstartable_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    auto ws = Workspace::Open(root_ / "ws", true);
-    ASSERT_TRUE(ws) << ws.error().message;
-    ws_ = std::move(*ws);
-  }
-  void TearDown() override {
-    ws_.reset();
-    fs::remove_all(root_);
-  }
-
   // Submits the valid sweep above, then overwrites its stored plan as `damage` says.
   std::string StoreSweep(const std::function<void(nlohmann::json&)>& damage) {
-    auto spec = ParseJobText(kSweep, "sweep.yml", root_);
-    EXPECT_TRUE(spec) << spec.error().message;
-    auto submitted = SubmitJob(*ws_, *spec);
-    EXPECT_TRUE(submitted) << submitted.error().message;
-    RunRecord run = submitted->run;
+    RunRecord run = SubmitText(kSweep, "sweep.yml");
     auto plan = nlohmann::json::parse(run.launch_json);
     damage(plan);
     // Rewrite the record as an older version would have stored it.
@@ -86,8 +70,6 @@ class UnstartableSweepTest : public ::testing::Test {
     EXPECT_EQ(again->status, RunStatus::kFailed);
   }
 
-  fs::path root_;
-  std::unique_ptr<Workspace> ws_;
 };
 
 TEST_F(UnstartableSweepTest, PolicyTheFactoryRefusesEndsFailedWithTheReason) {
