@@ -2,8 +2,10 @@
 // one folder (default ./.overdrive, or --workspace DIR / OVERDRIVE_WORKSPACE).
 //   <root>/overdrive.db      SQLite metadata (WAL)
 //   <root>/artifacts/        content-addressed blobs
-//   <root>/runs/<run-id>/    run folders: wd/ (unpacked code, the working directory),
-//                            stdout.log, stderr.log, metrics.jsonl, launch.json, exit.json
+//   <root>/runs/<run-id>/    run folders while a run runs: wd/ (unpacked code, the working
+//                            directory), its logs, metrics.jsonl and the executor's records
+//                            (docs/design.md, "What is durable where"); emptied once the run's
+//                            end, logs and outputs are stored (run_retention.hpp)
 //   <root>/overdrive.reserve room kept free (1 MiB) to record how runs ended on a full disk
 #pragma once
 
