@@ -19,6 +19,7 @@
 #include "common/input_limits.hpp"
 #include "common/strings.hpp"
 #include "spec/component_params.hpp"
+#include "spec/environment_yaml.hpp"
 #include "spec/job_spec.hpp"
 
 namespace overdrive {
@@ -707,13 +708,26 @@ Result<void> JobParser::ParseCommandPart(const Fields& fields, const std::string
     out.code_pos = ValuePos(*c);
   }
   if (auto* e = fields.Get("environment")) {
+    // Recorded as an EnvironmentRef; until the environment part resolves it, runs still use
+    // this machine's environment, so the note below stays.
+    EnvironmentRef& ref = out.environment_ref;
     if (e->value.IsScalar()) {
       out.environment = e->value.Scalar();
+      OD_ASSIGN_OR_RETURN(ref, ParseEnvironmentName(out.environment, ValuePos(*e)));
       if (StartsWith(out.environment, "azureml:")) Ignore(e->key, prefix + "environment");
     } else if (e->value.IsMap()) {
-      // Inline {image, conda_file, build}: kept as a description; runs use this machine.
       YAML::Node image = e->value["image"];
       out.environment = image.IsDefined() && image.IsScalar() ? image.Scalar() : "inline";
+      OD_ASSIGN_OR_RETURN(
+          EnvironmentSpec spec,
+          ParseEnvironmentNode(e->value, ValuePos(*e),
+                               [this](const YAML::Node& n) { return Pos(n); }, base_dir_,
+                               prefix + "environment"));
+      ignored_.insert(ignored_.end(), spec.ignored.begin(), spec.ignored.end());
+      ref.kind = EnvironmentRef::Kind::kInline;
+      ref.inline_spec = std::move(spec);
+      ref.text = out.environment;
+      ref.pos = ValuePos(*e);
       Ignore(e->key, prefix + "environment");
     } else {
       return FailAt(*e, "'environment' must be a name (azureml:NAME:VERSION) or a mapping");
@@ -1030,7 +1044,17 @@ Result<void> JobParser::ParseSweep(const Fields& top, JobSpec& job) {
 }
 
 Result<void> JobParser::ParseExtensions(const Field& f, ExtensionSpec& out) {
-  OD_ASSIGN_OR_RETURN(Fields m, MapField(f, "overdrive", {"stdout_metrics", "metrics_pattern"}));
+  OD_ASSIGN_OR_RETURN(Fields m, MapField(f, "overdrive",
+                                         {"stdout_metrics", "metrics_pattern", "environment"}));
+  if (auto* x = m.Get("environment")) {
+    OD_ASSIGN_OR_RETURN(std::string v, String(*x));
+    if (Lower(Trim(v)) != "host") {
+      return FailAt(*x, "'overdrive.environment' can only be 'host' (run in the node's own "
+                        "Python, whatever 'environment' says), got '" + v + "'");
+    }
+    out.environment = "host";
+    out.environment_pos = ValuePos(*x);
+  }
   if (auto* x = m.Find("stdout_metrics")) { OD_ASSIGN_OR_RETURN(out.stdout_metrics, Bool(*x)); }
   if (auto* x = m.Find("metrics_pattern")) {
     OD_ASSIGN_OR_RETURN(out.metrics_pattern, NonEmptyString(*x));
@@ -1219,6 +1243,12 @@ Result<JobSpec> JobParser::Parse(const std::string& text, const std::vector<std:
         job.command.timeout_s = t;
       }
     }
+  }
+  if (job.extensions.environment == "host") {
+    // The explicit choice of the node's own Python wins over whatever `environment:` says.
+    job.command.environment_ref.kind = EnvironmentRef::Kind::kHost;
+    job.command.environment_ref.inline_spec.reset();
+    job.command.environment_ref.pos = job.extensions.environment_pos;
   }
   OD_TRY(CheckReferences(job));
   job.ignored = std::move(ignored_);

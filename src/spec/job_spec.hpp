@@ -14,19 +14,10 @@
 #include "common/result.hpp"
 #include "common/value.hpp"
 #include "space/search_space.hpp"
+#include "spec/environment_spec.hpp"
+#include "spec/source_pos.hpp"
 
 namespace overdrive {
-
-struct SourcePos {
-  std::string file;  // as given on the command line, or "--set"
-  int line = 0;      // 1-based; 0 = unknown
-  int column = 0;    // 1-based
-  // "file:line:col" (or just "file" when the position is unknown).
-  std::string ToString() const;
-};
-
-// "pos: message" as an InvalidInput error.
-Error InputError(const SourcePos& pos, const std::string& message);
 
 struct InputSpec {
   enum class Kind { kLiteral, kUriFile, kUriFolder, kOther };
@@ -76,7 +67,12 @@ struct CommandSpec {
   SourcePos command_pos;
   std::optional<std::filesystem::path> code;  // absolute, resolved against the YAML's folder
   SourcePos code_pos;
-  std::string environment;        // as written; informational (runs use this machine's environment)
+  std::string environment;        // as written, for display ("" when absent; "inline" or the
+                                  // image for a mapping)
+  // What `environment:` asks for (environment_spec.hpp): none, inline, an asset reference, or
+  // the node's own Python chosen explicitly (`overdrive: {environment: host}`). Recorded by the
+  // parser; resolving and building it is the environment part's.
+  EnvironmentRef environment_ref;
   std::map<std::string, std::string> environment_variables;
   std::map<std::string, InputSpec> inputs;
   std::map<std::string, OutputSpec> outputs;
@@ -91,6 +87,11 @@ struct ExtensionSpec {
   // Katib's default metric pattern: name=value on stdout.
   std::string metrics_pattern = R"(([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?))";
   SourcePos metrics_pattern_pos;
+  // `environment: host`: run in the node's own Python whatever the job's `environment:` says
+  // (the behaviour before environments were honoured, now only by this explicit choice). "" or
+  // "host"; the parser turns it into EnvironmentRef::Kind::kHost of the command / trial.
+  std::string environment;
+  SourcePos environment_pos;
 };
 
 enum class Goal { kMaximize, kMinimize };

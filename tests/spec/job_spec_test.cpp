@@ -224,8 +224,10 @@ outputs:
 }
 
 TEST_F(JobSpecTest, InlineEnvironmentIsAcceptedAndIgnored) {
+  std::ofstream(dir_ / "env.yml") << "dependencies:\n  - python=3.11\n";
   JobSpec job = ParseOk("command: echo\nenvironment:\n  image: python:3.11\n  conda_file: env.yml\n");
   EXPECT_EQ(job.command.environment, "python:3.11");
+  EXPECT_EQ(job.command.environment_ref.kind, EnvironmentRef::Kind::kInline);
   ASSERT_EQ(job.ignored.size(), 1u);
   EXPECT_EQ(job.ignored[0], "job.yml:2:1: 'environment' is Azure-only; ignored when running here");
 }
