@@ -168,6 +168,30 @@ class MetadataStore {
   virtual Result<std::int64_t> ResolveModelAlias(const std::string& model,
                                                  const std::string& alias) = 0;
 
+  // Environment assets (name + version). Names and versions are not validated here (the spec
+  // part does that).
+  // CreateEnvironment stores `e` and returns it as stored. An empty `e.version` is the next
+  // integer version of the name (1 + the highest version that is all digits, 1 for a new name),
+  // assigned in the same transaction as the insert. Versions are immutable: storing an existing
+  // name + version again with the same spec_json returns the stored record (idempotent); with a
+  // different spec_json it is kAlreadyExists ("environment 'n' version 'v' already exists with a
+  // different spec; versions are immutable: create a new version"). kInvalidInput for an empty
+  // name. created_at 0 = now.
+  virtual Result<EnvironmentRecord> CreateEnvironment(const EnvironmentRecord& e) = 0;
+  // kNotFound when the name or that version does not exist.
+  virtual Result<EnvironmentRecord> GetEnvironment(const std::string& name,
+                                                   const std::string& version) = 0;
+  // The most recently created version of `name` (Azure's "latest": by creation, not by number;
+  // ties by insertion order). kNotFound when the name has no version.
+  virtual Result<EnvironmentRecord> GetLatestEnvironment(const std::string& name) = 0;
+  // Every version of every environment, by name, then oldest first.
+  virtual Result<std::vector<EnvironmentRecord>> ListEnvironments() = 0;
+  // Records the content hash of a build of name + version (it may change when a build context
+  // on disk changed). kNotFound when that version does not exist.
+  virtual Result<void> SetEnvironmentContentHash(const std::string& name,
+                                                 const std::string& version,
+                                                 const std::string& content_hash) = 0;
+
   // API tokens of a server. CreateToken: kAlreadyExists for a taken id or secret hash.
   virtual Result<void> CreateToken(const ApiToken& token) = 0;
   // The token whose secret hashes to `secret_hash`, revoked or expired ones included (the caller

@@ -231,6 +231,21 @@ FROM b;
 ALTER TABLE runs ADD COLUMN lost BOOLEAN NOT NULL DEFAULT false;
 UPDATE runs SET lost = true WHERE status = 'failed' AND left(status_reason, 6) = 'lost: ';
 )sql",
+      // 4: environment assets: immutable name + version, the spec (with its conda file's text)
+      // as JSON, and the content hash of a build once one is made. id orders "latest".
+      R"sql(
+CREATE TABLE environments (
+  id BIGSERIAL PRIMARY KEY,
+  name TEXT COLLATE "C" NOT NULL,
+  version TEXT COLLATE "C" NOT NULL,
+  spec_json TEXT NOT NULL,
+  content_hash TEXT NOT NULL DEFAULT '',
+  description TEXT NOT NULL DEFAULT '',
+  tags_json TEXT NOT NULL DEFAULT '{}',
+  created_at DOUBLE PRECISION NOT NULL,
+  UNIQUE (name, version)
+);
+)sql",
   };
   return kMigrations;
 }
@@ -1366,6 +1381,103 @@ class PostgresMetadataStore final : public MetadataStore {
       out.push_back(std::move(t));
     }
     return out;
+  }
+
+  // ---- Environments ----
+  static constexpr const char* kEnvironmentColumns =
+      "name, version, spec_json, content_hash, description, tags_json, created_at";
+
+  static EnvironmentRecord ReadEnvironment(const Rows& q, int i) {
+    return EnvironmentRecord{q.Text(i, 0), q.Text(i, 1), q.Text(i, 2), q.Text(i, 3),
+                             q.Text(i, 4), q.Text(i, 5), q.Double(i, 6)};
+  }
+
+  Result<EnvironmentRecord> CreateEnvironment(const EnvironmentRecord& input) override {
+    if (input.name.empty()) {
+      return MakeError(ErrorCode::kInvalidInput, "environment name must not be empty");
+    }
+    EnvironmentRecord e = input;
+    if (e.created_at == 0) e.created_at = WallSeconds();
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    // Held until commit: a concurrent creator of the same name waits here, then sees this
+    // version (READ COMMITTED alone would let two read the same highest number).
+    OD_TRY(Exec("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/environment/' || $1))",
+                Params().Add(e.name)));
+    if (e.version.empty()) {
+      OD_ASSIGN_OR_RETURN(auto rows, Exec("SELECT version FROM environments WHERE name = $1",
+                                          Params().Add(e.name)));
+      std::vector<std::string> versions;
+      for (int i = 0; i < rows.size(); ++i) versions.push_back(rows.Text(i, 0));
+      e.version = NextEnvironmentVersion(versions);
+    } else {
+      OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kEnvironmentColumns +
+                                              " FROM environments WHERE name = $1 AND "
+                                              "version = $2",
+                                          Params().Add(e.name).Add(e.version)));
+      if (!rows.empty()) {
+        EnvironmentRecord existing = ReadEnvironment(rows, 0);
+        if (existing.spec_json != e.spec_json) {
+          return std::unexpected(EnvironmentVersionTaken(e.name, e.version));
+        }
+        return existing;
+      }
+    }
+    OD_TRY(Exec("INSERT INTO environments(name, version, spec_json, content_hash, description, "
+                "tags_json, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                Params()
+                    .Add(e.name)
+                    .Add(e.version)
+                    .Add(e.spec_json)
+                    .Add(e.content_hash)
+                    .Add(e.description)
+                    .Add(e.tags_json)
+                    .Add(e.created_at)));
+    OD_TRY(tx.Commit());
+    return e;
+  }
+
+  Result<EnvironmentRecord> GetEnvironment(const std::string& name,
+                                           const std::string& version) override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kEnvironmentColumns +
+                                            " FROM environments WHERE name = $1 AND version = $2",
+                                        Params().Add(name).Add(version)));
+    if (rows.empty()) {
+      return MakeError(ErrorCode::kNotFound,
+                       "environment '" + name + "' has no version '" + version + "'");
+    }
+    return ReadEnvironment(rows, 0);
+  }
+
+  Result<EnvironmentRecord> GetLatestEnvironment(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kEnvironmentColumns +
+                                            " FROM environments WHERE name = $1 "
+                                            "ORDER BY created_at DESC, id DESC LIMIT 1",
+                                        Params().Add(name)));
+    if (rows.empty()) {
+      return MakeError(ErrorCode::kNotFound, "environment '" + name + "' does not exist");
+    }
+    return ReadEnvironment(rows, 0);
+  }
+
+  Result<std::vector<EnvironmentRecord>> ListEnvironments() override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kEnvironmentColumns +
+                                        " FROM environments ORDER BY name, created_at, id"));
+    std::vector<EnvironmentRecord> out;
+    for (int i = 0; i < rows.size(); ++i) out.push_back(ReadEnvironment(rows, i));
+    return out;
+  }
+
+  Result<void> SetEnvironmentContentHash(const std::string& name, const std::string& version,
+                                         const std::string& content_hash) override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec("UPDATE environments SET content_hash = $1 "
+                                        "WHERE name = $2 AND version = $3",
+                                        Params().Add(content_hash).Add(name).Add(version)));
+    if (rows.Affected() == 0) {
+      return MakeError(ErrorCode::kNotFound,
+                       "environment '" + name + "' has no version '" + version + "'");
+    }
+    return {};
   }
 
   // ---- Model registry ----

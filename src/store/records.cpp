@@ -88,6 +88,25 @@ Result<ComputeTarget> ReadComputeTarget(std::string name, std::string_view type,
   return ComputeTarget{std::move(name), *t, std::move(config_json)};
 }
 
+std::string NextEnvironmentVersion(const std::vector<std::string>& versions) {
+  std::int64_t highest = 0;
+  for (const auto& v : versions) {
+    if (v.empty() || v.size() > 18 ||
+        !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    highest = std::max(highest, static_cast<std::int64_t>(std::stoll(v)));
+  }
+  return std::to_string(highest + 1);
+}
+
+Error EnvironmentVersionTaken(const std::string& name, const std::string& version) {
+  return Error{ErrorCode::kAlreadyExists,
+               "environment '" + name + "' version '" + version +
+                   "' already exists with a different spec; versions are immutable: create a "
+                   "new version (leave out --version for the next number)"};
+}
+
 const char* RunStatusName(RunStatus s) { return NameOf(kStatusNames, s); }
 
 std::optional<RunStatus> ParseRunStatus(std::string_view name) {

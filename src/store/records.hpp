@@ -183,6 +183,27 @@ struct ModelSummary {
   double updated_at = 0;              // of the latest version
 };
 
+// One version of an environment asset (`overdrive environment create`). Versions are immutable:
+// spec_json never changes once stored. It is EnvironmentSpec::ToJson (with the conda file's
+// text) of the spec with name and version left empty, which this record holds, so the same
+// spec compares equal whatever version it got. content_hash is the identity of a build of it,
+// "" until the environment part has hashed it (SetEnvironmentContentHash).
+struct EnvironmentRecord {
+  std::string name;
+  std::string version;           // "1", "2", ... or any text the user chose
+  std::string spec_json = "{}";
+  std::string content_hash;      // "" = not hashed yet
+  std::string description;
+  std::string tags_json = "{}";
+  double created_at = 0;
+};
+
+// The version CreateEnvironment gives when none is asked for: 1 + the highest of `versions`
+// that is all digits (at most 18), "1" when there is none.
+std::string NextEnvironmentVersion(const std::vector<std::string>& versions);
+// "environment 'n' version 'v' already exists with a different spec; ..." (kAlreadyExists).
+Error EnvironmentVersionTaken(const std::string& name, const std::string& version);
+
 // An API token of a server (`overdrive token create`). Only the SHA-256 of its secret is kept;
 // the secret is shown once, when the token is created.
 struct ApiToken {

@@ -206,6 +206,21 @@ FROM b;
 ALTER TABLE runs ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
 UPDATE runs SET lost = 1 WHERE status = 'failed' AND substr(status_reason, 1, 6) = 'lost: ';
 )sql",
+      // 6: environment assets: immutable name + version, the spec (with its conda file's text)
+      // as JSON, and the content hash of a build once one is made. id orders "latest".
+      R"sql(
+CREATE TABLE environments (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  version TEXT NOT NULL,
+  spec_json TEXT NOT NULL,
+  content_hash TEXT NOT NULL DEFAULT '',
+  description TEXT NOT NULL DEFAULT '',
+  tags_json TEXT NOT NULL DEFAULT '{}',
+  created_at REAL NOT NULL,
+  UNIQUE (name, version)
+);
+)sql",
   };
   return kMigrations;
 }
@@ -1146,6 +1161,110 @@ class SqliteMetadataStore final : public MetadataStore {
     }));
     OD_TRY(bad);
     return out;
+  }
+
+  // ---- Environments ----
+  static constexpr const char* kEnvironmentColumns =
+      "name, version, spec_json, content_hash, description, tags_json, created_at";
+
+  static EnvironmentRecord ReadEnvironment(const Query& q) {
+    return EnvironmentRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3),
+                             q.Text(4), q.Text(5), q.Double(6)};
+  }
+
+  Result<std::optional<EnvironmentRecord>> FindEnvironment(const std::string& name,
+                                                           const std::string& version) {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kEnvironmentColumns +
+                                           " FROM environments WHERE name = ? AND version = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, name).Bind(2, version);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return std::optional<EnvironmentRecord>();
+    return std::optional<EnvironmentRecord>(ReadEnvironment(q));
+  }
+
+  Result<EnvironmentRecord> CreateEnvironment(const EnvironmentRecord& input) override {
+    if (input.name.empty()) {
+      return MakeError(ErrorCode::kInvalidInput, "environment name must not be empty");
+    }
+    EnvironmentRecord e = input;
+    if (e.created_at == 0) e.created_at = WallSeconds();
+    // BEGIN IMMEDIATE: a concurrent creator waits, then sees this version.
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    if (e.version.empty()) {
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT version FROM environments WHERE name = ?"));
+      auto q = MakeQuery(stmt);
+      q.Bind(1, e.name);
+      std::vector<std::string> versions;
+      OD_TRY(q.ForEachRow([&] { versions.push_back(q.Text(0)); }));
+      e.version = NextEnvironmentVersion(versions);
+    } else {
+      OD_ASSIGN_OR_RETURN(auto existing, FindEnvironment(e.name, e.version));
+      if (existing) {
+        if (existing->spec_json != e.spec_json) {
+          return std::unexpected(EnvironmentVersionTaken(e.name, e.version));
+        }
+        return *existing;
+      }
+    }
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("INSERT INTO environments(name, version, spec_json, content_hash, "
+                                "description, tags_json, created_at) VALUES (?,?,?,?,?,?,?)"));
+    auto q = MakeQuery(stmt);
+    OD_TRY(q.Bind(1, e.name)
+               .Bind(2, e.version)
+               .Bind(3, e.spec_json)
+               .Bind(4, e.content_hash)
+               .Bind(5, e.description)
+               .Bind(6, e.tags_json)
+               .Bind(7, e.created_at)
+               .Run());
+    OD_TRY(tx.Commit());
+    return e;
+  }
+
+  Result<EnvironmentRecord> GetEnvironment(const std::string& name,
+                                           const std::string& version) override {
+    OD_ASSIGN_OR_RETURN(auto found, FindEnvironment(name, version));
+    if (!found) {
+      return MakeError(ErrorCode::kNotFound,
+                       "environment '" + name + "' has no version '" + version + "'");
+    }
+    return *found;
+  }
+
+  Result<EnvironmentRecord> GetLatestEnvironment(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kEnvironmentColumns +
+                                           " FROM environments WHERE name = ? "
+                                           "ORDER BY created_at DESC, id DESC LIMIT 1"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, name);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return MakeError(ErrorCode::kNotFound, "environment '" + name + "' does not exist");
+    return ReadEnvironment(q);
+  }
+
+  Result<std::vector<EnvironmentRecord>> ListEnvironments() override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kEnvironmentColumns +
+                                           " FROM environments ORDER BY name, created_at, id"));
+    auto q = MakeQuery(stmt);
+    std::vector<EnvironmentRecord> out;
+    OD_TRY(q.ForEachRow([&] { out.push_back(ReadEnvironment(q)); }));
+    return out;
+  }
+
+  Result<void> SetEnvironmentContentHash(const std::string& name, const std::string& version,
+                                         const std::string& content_hash) override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("UPDATE environments SET content_hash = ? "
+                                           "WHERE name = ? AND version = ?"));
+    auto q = MakeQuery(stmt);
+    OD_TRY(q.Bind(1, content_hash).Bind(2, name).Bind(3, version).Run());
+    if (sqlite3_changes(db_) == 0) {
+      return MakeError(ErrorCode::kNotFound,
+                       "environment '" + name + "' has no version '" + version + "'");
+    }
+    return {};
   }
 
   // ---- Model registry ----

@@ -964,6 +964,82 @@ TEST_P(MetadataStoreConformance, TokensAreFoundByHashListedAndRevokedOnce) {
   EXPECT_EQ(store_->RevokeToken("tok_9").error().code, ErrorCode::kNotFound);
 }
 
+EnvironmentRecord Env(const std::string& name, const std::string& version,
+                      const std::string& spec, double created_at = 0) {
+  EnvironmentRecord e;
+  e.name = name;
+  e.version = version;
+  e.spec_json = spec;
+  e.created_at = created_at;
+  return e;
+}
+
+TEST_P(MetadataStoreConformance, EnvironmentVersionsAreNumberedAndRoundTrip) {
+  EnvironmentRecord e = Env("sklearn-env", "", R"({"image":"x"})", 100);
+  e.description = "scikit-learn";
+  e.tags_json = R"({"team":"ml"})";
+  auto first = store_->CreateEnvironment(e);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_EQ(first->version, "1");
+  auto second = store_->CreateEnvironment(Env("sklearn-env", "", R"({"image":"y"})", 200));
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_EQ(second->version, "2");
+  // Versions the user names may be any text; only all-digit ones count for the next number.
+  ASSERT_TRUE(store_->CreateEnvironment(Env("sklearn-env", "10", "{}", 300)));
+  ASSERT_TRUE(store_->CreateEnvironment(Env("sklearn-env", "v2-gpu", "{}", 400)));
+  EXPECT_EQ(store_->CreateEnvironment(Env("sklearn-env", "", "{}", 500))->version, "11");
+  EXPECT_EQ(store_->CreateEnvironment(Env("other", "", "{}", 50))->version, "1");
+
+  auto got = store_->GetEnvironment("sklearn-env", "1");
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  EXPECT_EQ(got->spec_json, R"({"image":"x"})");
+  EXPECT_EQ(got->description, "scikit-learn");
+  EXPECT_EQ(got->tags_json, R"({"team":"ml"})");
+  EXPECT_EQ(got->content_hash, "");
+  EXPECT_EQ(got->created_at, 100);
+  EXPECT_EQ(store_->GetEnvironment("sklearn-env", "3").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetEnvironment("nope", "1").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->CreateEnvironment(Env("", "1", "{}")).error().code, ErrorCode::kInvalidInput);
+
+  auto list = store_->ListEnvironments();
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  std::vector<std::string> refs;
+  for (const auto& r : *list) refs.push_back(r.name + ":" + r.version);
+  EXPECT_THAT(refs, ElementsAre("other:1", "sklearn-env:1", "sklearn-env:2", "sklearn-env:10",
+                                "sklearn-env:v2-gpu", "sklearn-env:11"));
+}
+
+TEST_P(MetadataStoreConformance, EnvironmentVersionsAreImmutable) {
+  ASSERT_TRUE(store_->CreateEnvironment(Env("e", "1", R"({"a":1})", 100)));
+  auto again = store_->CreateEnvironment(Env("e", "1", R"({"a":1})", 999));
+  ASSERT_TRUE(again.has_value()) << "the same spec again is idempotent: " << again.error().message;
+  EXPECT_EQ(again->created_at, 100) << "and returns the stored version";
+  auto changed = store_->CreateEnvironment(Env("e", "1", R"({"a":2})"));
+  ASSERT_FALSE(changed.has_value());
+  EXPECT_EQ(changed.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_THAT(changed.error().message, HasSubstr("versions are immutable"));
+  EXPECT_EQ(store_->GetEnvironment("e", "1")->spec_json, R"({"a":1})");
+  ASSERT_EQ(store_->ListEnvironments()->size(), 1u);
+}
+
+TEST_P(MetadataStoreConformance, LatestEnvironmentIsTheMostRecentlyCreated) {
+  EXPECT_EQ(store_->GetLatestEnvironment("e").error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(store_->CreateEnvironment(Env("e", "5", "{}", 100)));
+  ASSERT_TRUE(store_->CreateEnvironment(Env("e", "2", "{}", 200)));
+  EXPECT_EQ(store_->GetLatestEnvironment("e")->version, "2") << "by creation, not by number";
+  ASSERT_TRUE(store_->CreateEnvironment(Env("e", "3", "{}", 200)));
+  EXPECT_EQ(store_->GetLatestEnvironment("e")->version, "3") << "a tie goes to the later insert";
+}
+
+TEST_P(MetadataStoreConformance, EnvironmentContentHashIsSetOnAVersion) {
+  ASSERT_TRUE(store_->CreateEnvironment(Env("e", "1", "{}", 100)));
+  ASSERT_TRUE(store_->CreateEnvironment(Env("e", "2", "{}", 200)));
+  ASSERT_TRUE(store_->SetEnvironmentContentHash("e", "1", "sha256:ab"));
+  EXPECT_EQ(store_->GetEnvironment("e", "1")->content_hash, "sha256:ab");
+  EXPECT_EQ(store_->GetEnvironment("e", "2")->content_hash, "");
+  EXPECT_EQ(store_->SetEnvironmentContentHash("e", "9", "x").error().code, ErrorCode::kNotFound);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreConformance, ::testing::ValuesIn(kBackends),
                          [](const auto& info) { return info.param.name; });
 
