@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.hpp"
+#include "cli/environment_commands.hpp"
 #include "cli/live_view.hpp"
 #include "cli/model_commands.hpp"
 #include "cli/remote_commands.hpp"
@@ -849,6 +850,7 @@ int RunCli(int argc, char** argv) {
   compute_show->add_flag("--json", json, "as JSON");
   compute_show->callback([&] { code = CmdComputeShow(g, name, json); });
 
+  AddEnvironmentCommands(app, g, code);
   AddModelCommands(app, g, code);
   AddServerCommand(app, g, code);
   AddTokenCommands(app, g, code);

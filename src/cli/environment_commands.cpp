@@ -1,0 +1,234 @@
+#include "cli/environment_commands.hpp"
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/table.hpp"
+#include "common/clock.hpp"
+#include "common/strings.hpp"
+#include "spec/environment_spec.hpp"
+
+namespace overdrive {
+
+namespace {
+
+struct EnvironmentFlags {
+  std::string file, name, version, ref;
+  bool json = false;
+};
+
+nlohmann::json ParseOr(const std::string& text, nlohmann::json fallback) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? fallback : j;
+}
+
+std::string Ref(const EnvironmentRecord& r) { return r.name + ":" + r.version; }
+
+// The stored spec of a record, with the record's name and version (the spec is stored without
+// them, so that the same file created twice compares equal whatever version it got).
+Result<EnvironmentSpec> SpecOf(const EnvironmentRecord& r) {
+  auto spec = EnvironmentSpec::FromJson(r.spec_json);
+  if (!spec) {
+    return MakeError(ErrorCode::kStorage, "environment " + Ref(r) + ": " + spec.error().message);
+  }
+  spec->name = r.name;
+  spec->version = r.version;
+  return spec;
+}
+
+nlohmann::json RecordToJson(const EnvironmentRecord& r, const EnvironmentSpec& spec) {
+  nlohmann::json s = ParseOr(r.spec_json, nlohmann::json::object());
+  s["name"] = r.name;
+  s["version"] = r.version;
+  return {{"name", r.name},
+          {"version", r.version},
+          {"ref", Ref(r)},
+          {"kind", spec.Kind()},
+          {"content_hash", r.content_hash},
+          {"description", r.description},
+          {"tags", ParseOr(r.tags_json, nlohmann::json::object())},
+          {"created_at", r.created_at},
+          {"spec", s}};
+}
+
+int CmdCreate(const Globals& g, const EnvironmentFlags& f) {
+  auto spec = ParseEnvironmentFile(f.file);
+  if (!spec) return Fail(spec.error());
+  for (const auto& note : spec->ignored) std::cerr << "overdrive: note: " << note << "\n";
+  std::string name = f.name.empty() ? spec->name : f.name;
+  std::string version = f.version.empty() ? spec->version : f.version;
+  if (name.empty()) {
+    return Fail(Error{ErrorCode::kInvalidInput,
+                      f.file + ": the environment has no name: write 'name:' in the file or "
+                               "give --name"});
+  }
+  if (auto ok = ValidateEnvironmentName(name); !ok) return Fail(ok.error());
+  if (!version.empty()) {
+    if (auto ok = ValidateEnvironmentVersion(version); !ok) return Fail(ok.error());
+  }
+  EnvironmentRecord record;
+  record.name = name;
+  record.version = version;
+  record.description = spec->description;
+  record.tags_json = nlohmann::json(spec->tags).dump();
+  spec->name.clear();
+  spec->version.clear();
+  record.spec_json = spec->ToJson();
+  record.created_at = WallSeconds();
+  auto ws = OpenWorkspace(g, true);
+  if (!ws) return Fail(ws.error());
+  auto stored = (*ws)->store().CreateEnvironment(record);
+  if (!stored) return Fail(stored.error());
+  bool existed = stored->created_at != record.created_at;
+  if (f.json) {
+    nlohmann::json j = RecordToJson(*stored, *spec);
+    j["created"] = !existed;
+    PrintJson(j);
+    return 0;
+  }
+  if (existed) {
+    std::cout << "environment " << Ref(*stored) << " already exists with this spec (created "
+              << FormatTimestamp(stored->created_at) << ")\n";
+    return 0;
+  }
+  std::cout << "created environment " << Ref(*stored) << " (" << spec->Kind();
+  if (spec->conda) {
+    std::cout << "; " << spec->conda->pip.size() << " pip requirement"
+              << (spec->conda->pip.size() == 1 ? "" : "s");
+  }
+  std::cout << ")\n"
+            << "  overdrive environment show " << Ref(*stored) << "\n"
+            << "  in a job: environment: azureml:" << Ref(*stored) << "\n";
+  return 0;
+}
+
+int CmdList(const Globals& g, const EnvironmentFlags& f) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  auto list = (*ws)->store().ListEnvironments();
+  if (!list) return Fail(list.error());
+  if (f.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& r : *list) {
+      auto spec = SpecOf(r);
+      if (!spec) return Fail(spec.error());
+      arr.push_back(RecordToJson(r, *spec));
+    }
+    PrintJson(arr);
+    return 0;
+  }
+  if (list->empty()) {
+    std::cout << "no environments yet: overdrive environment create -f env.yml\n";
+    return 0;
+  }
+  Table t({"name", "version", "kind", "content hash", "created", "description"});
+  for (const auto& r : *list) {
+    auto spec = SpecOf(r);
+    if (!spec) return Fail(spec.error());
+    t.Add({r.name, r.version, spec->Kind(),
+           r.content_hash.empty() ? "-" : r.content_hash.substr(0, 19),
+           FormatTimestamp(r.created_at), r.description});
+  }
+  t.Print(std::cout);
+  return 0;
+}
+
+int CmdShow(const Globals& g, const EnvironmentFlags& f) {
+  auto ref = ParseEnvironmentName(f.ref, SourcePos{"environment show", 0, 0});
+  if (!ref) return Fail(ref.error());
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  MetadataStore& store = (*ws)->store();
+  auto r = ref->version.empty() ? store.GetLatestEnvironment(ref->name)
+                                : store.GetEnvironment(ref->name, ref->version);
+  if (!r) {
+    if (r.error().code == ErrorCode::kNotFound) {
+      return Fail(Error{ErrorCode::kNotFound,
+                        r.error().message +
+                            " (overdrive environment list shows them; overdrive environment "
+                            "create -f env.yml makes one)"});
+    }
+    return Fail(r.error());
+  }
+  auto spec = SpecOf(*r);
+  if (!spec) return Fail(spec.error());
+  if (f.json) {
+    PrintJson(RecordToJson(*r, *spec));
+    return 0;
+  }
+  std::cout << "environment " << Ref(*r) << "  (" << spec->Kind() << ")\n"
+            << "  created       " << FormatTimestamp(r->created_at) << "\n"
+            << "  content hash  " << (r->content_hash.empty() ? "not built yet" : r->content_hash)
+            << "\n";
+  if (!r->description.empty()) std::cout << "  description   " << r->description << "\n";
+  for (const auto& [k, v] : spec->tags) std::cout << "  tag           " << k << "=" << v << "\n";
+  if (!spec->image.empty()) std::cout << "  image         " << spec->image << "\n";
+  if (spec->build_path) {
+    std::cout << "  build         " << spec->build_path->string() << " ("
+              << spec->dockerfile_path << ")\n";
+  }
+  if (spec->conda) {
+    std::cout << "  conda file    "
+              << (spec->conda_file ? spec->conda_file->string() : std::string("(inline)"))
+              << " (its text as created is kept with this version)\n";
+    if (spec->conda->python) {
+      std::cout << "  python        "
+                << (spec->conda->python->empty() ? "(any)" : *spec->conda->python) << "\n";
+    }
+    if (!spec->conda->pip.empty()) {
+      std::cout << "  pip           " << Join(spec->conda->pip, ", ") << "\n";
+    }
+    if (!spec->conda->conda_dependencies.empty()) {
+      std::cout << "  conda         " << Join(spec->conda->conda_dependencies, ", ") << "\n";
+    }
+  }
+  if (spec->Kind() == "venv") {
+    std::cout << "  interpreter   " << spec->python
+              << (spec->system_site_packages ? " (sees the system's packages)" : "") << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+CLI::App* AddEnvironmentCommands(CLI::App& app, const Globals& g, int& code) {
+  auto f = std::make_shared<EnvironmentFlags>();
+  auto* env = app.add_subcommand(
+      "environment",
+      "environment assets (Azure ML environment YAML): named versions jobs refer to as "
+      "azureml:NAME:VERSION or azureml:NAME@latest");
+  env->require_subcommand(1);
+  env->fallthrough();
+
+  auto* create = env->add_subcommand(
+      "create",
+      "store an environment YAML (image, conda_file, build) as a new version; versions are "
+      "immutable: the conda file's text is kept with the version, and the same NAME:VERSION "
+      "with a different spec is refused");
+  create->add_option("--file,-f", f->file, "the environment YAML file")->required();
+  create->add_option("--name,-n", f->name, "name (default: 'name' in the file)");
+  create->add_option("--version", f->version,
+                     "version (default: 'version' in the file, else the next number: 1, 2, ...)");
+  create->add_flag("--json", f->json, "print JSON for scripts");
+  create->callback([f, &g, &code] { code = CmdCreate(g, *f); });
+
+  auto* list = env->add_subcommand("list", "every version of every environment");
+  list->add_flag("--json", f->json, "print JSON for scripts");
+  list->callback([f, &g, &code] { code = CmdList(g, *f); });
+
+  auto* show = env->add_subcommand(
+      "show", "an environment version: its spec, kind (venv, image, build) and content hash");
+  show->add_option("ref", f->ref,
+                   "NAME (the latest created), NAME:VERSION or NAME@latest (azureml: prefix "
+                   "allowed)")
+      ->required();
+  show->add_flag("--json", f->json, "print JSON for scripts");
+  show->callback([f, &g, &code] { code = CmdShow(g, *f); });
+  return env;
+}
+
+}  // namespace overdrive
