@@ -1,5 +1,5 @@
-// MetadataStore: experiments, runs, params, metrics, artifacts records, events and compute
-// targets of one workspace.
+// MetadataStore: experiments, runs, params, metrics, artifacts records, events, compute
+// targets, registered models, environment assets and API tokens of one workspace.
 //
 // Contract (every backend passes tests/store/metadata_store_conformance.cpp):
 // - Thread-compatible: one instance per thread. Several processes may open the same workspace
