@@ -5,13 +5,15 @@
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #   TARGET is a name without the _fuzz suffix; all of them by default:
 #     job_parser        Azure ML job YAML (spec/)
+#     environment       Azure ML environment YAML, conda files, azureml: references (spec/)
 #     jsonl_collector   metrics JSON lines (metrics/jsonl_collector.cpp)
 #     stdout_collector  name=value stdout lines and custom RE2 patterns (metrics/stdout_collector.cpp)
 #     json_bounded      JSON request bodies, UTF-8 and name checks (common/input_limits)
 #     snapshot_unpack   uploaded code tars (store/snapshot.cpp UnpackSnapshot)
 #   e.g. `scripts/fuzz.sh 300 snapshot_unpack`; `make fuzz` runs all with the default.
 #
-# Seeds come from fuzz/seeds/<target>/ (plus the examples and bad-job corpus for job_parser)
+# Seeds come from fuzz/seeds/<target>/ (plus the examples and bad-job corpus for job_parser, the
+# bad-environment corpus for environment)
 # and are copied into build/fuzz/corpus/<target>/, which keeps what the fuzzer finds between runs.
 # Crashes go to build/fuzz/artifacts/<target>/; the script exits non-zero when any target found
 # one. Reproduce with build/fuzz/fuzz/<target>_fuzz <crash file>.
@@ -21,7 +23,7 @@
 # known crash does not end the run).
 set -euo pipefail
 
-all_targets=(job_parser jsonl_collector stdout_collector json_bounded snapshot_unpack)
+all_targets=(job_parser environment jsonl_collector stdout_collector json_bounded snapshot_unpack)
 seconds="${1:-60}"
 shift || true
 targets=("$@")
@@ -60,6 +62,10 @@ for t in "${targets[@]}"; do
   case "$t" in
     job_parser)
       find "$root/tests/spec/bad_jobs" "$root/examples" -name '*.yml' -type f \
+        -exec cp -f {} "$corpus/" \; 2>/dev/null || true
+      args+=(-dict="$root/fuzz/yaml.dict") ;;
+    environment)
+      find "$root/tests/spec/bad_environments" -name '*.y*ml' -type f \
         -exec cp -f {} "$corpus/" \; 2>/dev/null || true
       args+=(-dict="$root/fuzz/yaml.dict") ;;
     jsonl_collector | json_bounded) args+=(-dict="$root/fuzz/json.dict") ;;
