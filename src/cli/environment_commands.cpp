@@ -199,7 +199,7 @@ CLI::App* AddEnvironmentCommands(CLI::App& app, const Globals& g, int& code) {
   auto f = std::make_shared<EnvironmentFlags>();
   auto* env = app.add_subcommand(
       "environment",
-      "environment assets (Azure ML environment YAML): named versions jobs refer to as "
+      "environment assets (Azure ML environment YAML): named, immutable versions, written "
       "azureml:NAME:VERSION or azureml:NAME@latest");
   env->require_subcommand(1);
   env->fallthrough();
