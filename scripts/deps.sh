@@ -4,9 +4,10 @@
 #   scripts/deps.sh build   compiler, libraries, test frameworks (make build)
 #   scripts/deps.sh test    build + what the examples run with (their end-to-end tests) + the
 #                           PostgreSQL server the store's conformance tests start + Slurm and
-#                           munge (the Slurm executor's tests)
+#                           munge (the Slurm executor's tests) + Podman (container runs' tests)
 #   scripts/deps.sh postgres  only the PostgreSQL server (scripts/postgres.sh start)
 #   scripts/deps.sh slurm   only Slurm and munge (scripts/slurm.sh start: a one-node test cluster)
+#   scripts/deps.sh podman  only Podman and what container runs need (scripts/podman.sh setup)
 #   scripts/deps.sh demo    build + what the examples run with (Debian's python3, scikit-learn,
 #                           PyTorch and the Fashion-MNIST data)
 #   scripts/deps.sh bench   demo + the peers and tools bench/ compares with (Optuna, wrk)
@@ -25,17 +26,22 @@ bench_pkgs=(python3-optuna python3-scipy wrk time)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 postgres_pkgs=(postgresql)
 slurm_pkgs=(slurm-wlm munge)
+# Container runs (scripts/podman.sh): podman with runc (crun refuses these VMs' hybrid cgroups),
+# catatonit (podman run --init), fuse-overlayfs and buildah (image builds), mmdebstrap (the test
+# base image from Debian's archive). As root no uidmap or slirp4netns is needed (rootless only).
+podman_pkgs=(podman runc catatonit fuse-overlayfs buildah mmdebstrap)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build) ;;
-  test) want+=("${demo_pkgs[@]}" "${postgres_pkgs[@]}" "${slurm_pkgs[@]}") ;;
+  test) want+=("${demo_pkgs[@]}" "${postgres_pkgs[@]}" "${slurm_pkgs[@]}" "${podman_pkgs[@]}") ;;
   postgres) want=("${postgres_pkgs[@]}") ;;
   slurm) want=("${slurm_pkgs[@]}") ;;
+  podman) want=("${podman_pkgs[@]}") ;;
   demo) want+=("${demo_pkgs[@]}") ;;
   bench) want+=("${demo_pkgs[@]}" "${bench_pkgs[@]}") ;;
   fuzz) want+=("${fuzz_pkgs[@]}") ;;
-  *) echo "usage: scripts/deps.sh [build|test|postgres|slurm|demo|bench|fuzz]" >&2; exit 2 ;;
+  *) echo "usage: scripts/deps.sh [build|test|postgres|slurm|podman|demo|bench|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=()
