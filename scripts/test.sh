@@ -4,6 +4,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+# Container runs (LaunchSpec::container) are tested with real Podman and a small base image built
+# from Debian's archive (scripts/podman.sh: podman's configuration for this machine, then the
+# image, about 45 s once; both take well under a second when done). Like PostgreSQL and Slurm
+# below, a podman that cannot be set up fails the run; OVERDRIVE_TEST_PODMAN=0 skips those tests
+# on purpose (reported as skipped), =1 uses podman as it is.
+if [[ -z ${OVERDRIVE_TEST_PODMAN+set} ]]; then
+  if ! scripts/podman.sh setup || ! scripts/podman.sh base-image >/dev/null; then
+    echo "test.sh: podman could not be set up (see above). Check it with" \
+      "scripts/podman.sh setup; OVERDRIVE_TEST_PODMAN=0 make test skips its tests" >&2
+    exit 1
+  fi
+  OVERDRIVE_TEST_PODMAN=1
+fi
+export OVERDRIVE_TEST_PODMAN
 # The PostgreSQL store runs the metadata store conformance suite against a real server: a
 # throw-away local one (scripts/postgres.sh) unless OVERDRIVE_TEST_PG_URL names another. Set it
 # to an empty value to skip those tests (they are then reported as skipped).

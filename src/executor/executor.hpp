@@ -27,6 +27,27 @@
 
 namespace overdrive {
 
+// A path of the host seen inside a run's container (podman run -v SOURCE:TARGET[:ro]).
+struct ContainerMount {
+  std::string source;                        // absolute path on the machine that runs the run
+  std::string target;                        // absolute path inside the container
+  bool read_only = false;
+};
+
+// Run the command inside a container (executor/container.hpp builds the podman command). The
+// run folder and the working directory are always mounted at their own paths, so paths in the
+// command, OVERDRIVE_RUN_DIR, metrics.jsonl and outputs/ work unchanged; the command runs as the
+// submitting user with only LaunchSpec::env (and CUDA_VISIBLE_DEVICES) from outside.
+struct ContainerSpec {
+  std::string image;                         // a name in the local image store of the machine
+                                             // that runs the run (never pulled), e.g.
+                                             // localhost/overdrive-base:latest
+  std::string network = "none";             // podman's --network: "none" (no network but
+                                             // loopback), "host" (the machine's), or the name of
+                                             // a podman network
+  std::vector<ContainerMount> mounts;        // more paths to see inside (inputs, caches)
+};
+
 struct LaunchSpec {
   std::string run_id;
   std::string command;                       // run by /bin/sh -c
@@ -54,6 +75,10 @@ struct LaunchSpec {
   int nodes = 1;
   int processes_per_node = 1;
   int WorldSize() const { return distribution.empty() ? 1 : nodes * processes_per_node; }
+  // Unset: the command runs on the machine as it is. Set: inside this container (not yet for
+  // distributed runs: Submit refuses them). GPUs go in as CDI devices, nvidia.com/gpu=<id> for
+  // each GPU the run got, and CUDA_VISIBLE_DEVICES inside counts them from 0.
+  std::optional<ContainerSpec> container;
 };
 
 enum class ExecState {

@@ -19,6 +19,7 @@
 
 #include "common/clock.hpp"
 #include "common/strings.hpp"
+#include "executor/container.hpp"
 #include "executor/executor.hpp"
 #include "executor/run_files.hpp"
 #include "executor/run_records.hpp"
@@ -231,6 +232,14 @@ class LocalExecutor final : public Executor {
     if (!(spec.grace_s >= 0)) {
       return MakeError(ErrorCode::kInvalidInput,
                        "run '" + spec.run_id + "': the grace period cannot be negative");
+    }
+    if (spec.container) {
+      OD_TRY(ValidateContainer(spec.run_id, *spec.container));
+      if (!spec.distribution.empty()) {
+        return MakeError(ErrorCode::kInvalidInput,
+                         "run '" + spec.run_id + "': distributed runs (distribution: " +
+                             spec.distribution + ") cannot run in a container yet");
+      }
     }
     std::error_code ec;
     if (!fs::is_directory(spec.run_dir, ec)) {
@@ -479,6 +488,7 @@ class LocalExecutor final : public Executor {
     launch.grace_s = run.spec.grace_s;
     launch.started_at = run.started_at;
     launch.timeout_s = run.spec.timeout_s;
+    launch.container = run.spec.container;
     if (run.gpu_count > 0) launch.cuda_visible_devices = Join(gpu_ids, ",");
     if (!run.spec.distribution.empty()) {
       launch.distribution = run.spec.distribution;
@@ -581,7 +591,14 @@ class LocalExecutor final : public Executor {
 
   // The shim died without recording an exit (killed from outside): the command it supervised
   // may still run, orphaned. Stop its process group, if it is still the same process.
+  // A container run's command runs under podman's conmon, outside that group: its container
+  // is removed by name.
   static void KillOrphanedGroup(const fs::path& run_dir) {
+    if (auto launch_text = run_files::ReadWholeFile(run_dir / run_files::kLaunch)) {
+      if (auto l = DecodeLaunchRecord(*launch_text); l && l->container && !l->run_id.empty()) {
+        RemoveContainer(ContainerName(l->run_id));
+      }
+    }
     auto text = run_files::ReadWholeFile(run_dir / run_files::kGroup);
     if (!text) return;
     auto g = DecodeGroupRecord(*text);

@@ -256,6 +256,15 @@ std::string EncodeLaunchRecord(const LaunchRecord& r) {
   if (!r.cuda_visible_devices_per_node.empty()) {
     j["cuda_visible_devices_per_node"] = r.cuda_visible_devices_per_node;
   }
+  if (r.container) {
+    json mounts = json::array();
+    for (const auto& m : r.container->mounts) {
+      mounts.push_back({{"source", m.source}, {"target", m.target}, {"read_only", m.read_only}});
+    }
+    j["container"] = {{"image", r.container->image},
+                      {"network", r.container->network},
+                      {"mounts", std::move(mounts)}};
+  }
   return j.dump();
 }
 
@@ -291,6 +300,24 @@ Result<LaunchRecord> DecodeLaunchRecord(std::string_view text) {
     }
     if (auto* v = Find(j, "cuda_visible_devices_per_node")) {
       r.cuda_visible_devices_per_node = Texts(*v, "cuda_visible_devices_per_node");
+    }
+    if (auto* c = Find(j, "container")) {
+      if (!c->is_object()) throw BadField("'container' is not an object");
+      ContainerSpec spec;
+      spec.image = Text(Need(*c, "image"), "container.image");
+      if (auto* v = Find(*c, "network")) spec.network = Text(*v, "container.network");
+      if (auto* ms = Find(*c, "mounts")) {
+        if (!ms->is_array()) throw BadField("'container.mounts' is not a list");
+        for (const auto& m : *ms) {
+          if (!m.is_object()) throw BadField("a container mount is not an object");
+          ContainerMount mount;
+          mount.source = Text(Need(m, "source"), "container.mounts.source");
+          mount.target = Text(Need(m, "target"), "container.mounts.target");
+          if (auto* v = Find(m, "read_only")) mount.read_only = Boolean(*v, "container.mounts.read_only");
+          spec.mounts.push_back(std::move(mount));
+        }
+      }
+      r.container = std::move(spec);
     }
     return r;
   });

@@ -98,6 +98,8 @@ struct LaunchRecord {
   int nodes = 1;
   int processes_per_node = 1;
   std::vector<std::string> cuda_visible_devices_per_node;  // distributed: each node's GPUs
+  std::optional<ContainerSpec> container;   // "container": {"image", "network", "mounts":
+                                            // [{"source", "target", "read_only"}]}
 };
 
 std::string EncodeLaunchRecord(const LaunchRecord& r);

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -24,6 +25,7 @@
 
 #include "common/clock.hpp"
 #include "common/strings.hpp"
+#include "executor/container.hpp"
 #include "executor/executor.hpp"
 #include "executor/run_files.hpp"
 #include "executor/run_records.hpp"
@@ -158,6 +160,19 @@ int SpawnTask(Task& task, const std::string& working_dir, pid_t pgroup) {
   return rc;
 }
 
+// The last `max` bytes of a file ("" when it cannot be read).
+std::string FileTail(const std::string& path, off_t max) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  off_t size = ::lseek(fd, 0, SEEK_END);
+  off_t from = size > max ? size - max : 0;
+  std::string out(static_cast<size_t>(size - from), '\0');
+  ssize_t got = size > from ? ::pread(fd, out.data(), out.size(), from) : 0;
+  ::close(fd);
+  out.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  return out;
+}
+
 bool Failed(int status) {
   return (WIFEXITED(status) && WEXITSTATUS(status) != 0) || WIFSIGNALED(status);
 }
@@ -233,6 +248,54 @@ int RunShim(int argc, char** argv) {
   std::error_code ec;
   fs::remove(run_dir / run_files::kFailedRank, ec);
 
+  // A container run: the one task is `podman run ...` (container.hpp), with podman's
+  // environment carrying the run's variables (passed in by name) and its configuration.
+  std::string podman, container_name;
+  std::vector<std::string> container_argv;
+  if (launch->container) {
+    if (!launch->distribution.empty()) {
+      return FailBeforeStart(run_dir, started_at,
+                             "distributed runs cannot run in a container yet");
+    }
+    std::string path = env.count("PATH") ? env["PATH"] : "/usr/bin:/bin";
+    podman = FindProgram("podman", path);
+    if (podman.empty()) {
+      return FailBeforeStart(run_dir, started_at,
+                             "a container run needs podman, which is not in PATH (" + path +
+                                 "); install and configure it with scripts/podman.sh setup "
+                                 "(Debian: podman)");
+    }
+    container_name = ContainerName(launch->run_id.empty() ? run_dir.filename().string()
+                                                          : launch->run_id);
+    PodmanRun pr;
+    pr.name = container_name;
+    pr.container = *launch->container;
+    pr.run_dir = run_dir.string();
+    pr.working_dir = launch->working_dir;
+    pr.command = launch->command;
+    const bool gpus = launch->cuda_visible_devices.has_value() && !launch->gpu_ids.empty();
+    for (const auto& [k, v] : launch->env) {
+      if (!(gpus && k == "CUDA_VISIBLE_DEVICES")) pr.env_names.push_back(k);
+    }
+    std::vector<std::string> gpu_ids = gpus ? launch->gpu_ids : std::vector<std::string>{};
+    if (gpus) env["CUDA_VISIBLE_DEVICES"] = ContainerCudaVisibleDevices(gpu_ids.size());
+    auto lookup = [&env](const char* name) -> const char* {
+      auto it = env.find(name);
+      return it == env.end() ? nullptr : it->second.c_str();
+    };
+    if (auto conf = ContainersConf(lookup)) {
+      env["CONTAINERS_CONF"] = *conf;
+      // The shim's own podman calls (RemoveContainer, ImageExists) read the same file.
+      ::setenv("CONTAINERS_CONF", conf->c_str(), 1);
+    }
+    container_argv = PodmanRunHead(pr);
+    container_argv[0] = podman;
+    for (auto& a : PodmanNodeOptions(::getuid(), ::getgid(), gpu_ids)) {
+      container_argv.push_back(std::move(a));
+    }
+    for (auto& a : PodmanRunTail(pr)) container_argv.push_back(std::move(a));
+  }
+
   std::vector<Task> tasks;
   if (launch->distribution == "pytorch") {
     for (int r = 0; r < world; ++r) {
@@ -274,6 +337,8 @@ int RunShim(int argc, char** argv) {
       t.argv = {mpirun, "-np", std::to_string(world), "/bin/sh", "-c",
                 run_files::RankWrapperScript(), "overdrive-rank", "mpi", run_dir.string(),
                 std::to_string(per_node), launch->command};
+    } else if (launch->container) {
+      t.argv = container_argv;
     } else {
       t.argv = {"/bin/sh", "-c", launch->command};
     }
@@ -351,6 +416,8 @@ int RunShim(int argc, char** argv) {
     if (stopping && !killed && now >= kill_at) {
       kill(-group, SIGKILL);
       killed = true;
+      // podman run is gone now, but its container lives on under conmon: stop it by name.
+      if (!container_name.empty()) RemoveContainer(container_name, podman);
     }
     double next = stopping ? (killed ? inf : kill_at) : deadline;
     timespec ts = ToTimespec(next - now);
@@ -366,6 +433,12 @@ int RunShim(int argc, char** argv) {
   kill(-group, SIGKILL);
 
   const int status = failed ? failed->status : tasks.front().status;
+  // A run stopped early, or a podman that did not end by itself, may leave its container
+  // (created, or still running under conmon): nothing of the run may outlive it.
+  if (!container_name.empty() && !killed &&
+      (timed_out || canceled || WIFSIGNALED(status))) {
+    RemoveContainer(container_name, podman);
+  }
   int exit_code = 0, signal_no = 0;
   if (WIFEXITED(status)) {
     exit_code = WEXITSTATUS(status);
@@ -386,6 +459,13 @@ int RunShim(int argc, char** argv) {
     }
   }
   ExitRecord record;
+  if (launch->container && !timed_out && !canceled && (exit_code == 125 || exit_code == 126)) {
+    // podman's own failures (125, 126): say which, rather than an unexplained exit code.
+    const std::string& image = launch->container->image;
+    record.error = ContainerFailureReason(
+        image, exit_code, ImageExists(image, podman),
+        LastPodmanError(FileTail(tasks.front().err_path, 64 * 1024)), "this machine");
+  }
   record.exit_code = exit_code;
   record.signal = signal_no;
   record.timed_out = timed_out;

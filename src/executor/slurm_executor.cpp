@@ -19,6 +19,7 @@
 
 #include "common/clock.hpp"
 #include "common/strings.hpp"
+#include "executor/container.hpp"
 #include "executor/run_files.hpp"
 #include "executor/run_records.hpp"
 
@@ -69,6 +70,54 @@ long long CpusPerTask(const LaunchSpec& spec) {
   return std::max<long long>(1, static_cast<long long>(std::ceil(spec.cpus - kEpsilon)));
 }
 
+// `text` as one sh word, with "\x01" standing for $od_host and "\x02" for $od_perr.
+std::string ShellTemplate(const std::string& text) {
+  std::string out, piece;
+  auto flush = [&] {
+    if (!piece.empty()) out += ShellQuote(piece);
+    piece.clear();
+  };
+  for (char c : text) {
+    if (c == '\x01' || c == '\x02') {
+      flush();
+      out += c == '\x01' ? "\"$od_host\"" : "\"$od_perr\"";
+    } else {
+      piece += c;
+    }
+  }
+  flush();
+  return out.empty() ? "''" : out;
+}
+
+// After the command of a container run: the reason of a failure that was podman's (exit code
+// 125 or 126; ContainerFailureReason's words), and the container removed when the run was
+// stopped early (podman may have been killed before its --rm could act).
+std::string ContainerEpilogue(const LaunchSpec& spec) {
+  const std::string& image = spec.container->image;
+  const std::string name = ContainerName(spec.run_id);
+  std::ostringstream s;
+  s << "if ! $canceled && ! $timed_out && { [ \"$rc\" = 125 ] || [ \"$rc\" = 126 ]; }; then\n"
+    << "  od_host=\"node $(hostname)\"\n"
+    << "  od_perr=$(grep '^Error: ' \"$run_dir/" << run_files::kStderr
+    << "\" 2>/dev/null | tail -n 1 | cut -c8-)\n"
+    << "  if ! podman image exists " << ShellQuote(image) << " >/dev/null 2>&1; then\n"
+    << "    od_error=" << ShellTemplate(ContainerFailureReason(image, 125, false, "", "\x01"))
+    << "\n"
+    << "  elif [ -n \"$od_perr\" ]; then\n"
+    << "    case $rc in\n";
+  for (int code : {125, 126}) {
+    s << "      " << code << ") od_error="
+      << ShellTemplate(ContainerFailureReason(image, code, true, "\x02", "\x01")) << " ;;\n";
+  }
+  s << "    esac\n"
+    << "  fi\n"
+    << "fi\n"
+    << "if $canceled || $timed_out; then\n"
+    << "  podman rm --force --ignore --time 0 " << ShellQuote(name) << " >/dev/null 2>&1\n"
+    << "fi\n";
+  return s.str();
+}
+
 // The batch script: the local shim's behaviour in POSIX sh, so that compute nodes need nothing
 // of Overdrive installed. Slurm already points stdout/stderr at the run folder's logs.
 std::string BatchScript(const LaunchSpec& spec, const fs::path& run_dir, const fs::path& wd) {
@@ -80,7 +129,7 @@ std::string BatchScript(const LaunchSpec& spec, const fs::path& run_dir, const f
     << "run_dir=" << ShellQuote(run_dir.string()) << "\n"
     << "exit_file=\"$run_dir/" << run_files::kExit << "\"\n"
     << "started_at=$(date +%s.%N)\n"
-    << "timed_out=false\ncanceled=false\nchild=\nwatchdog=\n"
+    << "timed_out=false\ncanceled=false\nchild=\nwatchdog=\nod_error=\n"
     << ExitRecordShellWriter()
     << "rm -f \"$exit_file\"  # a requeued job starts over\n"
     << "if ! cd " << ShellQuote(wd.string()) << "; then\n"
@@ -116,7 +165,34 @@ std::string BatchScript(const LaunchSpec& spec, const fs::path& run_dir, const f
     }
     s << "rm -f \"$run_dir/" << run_files::kFailedRank << "\"\n";
   }
-  s << "trap 'canceled=true; [ -n \"$child\" ] && kill -TERM -\"$child\" 2>/dev/null' TERM INT\n"
+  const bool container = spec.container.has_value();
+  std::string podman_words;  // the podman command line, up to the per-node options
+  if (container) {
+    // The same podman command as the local shim's (container.hpp), with the per-node options
+    // (user, GPUs) worked out here, on the node, into "$@".
+    PodmanRun pr;
+    pr.name = ContainerName(spec.run_id);
+    pr.container = *spec.container;
+    pr.run_dir = run_dir.string();
+    pr.working_dir = wd.string();
+    pr.command = spec.command;
+    for (const auto& [k, v] : spec.env) {
+      if (!(k == "CUDA_VISIBLE_DEVICES" && spec.gpus > 0)) pr.env_names.push_back(k);
+    }
+    std::vector<std::string> words;
+    for (const auto& w : PodmanRunHead(pr)) words.push_back(ShellQuote(w));
+    words.push_back("\"$@\"");
+    for (const auto& w : PodmanRunTail(pr)) words.push_back(ShellQuote(w));
+    podman_words = Join(words, " ");
+    s << ContainersConfShell() << PodmanNodeOptionsShell(spec.gpus > 0);
+    // On a cancel (or Slurm's own stop) Slurm may SIGKILL this script and podman after its
+    // KillWait while the container lives on under conmon: a detached `podman stop` ends it
+    // after the run's grace period whatever happens to this script.
+    s << "od_stop() { ( podman stop --ignore --time " << static_cast<long long>(std::ceil(std::max(0.0, spec.grace_s)))
+      << " " << ShellQuote(pr.name) << " >/dev/null 2>&1 & ) ; }\n";
+  }
+  const std::string stop_container = container ? "; od_stop" : "";
+  s << "trap 'canceled=true; [ -n \"$child\" ] && kill -TERM -\"$child\" 2>/dev/null" << stop_container << "' TERM INT\n"
     << "trap 'timed_out=true; [ -n \"$child\" ] && kill -TERM -\"$child\" 2>/dev/null' USR1\n";
   if (distributed) {
     // One task per rank; a rank that exits non-zero ends the step (Slurm stops its siblings:
@@ -128,6 +204,9 @@ std::string BatchScript(const LaunchSpec& spec, const fs::path& run_dir, const f
       << CpusPerTask(spec) << " " << (odd.empty() ? "" : "env " + Join(odd, " ") + " ")
       << "/bin/sh -c " << ShellQuote(run_files::RankWrapperScript()) << " overdrive-rank slurm "
       << "\"$run_dir\" " << spec.processes_per_node << " " << ShellQuote(spec.command)
+      << " </dev/null &\n";
+  } else if (container) {
+    s << "setsid " << (odd.empty() ? "" : "env " + Join(odd, " ") + " ") << podman_words
       << " </dev/null &\n";
   } else {
     s << "setsid " << (odd.empty() ? "" : "env " + Join(odd, " ") + " ") << "/bin/sh -c "
@@ -157,9 +236,10 @@ std::string BatchScript(const LaunchSpec& spec, const fs::path& run_dir, const f
       << "  rc=$f_rc; rank=$f_rank\n"
       << "fi\n";
   }
+  if (container) s << ContainerEpilogue(spec);
   s << "sig=0\n"
     << "if [ \"$rc\" -gt 128 ] && [ \"$rc\" -lt 160 ]; then sig=$((rc - 128)); fi\n"
-    << "write_exit \"$rc\" \"$sig\" \"$rank\" ''\n"
+    << "write_exit \"$rc\" \"$sig\" \"$rank\" \"$od_error\"\n"
     << "exit \"$rc\"\n";
   return s.str();
 }
@@ -343,6 +423,14 @@ Result<void> SlurmExecutor::Submit(const LaunchSpec& spec) {
   }
   if (spec.memory_mb < 0) {
     return MakeError(ErrorCode::kInvalidInput, "run '" + id + "' asks for negative memory");
+  }
+  if (spec.container) {
+    OD_TRY(ValidateContainer(id, *spec.container));
+    if (!spec.distribution.empty()) {
+      return MakeError(ErrorCode::kInvalidInput,
+                       "run '" + id + "': distributed runs (distribution: " + spec.distribution +
+                           ") cannot run in a container yet");
+    }
   }
   if (spec.timeout_s && !(*spec.timeout_s > 0)) {
     return MakeError(ErrorCode::kInvalidInput,
