@@ -16,6 +16,8 @@ scripts/fetch_faq_data.sh "$OVERDRIVE_DATA_DIR" >/dev/null
 echo "cached in $OVERDRIVE_DATA_DIR"
 
 echo "== 2/4 sweep: examples/faq-matching/sweep.yml (TPE sampling, median stopping, 2 at a time) =="
+# The job names Azure's curated AzureML-sklearn-1.5: map it to a local venv (idempotent).
+"$bin" environment create -f examples/environments/sklearn-1.5.yml >/dev/null
 "$bin" job submit examples/faq-matching/sweep.yml
 sweep=$("$bin" job list --limit 1 --json | $py -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 "$bin" job show "$sweep" --json > "$ws/demo-sweep.json"

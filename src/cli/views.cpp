@@ -7,6 +7,7 @@
 #include "common/clock.hpp"
 #include "common/strings.hpp"
 #include "executor/handle_info.hpp"
+#include "sweep/environment_prep.hpp"
 #include "sweep/controller.hpp"
 #include "sweep/sweep_plan.hpp"
 #include "sweep/sweep_state.hpp"
@@ -46,6 +47,13 @@ Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
   out << "compute     " << run.compute << "\n";
   if (auto h = DescribeRunExecutor(run); !h.is_null()) {
     out << "executor    " << h.value("summary", "") << "\n";
+  }
+  if (std::string env = EnvironmentLineage(ws, run); !env.empty()) {
+    auto e = nlohmann::json::parse(env, nullptr, false);
+    if (e.is_object()) {
+      out << "environment " << e.value("label", "") << " (" << e.value("kind", "") << ", "
+          << e.value("hash", "").substr(0, 12) << ")\n";
+    }
   }
   out << "folder      " << run.run_dir << "\n";
   if (run.tags_json != "{}" && !run.tags_json.empty()) out << "tags        " << run.tags_json << "\n";

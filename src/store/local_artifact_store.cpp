@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "store/artifact_store.hpp"
+#include "store/sha256.hpp"
 
 namespace overdrive {
 namespace {
@@ -34,32 +35,6 @@ struct FdCloser {
   ~FdCloser() {
     if (fd >= 0) ::close(fd);
   }
-};
-
-struct EvpDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
-  void Update(const void* data, size_t n) { EVP_DigestUpdate(ctx_.get(), data, n); }
-  std::string HexDigest() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_.get(), md, &len);
-    static const char* kHex = "0123456789abcdef";
-    std::string out;
-    out.reserve(len * 2);
-    for (unsigned int i = 0; i < len; ++i) {
-      out += kHex[md[i] >> 4];
-      out += kHex[md[i] & 15];
-    }
-    return out;
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, EvpDeleter> ctx_;
 };
 
 bool IsDigest(const std::string& d) {

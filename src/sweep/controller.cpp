@@ -7,7 +7,9 @@
 
 #include "common/clock.hpp"
 #include "common/process.hpp"
+#include "sweep/environment_prep.hpp"
 #include "sweep/executor_factory.hpp"
+#include "sweep/launch_config.hpp"
 #include "sweep/log_tail.hpp"
 #include "sweep/run_tracker.hpp"
 
@@ -25,12 +27,15 @@ Result<ControllerResult> DriveCommand(Workspace& ws, const RunRecord& run,
     OD_ASSIGN_OR_RETURN(owned, MakeExecutor(ws, run.compute, opts.executor));
     executor = owned.get();
   }
+  OD_ASSIGN_OR_RETURN(LaunchConfig cfg, LaunchConfig::FromJson(run.launch_json));
+  auto env = PrepareEnvironment(ws, run, cfg, opts);
+  if (!env) return FailPreparing(ws, run, env.error());
   RunTracker tracker(ws, *executor);
   bool fresh = run.status == RunStatus::kQueued;
   if (fresh) {
-    OD_TRY(tracker.Launch(run));
+    OD_TRY(tracker.Launch(run, *env));
   } else {
-    OD_TRY(tracker.Adopt(run));
+    OD_TRY(tracker.Adopt(run, *env));
   }
   std::vector<LogTail> tails;
   if (opts.stream_logs) {
@@ -83,6 +88,15 @@ Result<ControllerResult> DriveCommand(Workspace& ws, const RunRecord& run,
 }
 
 }  // namespace
+
+Result<ControllerResult> FailPreparing(Workspace& ws, const RunRecord& job, const Error& error) {
+  // Nothing of the job ran: it ends failed with the build's reason, not after every run fails.
+  RunUpdate u;
+  u.status_reason = error.message;
+  u.ended_at = WallSeconds();
+  OD_TRY(ws.store().TransitionRun(job.id, RunStatus::kFailed, u));
+  return ControllerResult{RunStatus::kFailed, error.message, false};
+}
 
 bool ControllerAlive(const RunRecord& run) {
   if (run.controller_pid <= 0 || run.controller_pid == ::getpid()) return false;

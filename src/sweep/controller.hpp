@@ -62,6 +62,9 @@ inline constexpr double kControllerStartGraceS = 60;
 // started. `job resume` picks it up. Trials are driven by their sweep: never "gone" themselves.
 bool ControllerGone(const RunRecord& run, double now);
 
+// Ends `job` failed because its environment could not be prepared (nothing of it ran).
+Result<ControllerResult> FailPreparing(Workspace& ws, const RunRecord& job, const Error& error);
+
 // Sweep jobs (sweep_controller.cpp).
 Result<ControllerResult> DriveSweep(Workspace& ws, const RunRecord& sweep,
                                     const ControllerOptions& options);

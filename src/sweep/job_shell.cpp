@@ -45,8 +45,9 @@ class QuietView : public JobView {
 class Shell {
  public:
   Shell(Workspace& ws, const RunRecord& job, JobCore& core, JobKind& kind,
-        const ControllerOptions& opts, JobView& view)
-      : ws_(ws), job_(job), core_(core), kind_(kind), opts_(opts), view_(view) {}
+        const ControllerOptions& opts, JobView& view,
+        const std::map<std::string, std::string>& run_env)
+      : ws_(ws), job_(job), core_(core), kind_(kind), opts_(opts), view_(view), run_env_(run_env) {}
 
   Result<ControllerResult> Run();
 
@@ -63,6 +64,7 @@ class Shell {
   JobKind& kind_;
   const ControllerOptions& opts_;
   JobView& view_;
+  const std::map<std::string, std::string>& run_env_;
   std::unique_ptr<Executor> owned_executor_;
   std::unique_ptr<RunTracker> tracker_;
   double last_created_at_ = 0;
@@ -92,7 +94,7 @@ Result<void> Shell::Launch(const JobAction& a) {
   info.run = child.run;
   info.params = a.params;
   info.replaces = a.replaces;
-  auto launched = tracker_->Launch(child.run);
+  auto launched = tracker_->Launch(child.run, run_env_);
   if (!launched) {
     // The tracker recorded the failure on the child; the job goes on.
     if (auto rec = ws_.store().GetRun(child.run.id)) info.run = *rec;
@@ -159,7 +161,8 @@ Result<ControllerResult> Shell::Run() {
   for (auto& c : children) {
     last_created_at_ = std::max(last_created_at_, c.run.created_at);
     if (IsFinal(c.run.status)) continue;
-    auto r = c.run.status == RunStatus::kQueued ? tracker_->Launch(c.run) : tracker_->Adopt(c.run);
+    auto r = c.run.status == RunStatus::kQueued ? tracker_->Launch(c.run, run_env_)
+                                                : tracker_->Adopt(c.run, run_env_);
     if (!r) view_.Line(c.run.display_name + " (" + c.run.id + "): " + r.error().message);
     ++adopted;
     if (auto rec = ws_.store().GetRun(c.run.id)) c.run = *rec;
@@ -219,14 +222,15 @@ Result<ControllerResult> Shell::Run() {
 std::unique_ptr<JobView> MakeLineView(std::ostream& out) { return std::make_unique<LineView>(out); }
 
 Result<ControllerResult> RunJobShell(Workspace& ws, const RunRecord& job, JobCore& core,
-                                     JobKind& kind, const ControllerOptions& options) {
+                                     JobKind& kind, const ControllerOptions& options,
+                                     const std::map<std::string, std::string>& run_env) {
   std::unique_ptr<JobView> own;
   JobView* view = options.view;
   if (!view) {
     own = options.out ? MakeLineView(*options.out) : std::make_unique<QuietView>();
     view = own.get();
   }
-  Shell shell(ws, job, core, kind, options, *view);
+  Shell shell(ws, job, core, kind, options, *view, run_env);
   return shell.Run();
 }
 

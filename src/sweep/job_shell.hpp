@@ -9,6 +9,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,8 +43,10 @@ class JobKind {
 // 10 seconds on one line. The live view for a terminal is the CLI's (src/cli/live_view.hpp).
 std::unique_ptr<JobView> MakeLineView(std::ostream& out);
 
-// Drives `job` to its end (or until detached). `core` has not been resumed yet.
+// Drives `job` to its end (or until detached). `core` has not been resumed yet. `run_env`:
+// variables every child run gets on top of its own (its environment's, environment_prep.hpp).
 Result<ControllerResult> RunJobShell(Workspace& ws, const RunRecord& job, JobCore& core,
-                                     JobKind& kind, const ControllerOptions& options);
+                                     JobKind& kind, const ControllerOptions& options,
+                                     const std::map<std::string, std::string>& run_env = {});
 
 }  // namespace overdrive

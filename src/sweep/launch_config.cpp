@@ -19,6 +19,10 @@ std::string LaunchConfig::ToJson() const {
   j["stdout_metrics"] = stdout_metrics;
   j["metrics_pattern"] = metrics_pattern;
   j["outputs"] = outputs;
+  if (environment) {
+    j["environment"] = {{"label", environment_label},
+                        {"spec", nlohmann::json::parse(environment->ToJson())}};
+  }
   return j.dump();
 }
 
@@ -40,6 +44,11 @@ Result<LaunchConfig> LaunchConfig::FromJson(const std::string& text) {
     c.stdout_metrics = j.value("stdout_metrics", true);
     c.metrics_pattern = j.value("metrics_pattern", ExtensionSpec{}.metrics_pattern);
     c.outputs = j.value("outputs", std::vector<std::string>{});
+    if (j.contains("environment")) {
+      const auto& e = j.at("environment");
+      c.environment_label = e.value("label", std::string());
+      OD_ASSIGN_OR_RETURN(c.environment, EnvironmentSpec::FromJson(e.at("spec").dump()));
+    }
     return c;
   } catch (const std::exception& e) {
     return MakeError(ErrorCode::kStorage, std::string("corrupt launch record: ") + e.what());

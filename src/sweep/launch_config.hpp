@@ -27,6 +27,10 @@ struct LaunchConfig {
   bool stdout_metrics = true;
   std::string metrics_pattern;
   std::vector<std::string> outputs;  // named outputs: folders wd/outputs/<name>
+  // The environment runs use, resolved at submit (issue 13): none = the node's own. The label
+  // says which it was ("sklearn-env:3", "inline") for lineage and messages.
+  std::optional<EnvironmentSpec> environment;
+  std::string environment_label;
 
   std::string ToJson() const;
   static Result<LaunchConfig> FromJson(const std::string& text);

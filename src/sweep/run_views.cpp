@@ -8,6 +8,7 @@
 #include "common/clock.hpp"
 #include "common/strings.hpp"
 #include "executor/handle_info.hpp"
+#include "sweep/environment_prep.hpp"
 #include "sweep/run_retention.hpp"
 #include "sweep/sweep_plan.hpp"
 
@@ -160,6 +161,9 @@ nlohmann::json RunSummaryJson(const RunRecord& run) {
 Result<nlohmann::json> RunToJson(Workspace& ws, const RunRecord& run, bool details) {
   nlohmann::json j = RunSummaryJson(run);
   j["executor"] = DescribeRunExecutor(run);
+  // The environment it ran in (label, name, version, content hash, kind); null = the node's.
+  std::string lineage = EnvironmentLineage(ws, run);
+  j["environment"] = lineage.empty() ? nlohmann::json() : nlohmann::json::parse(lineage, nullptr, false);
   OD_ASSIGN_OR_RETURN(auto params, ws.store().GetParams(run.id));
   j["params"] = ParamsJson(params);
   OD_ASSIGN_OR_RETURN(auto summaries, ws.store().GetMetricSummaries(run.id));

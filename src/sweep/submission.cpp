@@ -12,6 +12,7 @@
 #include "common/ids.hpp"
 #include "common/input_limits.hpp"
 #include "common/strings.hpp"
+#include "sweep/environment_prep.hpp"
 #include "sweep/launch_config.hpp"
 #include "sweep/sweep_plan.hpp"
 
@@ -121,8 +122,17 @@ Result<void> ValidateForWorkspace(Workspace* ws, const JobSpec& spec) {
 
   OD_TRY(ValidateForTarget(spec, target_type));
 
+  // The environment: an asset that does not exist, or a curated Azure name, is refused now.
+  LaunchConfig resolved;
+  OD_TRY(ResolveEnvironment(ws, spec.command, resolved));
   std::string program = CommandProgram(spec.command.command);
   if (program.empty() || ShellBuiltins().count(program)) return {};
+  // A program the environment installs (a venv's console script) is on no PATH yet.
+  if (spec.command.environment_ref.kind != EnvironmentRef::Kind::kNone &&
+      spec.command.environment_ref.kind != EnvironmentRef::Kind::kHost &&
+      program.find('/') == std::string::npos) {
+    return {};
+  }
   bool found = false;
   if (program.find('/') != std::string::npos) {
     fs::path p = program;
@@ -183,9 +193,15 @@ Result<SubmittedJob> SubmitJob(Workspace& ws, const JobSpec& spec) {
   run.compute = spec.compute;
   run.run_dir = ws.RunDir(run.id).string();
   run.created_at = WallSeconds();
-  run.launch_json = spec.type == JobType::kSweep
-                        ? SweepPlan::FromSpec(spec).ToJson()
-                        : LaunchConfig::FromSpec(spec.command, spec.extensions).ToJson();
+  if (spec.type == JobType::kSweep) {
+    SweepPlan plan = SweepPlan::FromSpec(spec);
+    OD_TRY(ResolveEnvironment(&ws, spec.command, plan.trial));
+    run.launch_json = plan.ToJson();
+  } else {
+    LaunchConfig cfg = LaunchConfig::FromSpec(spec.command, spec.extensions);
+    OD_TRY(ResolveEnvironment(&ws, spec.command, cfg));
+    run.launch_json = cfg.ToJson();
+  }
   if (spec.type == JobType::kCommand) {
     OD_ASSIGN_OR_RETURN(run.command,
                         SubstituteCommand(spec.command.command,

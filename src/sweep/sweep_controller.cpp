@@ -12,6 +12,7 @@
 #include "registry/model_registry.hpp"
 #include "space/space_ops.hpp"
 #include "sweep/controller.hpp"
+#include "sweep/environment_prep.hpp"
 #include "sweep/job_shell.hpp"
 #include "sweep/submission.hpp"
 #include "sweep/sweep_core.hpp"
@@ -161,6 +162,8 @@ class SweepKind : public JobKind {
     }
     std::map<std::string, std::string> tags = {
         {"sweep", sweep_.id}, {plan_.sweep.objective.primary_metric, FormatDouble(*best.best)}};
+    // The model keeps the environment it was trained in (label and content hash).
+    if (std::string env = EnvironmentLineage(ws_, sweep_); !env.empty()) tags["environment"] = env;
     auto version = registry.Register(reg.name, best.run.id, reg.path, tags);
     if (!version) {
       std::string w = "could not register the best trial's model: " + version.error().message;
@@ -202,8 +205,11 @@ Result<ControllerResult> DriveSweep(Workspace& ws, const RunRecord& sweep,
   OD_ASSIGN_OR_RETURN(auto core, SweepCore::Make(plan->sweep, plan->seed, started_at, sweep.id));
   RunRecord job = sweep;
   job.started_at = started_at;
+  // Built once, before the first trial: every trial runs in it.
+  auto env = PrepareEnvironment(ws, job, plan->trial, options);
+  if (!env) return FailPreparing(ws, job, env.error());
   SweepKind kind(ws, job, *plan);
-  return RunJobShell(ws, job, *core, kind, options);
+  return RunJobShell(ws, job, *core, kind, options, *env);
 }
 
 }  // namespace overdrive

@@ -34,6 +34,12 @@ class FashionMnistTest : public CliTest {
 
 TEST_F(FashionMnistTest, TinySweepTrainsTheCnnAndRecordsValidationAccuracyEveryEpoch) {
   if (std::string why = MissingPrerequisite(); !why.empty()) GTEST_SKIP() << why;
+  // Its curated environment, mapped as the README says.
+  CommandResult env = Run({"environment", "create", "-f",
+                           (fs::path(OVERDRIVE_SOURCE_DIR) / "examples" / "environments" /
+                            "pytorch-1.13.yml")
+                               .string()});
+  ASSERT_EQ(env.exit_code, 0) << env.err;
   constexpr int kEpochs = 2;
   CommandResult r = Run({"job", "submit", Example().string(),
                          "--set", "limits.max_total_trials=2",

@@ -227,6 +227,11 @@ TEST_F(ServerCliTest, MlflowLoggingTrialsAreTrackedAndStoppedEarly) {
   // gives them MLFLOW_TRACKING_URI and MLFLOW_RUN_ID); bandit stops the slow learners on it.
   fs::copy(fs::path(OVERDRIVE_SOURCE_DIR) / "examples" / "mlflow-logging", dir_ / "mlflow",
            fs::copy_options::recursive);
+  // Its curated environment, mapped as the README says.
+  auto env = Run({"environment", "create", "-f",
+                  (fs::path(OVERDRIVE_SOURCE_DIR) / "examples" / "environments" / "sklearn-1.5.yml")
+                      .string()});
+  ASSERT_EQ(env.exit_code, 0) << env.err;
   StartServer();
   auto r = Run(Remote({"job", "submit", "mlflow/sweep.yml", "--json"}), 300);
   ASSERT_EQ(r.exit_code, 0) << r.err << testing::ReadFile(server_log_);

@@ -1,0 +1,169 @@
+// Jobs run in their `environment:` (issue 13): an inline conda file becomes a venv built once
+// and shared, a named asset serves a whole sweep, a curated Azure name must be mapped, a failed
+// build fails the job before any run, and `overdrive: {environment: host}` keeps the node's own
+// Python. Real venvs and real pip; requirements come from a wheel built here (no package index).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "cli_test_util.hpp"
+
+namespace overdrive::testing {
+namespace {
+
+class EnvironmentJobTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    // A wheel of `odtestpkg`, found through pip's own variables only.
+    fs::path pkg = dir_ / "pkg";
+    WriteFile(pkg / "setup.py",
+              "from setuptools import setup\n"
+              "setup(name='odtestpkg', version='0.1', py_modules=['odtestpkg'])\n");
+    WriteFile(pkg / "odtestpkg.py", "VALUE = 0.75\n");
+    std::string cmd = "cd " + pkg.string() +
+                      " && /usr/bin/python3 -m pip wheel --no-index --no-build-isolation "
+                      "--no-deps -q -w " + (dir_ / "wheels").string() + " . >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    setenv("PIP_CONFIG_FILE", "/dev/null", 1);
+    setenv("PIP_NO_INDEX", "1", 1);
+    setenv("PIP_FIND_LINKS", (dir_ / "wheels").c_str(), 1);
+    WriteFile(dir_ / "conda.yml",
+              "name: test\ndependencies:\n  - python=3\n  - pip\n  - pip:\n    - odtestpkg==0.1\n");
+  }
+  void TearDown() override {
+    unsetenv("PIP_CONFIG_FILE");
+    unsetenv("PIP_NO_INDEX");
+    unsetenv("PIP_FIND_LINKS");
+    CliTest::TearDown();
+  }
+};
+
+// Prints the module's value as a metric and where Python runs from.
+constexpr const char* kProbe =
+    "python3 -c \"import odtestpkg, sys; print('acc=%s' % odtestpkg.VALUE); "
+    "print('prefix', sys.prefix)\"";
+
+TEST_F(EnvironmentJobTest, AnInlineCondaEnvironmentIsBuiltOnceAndRecordedOnTheRun) {
+  WriteFile(dir_ / "job.yml", std::string("command: ") + kProbe +
+                                  "\nenvironment:\n  conda_file: conda.yml\n");
+  CommandResult first = Run({"job", "submit", "job.yml"}, 180);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("environment inline built in"), std::string::npos) << first.err;
+  EXPECT_NE(first.out.find("prefix " + (workspace_ / "environments").string()), std::string::npos)
+      << first.out;
+  nlohmann::json runs = Json({"job", "list", "--json"});
+  ASSERT_EQ(runs.size(), 1u);
+  nlohmann::json run = Json({"job", "show", runs[0]["id"], "--json"});
+  EXPECT_EQ(run["metrics"]["acc"]["last"], 0.75);
+  ASSERT_TRUE(run["environment"].is_object()) << run.dump();
+  EXPECT_EQ(run["environment"]["kind"], "venv");
+  std::string hash = run["environment"]["hash"];
+  EXPECT_EQ(hash.size(), 64u);
+  bool log_kept = false;
+  for (const auto& a : run["artifacts"]) log_kept |= a["path"] == "logs/environment-build.log";
+  EXPECT_TRUE(log_kept) << run["artifacts"].dump();
+  CommandResult shown = Run({"job", "show", runs[0]["id"]});
+  EXPECT_NE(shown.out.find("environment inline (venv, " + hash.substr(0, 12)), std::string::npos)
+      << shown.out;
+
+  // Another job with the same content: found in the cache, not built again.
+  CommandResult second = Run({"job", "submit", "job.yml"}, 120);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(second.err.find("built in"), std::string::npos) << second.err;
+  runs = Json({"job", "list", "--json"});
+  nlohmann::json again = Json({"job", "show", runs[0]["id"], "--json"});
+  EXPECT_EQ(again["environment"]["hash"], hash);
+}
+
+TEST_F(EnvironmentJobTest, ASweepOfANamedEnvironmentBuildsItOnceBeforeItsTrials) {
+  WriteFile(dir_ / "env.yml", "name: probe-env\nconda_file: conda.yml\n");
+  CommandResult created = Run({"environment", "create", "-f", "env.yml"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  WriteFile(dir_ / "sweep.yml",
+            "type: sweep\n"
+            "sampling_algorithm: random\n"
+            "search_space:\n  x: {type: choice, values: [1, 2, 3, 4]}\n"
+            "objective: {goal: maximize, primary_metric: acc}\n"
+            "limits: {max_total_trials: 4, max_concurrent_trials: 2}\n"
+            "trial:\n"
+            "  command: " + std::string(kProbe) + "\n"
+            "  environment: azureml:probe-env@latest\n");
+  CommandResult r = Run({"job", "submit", "sweep.yml"}, 240);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  size_t built = 0;
+  for (size_t at = 0; (at = r.err.find("environment probe-env:1 built in", at)) != std::string::npos;
+       ++at) {
+    ++built;
+  }
+  EXPECT_EQ(built, 1u) << r.err;
+  EXPECT_LT(r.err.find("built in"), r.err.find("trial 1")) << "built before the first trial";
+  nlohmann::json runs = Json({"job", "list", "--json"});
+  nlohmann::json sweep = Json({"job", "show", runs[0]["id"], "--json"});
+  EXPECT_EQ(sweep["status"], "completed");
+  EXPECT_EQ(sweep["environment"]["label"], "probe-env:1");
+  ASSERT_EQ(sweep["trials"].size(), 4u);
+  for (const auto& t : sweep["trials"]) {
+    EXPECT_EQ(t["status"], "completed") << t.dump();
+    nlohmann::json trial = Json({"job", "show", t["id"], "--json"});
+    EXPECT_EQ(trial["environment"]["hash"], sweep["environment"]["hash"]);
+  }
+}
+
+TEST_F(EnvironmentJobTest, ACuratedAzureNameMustBeMappedAndNothingIsStoredUntilItIs) {
+  WriteFile(dir_ / "job.yml",
+            "command: python3 -c 'print(1)'\n"
+            "environment: azureml:AzureML-sklearn-1.5@latest\n");
+  CommandResult r = Run({"job", "submit", "job.yml"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("job.yml:2:14"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("curated"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("overdrive environment create -f env.yml --name AzureML-sklearn-1.5"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(Json({"job", "list", "--json"}).empty());
+
+  // Mapped explicitly, the same file runs unchanged.
+  CommandResult mapped = Run({"environment", "create", "-f",
+                              (fs::path(OVERDRIVE_SOURCE_DIR) / "examples" / "environments" /
+                               "sklearn-1.5.yml")
+                                  .string()});
+  ASSERT_EQ(mapped.exit_code, 0) << mapped.err;
+  CommandResult ran = Run({"job", "submit", "job.yml"}, 180);
+  EXPECT_EQ(ran.exit_code, 0) << ran.err;
+
+  // Or the node's own Python, chosen explicitly.
+  WriteFile(dir_ / "host.yml",
+            "command: sh -c 'test -z \"$VIRTUAL_ENV\"'\n"
+            "environment: azureml:AzureML-sklearn-1.0@latest\n"
+            "overdrive: {environment: host}\n");
+  CommandResult host = Run({"job", "submit", "host.yml"});
+  EXPECT_EQ(host.exit_code, 0) << host.err;
+}
+
+TEST_F(EnvironmentJobTest, AFailedBuildFailsTheJobBeforeAnyTrialWithTheFailingRequirement) {
+  WriteFile(dir_ / "bad-conda.yml",
+            "dependencies:\n  - pip:\n    - not-a-package-here==1.0\n");
+  WriteFile(dir_ / "sweep.yml",
+            "type: sweep\n"
+            "sampling_algorithm: random\n"
+            "search_space:\n  x: {type: choice, values: [1, 2]}\n"
+            "objective: {goal: maximize, primary_metric: acc}\n"
+            "limits: {max_total_trials: 2}\n"
+            "trial:\n"
+            "  command: echo acc=1\n"
+            "  environment: {conda_file: bad-conda.yml}\n");
+  CommandResult r = Run({"job", "submit", "sweep.yml"}, 120);
+  EXPECT_NE(r.exit_code, 0);
+  nlohmann::json runs = Json({"job", "list", "--json"});
+  ASSERT_EQ(runs.size(), 1u);
+  nlohmann::json sweep = Json({"job", "show", runs[0]["id"], "--json"});
+  EXPECT_EQ(sweep["status"], "failed");
+  std::string reason = sweep["status_reason"];
+  EXPECT_NE(reason.find("preparing environment inline failed"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("not-a-package-here"), std::string::npos) << reason;
+  EXPECT_TRUE(sweep["trials"].empty()) << "no trial ran";
+}
+
+}  // namespace
+}  // namespace overdrive::testing
