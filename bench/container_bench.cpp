@@ -139,16 +139,19 @@ int main(int argc, char** argv) {
     if (container) s.container = ContainerSpec{image, "none", {}};
     return s;
   };
-  std::vector<std::string> podman = {"podman", "run", "--rm", "--init", "--pull=never",
-                                     "--network", "none", image, "/bin/sh", "-c", command};
+  std::vector<std::string> podman = {"podman",       "run",       "--rm", "--init",
+                                     "--pull=never", "--network", "none", image,
+                                     "/bin/sh",      "-c",        command};
   std::vector<std::string> conf_env;
   if (auto conf = ContainersConf(std::getenv)) conf_env.push_back("CONTAINERS_CONF=" + *conf);
 
   // One of each first, untimed: page cache, podman's storage.
   if (TimeRun(e, spec("warm-bare", false)) < 0 || TimeRun(e, spec("warm-ctr", true)) < 0 ||
       TimeSpawn(podman, conf_env) < 0) {
-    std::fprintf(stderr, "a warm-up run failed: is podman set up (scripts/podman.sh setup) and "
-                         "%s there (scripts/podman.sh base-image)?\n", image.c_str());
+    std::fprintf(stderr,
+                 "a warm-up run failed: is podman set up (scripts/podman.sh setup) and "
+                 "%s there (scripts/podman.sh base-image)?\n",
+                 image.c_str());
     return 1;
   }
   std::vector<double> bare, ctr, plain_podman, sh;
@@ -168,22 +171,21 @@ int main(int argc, char** argv) {
   std::error_code ec;
   fs::remove_all(root, ec);
 
-  Stats sb = Summarize(bare), sc = Summarize(ctr), sp = Summarize(plain_podman),
-        ss = Summarize(sh);
+  Stats sb = Summarize(bare), sc = Summarize(ctr), sp = Summarize(plain_podman), ss = Summarize(sh);
   std::printf("Runs of `%s`, %d each, one at a time (ms, Submit to final update; %s)\n\n",
               command.c_str(), runs, image.c_str());
   std::printf("| run | median | p90 | mean | min | max |\n|---|---:|---:|---:|---:|---:|\n");
   auto row = [](const char* name, const Stats& s) {
-    std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", name, s.median, s.p90, s.mean,
-                s.min, s.max);
+    std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", name, s.median, s.p90, s.mean, s.min,
+                s.max);
   };
   row("local executor, bare process", sb);
   row("local executor, in a container", sc);
   row("reference: `podman run` alone", sp);
   row("reference: `/bin/sh -c` alone", ss);
-  std::printf("\ncontainer / bare (median): %.1fx; container overhead per run: %.0f ms "
-              "(goal: <= 300 ms); of which podman itself: %.0f ms\n",
-              sb.median > 0 ? sc.median / sb.median : 0, sc.median - sb.median,
-              sp.median - ss.median);
+  std::printf(
+      "\ncontainer / bare (median): %.1fx; container overhead per run: %.0f ms "
+      "(goal: <= 300 ms); of which podman itself: %.0f ms\n",
+      sb.median > 0 ? sc.median / sb.median : 0, sc.median - sb.median, sp.median - ss.median);
   return 0;
 }

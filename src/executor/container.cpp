@@ -36,7 +36,8 @@ bool PodmanNameChar(char c) {
 std::string MountPathProblem(const std::string& path) {
   if (path.empty() || path[0] != '/') return "is not an absolute path";
   for (char c : path) {
-    if (c == ':' || c == ',') return "contains '" + std::string(1, c) + "', which podman's -v cannot take";
+    if (c == ':' || c == ',')
+      return "contains '" + std::string(1, c) + "', which podman's -v cannot take";
     if (static_cast<unsigned char>(c) < 0x20) return "contains a control character";
   }
   return "";
@@ -77,9 +78,9 @@ Result<void> ValidateContainer(const std::string& run_id, const ContainerSpec& c
   for (const auto& m : c.mounts) {
     for (const auto* p : {&m.source, &m.target}) {
       if (std::string why = MountPathProblem(*p); !why.empty()) {
-        return MakeError(ErrorCode::kInvalidInput,
-                         run + "container mount " + (p == &m.source ? "source" : "target") +
-                             " '" + *p + "' " + why);
+        return MakeError(ErrorCode::kInvalidInput, run + "container mount " +
+                                                       (p == &m.source ? "source" : "target") +
+                                                       " '" + *p + "' " + why);
       }
     }
   }
@@ -87,10 +88,21 @@ Result<void> ValidateContainer(const std::string& run_id, const ContainerSpec& c
 }
 
 std::vector<std::string> PodmanRunHead(const PodmanRun& r) {
-  std::vector<std::string> a = {"podman",   "run",       "--rm",           "--replace",
-                                "--name",   r.name,      "--init",         "--sig-proxy=true",
-                                "--pull=never", "--log-driver", "passthrough", "--network",
-                                r.container.network, "-w", r.working_dir};
+  std::vector<std::string> a = {"podman",
+                                "run",
+                                "--rm",
+                                "--replace",
+                                "--name",
+                                r.name,
+                                "--init",
+                                "--sig-proxy=true",
+                                "--pull=never",
+                                "--log-driver",
+                                "passthrough",
+                                "--network",
+                                r.container.network,
+                                "-w",
+                                r.working_dir};
   // The run folder, then the working directory (usually inside it, then mounted over itself:
   // harmless), then the run's own mounts.
   a.push_back("-v");
@@ -198,8 +210,8 @@ std::string ContainerFailureReason(const std::string& image, int exit_code, bool
            "localhost/overdrive-base:latest); images are never pulled";
   }
   if (podman_error.empty()) return "";
-  return "podman could not run the container (image '" + image + "') on " + where +
-         ", exit code " + std::to_string(exit_code) + ": " + podman_error +
+  return "podman could not run the container (image '" + image + "') on " + where + ", exit code " +
+         std::to_string(exit_code) + ": " + podman_error +
          "; scripts/podman.sh check tests the set-up";
 }
 

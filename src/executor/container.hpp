@@ -52,7 +52,7 @@ std::string ContainerName(const std::string& run_id);
 Result<void> ValidateContainer(const std::string& run_id, const ContainerSpec& c);
 
 struct PodmanRun {
-  std::string name;                    // ContainerName(run_id)
+  std::string name;  // ContainerName(run_id)
   ContainerSpec container;
   std::string run_dir;                 // absolute
   std::string working_dir;             // absolute
@@ -80,8 +80,7 @@ std::string PodmanNodeOptionsShell(bool gpus);
 // (then nothing is changed: nullopt), else the first of ContainersConfCandidates that exists.
 // nullopt also when none exists (podman's own configuration then).
 // `getenv` is the environment to look in (the run's), so the shim and tests can pass theirs.
-std::optional<std::string> ContainersConf(
-    const std::function<const char*(const char*)>& getenv);
+std::optional<std::string> ContainersConf(const std::function<const char*(const char*)>& getenv);
 // $OVERDRIVE_CONTAINERS_CONF, /etc/overdrive/containers.conf,
 // ${XDG_CONFIG_HOME:-$HOME/.config}/overdrive/containers.conf (empty entries left out).
 std::vector<std::string> ContainersConfCandidates(

@@ -58,8 +58,9 @@ const std::string& PodmanUnavailable() {
       problem = std::string("the test base image ") + kImage + " is not in podman's image store";
     }
     if (problem.empty()) return problem;
-    return problem + "; `scripts/podman.sh setup && scripts/podman.sh base-image` set it up "
-                     "(scripts/test.sh does, and sets OVERDRIVE_TEST_PODMAN=1)";
+    return problem +
+           "; `scripts/podman.sh setup && scripts/podman.sh base-image` set it up "
+           "(scripts/test.sh does, and sets OVERDRIVE_TEST_PODMAN=1)";
   }();
   return why;
 }
@@ -187,8 +188,12 @@ TEST_P(ContainerRuns, TheCommandRunsInTheImageWithTheRunFolderMountedAsTheSubmit
   auto spec = Spec("inside",
                    "set -e; test -f /run/.containerenv; test ! -e " + ShellQuote(outside.string()) +
                        "; test -z \"${OVERDRIVE_TEST_HOST_ONLY:-}\"; "
-                       "test \"$(id -u):$(id -g)\" = " + ids + "; "
-                       "test \"$PWD\" = " + ShellQuote((root_ / "inside" / "wd").string()) + "; "
+                       "test \"$(id -u):$(id -g)\" = " +
+                       ids +
+                       "; "
+                       "test \"$PWD\" = " +
+                       ShellQuote((root_ / "inside" / "wd").string()) +
+                       "; "
                        ". /etc/os-release; echo \"os=$VERSION_CODENAME param=$MY_PARAM\"; "
                        "python3 -c 'print(\"py=ok\")'; echo made > made.txt; mkdir -p outputs; "
                        "echo out > outputs/model.txt; "
@@ -313,8 +318,9 @@ INSTANTIATE_TEST_SUITE_P(Executors, ContainerRuns, ::testing::Values("local", "s
 
 // The output of a POSIX sh script run with /bin/sh, with `env` added to the environment.
 std::string RunSh(const std::string& script, const std::map<std::string, std::string>& env) {
-  std::string line = "env -u CONTAINERS_CONF -u OVERDRIVE_CONTAINERS_CONF -u SLURM_JOB_GPUS "
-                     "-u CUDA_VISIBLE_DEVICES";
+  std::string line =
+      "env -u CONTAINERS_CONF -u OVERDRIVE_CONTAINERS_CONF -u SLURM_JOB_GPUS "
+      "-u CUDA_VISIBLE_DEVICES";
   for (const auto& [k, v] : env) line += " " + ShellQuote(k + "=" + v);
   line += " /bin/sh -c " + ShellQuote(script);
   FILE* p = ::popen(line.c_str(), "r");
@@ -361,8 +367,9 @@ TEST(PodmanCommand, TheShellNodeOptionsMatchTheShims) {
                 "\n--device\nnvidia.com/gpu=1\n--device\nnvidia.com/gpu=3\n--env\n"
                 "CUDA_VISIBLE_DEVICES\ncvd=0,1\n");
   // Without SLURM_JOB_GPUS, the node's CUDA_VISIBLE_DEVICES; with neither, no GPUs.
-  EXPECT_EQ(RunSh(PodmanNodeOptionsShell(true) + show, {{"CUDA_VISIBLE_DEVICES", "2"}}),
-            "--user\n" + ids + "\n--device\nnvidia.com/gpu=2\n--env\nCUDA_VISIBLE_DEVICES\ncvd=0\n");
+  EXPECT_EQ(
+      RunSh(PodmanNodeOptionsShell(true) + show, {{"CUDA_VISIBLE_DEVICES", "2"}}),
+      "--user\n" + ids + "\n--device\nnvidia.com/gpu=2\n--env\nCUDA_VISIBLE_DEVICES\ncvd=0\n");
   EXPECT_EQ(RunSh(PodmanNodeOptionsShell(true) + show, {}), "--user\n" + ids + "\ncvd=\n");
 }
 
@@ -428,7 +435,8 @@ TEST(PodmanCommand, TheLaunchRecordKeepsTheContainer) {
   back = DecodeLaunchRecord(EncodeLaunchRecord(l));
   ASSERT_TRUE(back);
   EXPECT_FALSE(back->container);
-  EXPECT_FALSE(DecodeLaunchRecord(R"({"command":"x","working_dir":"/","container":{"network":"none"}})"));
+  EXPECT_FALSE(
+      DecodeLaunchRecord(R"({"command":"x","working_dir":"/","container":{"network":"none"}})"));
   EXPECT_FALSE(DecodeLaunchRecord(R"({"command":"x","working_dir":"/","container":"img"})"));
 }
 
