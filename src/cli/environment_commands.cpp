@@ -1,6 +1,8 @@
 #include "cli/environment_commands.hpp"
 
+#include <cstdio>
 #include <iostream>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,7 +12,9 @@
 #include "cli/table.hpp"
 #include "common/clock.hpp"
 #include "common/strings.hpp"
+#include "environment/environment_cache.hpp"
 #include "spec/environment_spec.hpp"
+#include "sweep/environment_prep.hpp"
 
 namespace overdrive {
 
@@ -19,6 +23,7 @@ namespace {
 struct EnvironmentFlags {
   std::string file, name, version, ref;
   bool json = false;
+  bool dry_run = false;
 };
 
 nlohmann::json ParseOr(const std::string& text, nlohmann::json fallback) {
@@ -137,23 +142,25 @@ int CmdList(const Globals& g, const EnvironmentFlags& f) {
   return 0;
 }
 
+// The record `text` names (NAME, NAME:VERSION, NAME@latest, azureml: prefix allowed).
+Result<EnvironmentRecord> Lookup(MetadataStore& store, const std::string& text,
+                                 const std::string& command) {
+  OD_ASSIGN_OR_RETURN(EnvironmentRef ref, ParseEnvironmentName(text, SourcePos{command, 0, 0}));
+  auto r = ref.version.empty() ? store.GetLatestEnvironment(ref.name)
+                               : store.GetEnvironment(ref.name, ref.version);
+  if (!r && r.error().code == ErrorCode::kNotFound) {
+    return MakeError(ErrorCode::kNotFound,
+                     r.error().message + " (overdrive environment list shows them; overdrive "
+                                         "environment create -f env.yml makes one)");
+  }
+  return r;
+}
+
 int CmdShow(const Globals& g, const EnvironmentFlags& f) {
-  auto ref = ParseEnvironmentName(f.ref, SourcePos{"environment show", 0, 0});
-  if (!ref) return Fail(ref.error());
   auto ws = OpenWorkspace(g, false);
   if (!ws) return Fail(ws.error());
-  MetadataStore& store = (*ws)->store();
-  auto r = ref->version.empty() ? store.GetLatestEnvironment(ref->name)
-                                : store.GetEnvironment(ref->name, ref->version);
-  if (!r) {
-    if (r.error().code == ErrorCode::kNotFound) {
-      return Fail(Error{ErrorCode::kNotFound,
-                        r.error().message +
-                            " (overdrive environment list shows them; overdrive environment "
-                            "create -f env.yml makes one)"});
-    }
-    return Fail(r.error());
-  }
+  auto r = Lookup((*ws)->store(), f.ref, "environment show");
+  if (!r) return Fail(r.error());
   auto spec = SpecOf(*r);
   if (!spec) return Fail(spec.error());
   if (f.json) {
@@ -193,6 +200,96 @@ int CmdShow(const Globals& g, const EnvironmentFlags& f) {
   return 0;
 }
 
+int CmdBuild(const Globals& g, const EnvironmentFlags& f) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  auto r = Lookup((*ws)->store(), f.ref, "environment build");
+  if (!r) return Fail(r.error());
+  auto spec = SpecOf(*r);
+  if (!spec) return Fail(spec.error());
+  EnvironmentCache cache((*ws)->root() / "environments");
+  EnvironmentBuildOptions options;
+  double said = -100;
+  options.progress = [&](const std::string& what, double elapsed) {
+    if (f.json || (elapsed - said < 10 && elapsed > 0)) return;
+    said = elapsed;
+    std::cerr << "environment " << Ref(*r) << " — " << what
+              << (elapsed > 0 ? ", " + FormatDuration(elapsed) : std::string()) << "\n";
+  };
+  const double start = MonotonicSeconds();
+  auto built = cache.Ensure(*spec, options);
+  if (!built) return Fail(built.error());
+  (void)(*ws)->store().SetEnvironmentContentHash(r->name, r->version, built->hash);
+  if (f.json) {
+    PrintJson({{"ref", Ref(*r)}, {"kind", built->kind}, {"hash", built->hash},
+               {"path", built->venv.string()}, {"built_now", built->built_now}});
+    return 0;
+  }
+  std::cout << "environment " << Ref(*r) << " "
+            << (built->built_now ? "built in " + FormatDuration(MonotonicSeconds() - start)
+                                 : std::string("already built"))
+            << " (" << built->kind << ", " << built->hash.substr(0, 12) << "): "
+            << built->venv.string() << "\n";
+  return 0;
+}
+
+std::string Bytes(std::uint64_t b) {
+  char text[32];
+  if (b >= (1ull << 30)) std::snprintf(text, sizeof text, "%.1f GiB", b / double(1ull << 30));
+  else if (b >= (1ull << 20)) std::snprintf(text, sizeof text, "%.1f MiB", b / double(1ull << 20));
+  else std::snprintf(text, sizeof text, "%.1f KiB", b / 1024.0);
+  return text;
+}
+
+int CmdPrune(const Globals& g, const EnvironmentFlags& f) {
+  auto ws = OpenWorkspace(g, false);
+  if (!ws) return Fail(ws.error());
+  MetadataStore& store = (*ws)->store();
+  EnvironmentCache cache((*ws)->root() / "environments");
+  // Kept: the builds of stored environment versions, and those of jobs that have not ended.
+  std::set<std::string> keep;
+  auto assets = store.ListEnvironments();
+  if (!assets) return Fail(assets.error());
+  for (const auto& a : *assets) {
+    if (!a.content_hash.empty()) keep.insert(a.content_hash);
+    if (auto spec = SpecOf(a)) {
+      if (auto h = cache.Hash(*spec)) keep.insert(*h);
+    }
+  }
+  for (RunStatus s : {RunStatus::kQueued, RunStatus::kStarting, RunStatus::kRunning}) {
+    RunFilter filter;
+    filter.status = s;
+    filter.light = true;
+    auto runs = store.ListRuns(filter);
+    if (!runs) return Fail(runs.error());
+    for (const auto& run : *runs) {
+      auto e = nlohmann::json::parse(EnvironmentLineage(**ws, run), nullptr, false);
+      if (e.is_object()) keep.insert(e.value("hash", ""));
+    }
+  }
+  auto removed = cache.Prune(keep, f.dry_run);
+  if (!removed) return Fail(removed.error());
+  std::uint64_t total = 0;
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& c : *removed) {
+    total += c.bytes;
+    out.push_back({{"hash", c.hash}, {"kind", c.kind}, {"bytes", c.bytes}, {"ready", c.ready}});
+  }
+  if (f.json) {
+    PrintJson({{"removed", out}, {"bytes", total}, {"dry_run", f.dry_run}});
+    return 0;
+  }
+  for (const auto& c : *removed) {
+    std::cout << (f.dry_run ? "would remove " : "removed ") << c.hash.substr(0, 12) << "  "
+              << (c.ready ? c.kind : std::string("unfinished build")) << "  " << Bytes(c.bytes)
+              << "\n";
+  }
+  std::cout << (f.dry_run ? "would free " : "freed ") << Bytes(total) << " ("
+            << removed->size() << " cached build" << (removed->size() == 1 ? "" : "s") << "; "
+            << keep.size() << " in use kept)\n";
+  return 0;
+}
+
 }  // namespace
 
 CLI::App* AddEnvironmentCommands(CLI::App& app, const Globals& g, int& code) {
@@ -228,6 +325,22 @@ CLI::App* AddEnvironmentCommands(CLI::App& app, const Globals& g, int& code) {
       ->required();
   show->add_flag("--json", f->json, "print JSON for scripts");
   show->callback([f, &g, &code] { code = CmdShow(g, *f); });
+
+  auto* build = env->add_subcommand(
+      "build",
+      "build an environment version now, ahead of the jobs that use it (once per content hash: "
+      "a build already in the cache is reused)");
+  build->add_option("ref", f->ref, "NAME, NAME:VERSION or NAME@latest")->required();
+  build->add_flag("--json", f->json, "print JSON for scripts");
+  build->callback([f, &g, &code] { code = CmdBuild(g, *f); });
+
+  auto* prune = env->add_subcommand(
+      "prune",
+      "remove cached builds that no environment version and no unfinished job uses, and "
+      "unfinished builds nobody is building; says how much it freed");
+  prune->add_flag("--dry-run", f->dry_run, "list what would be removed; remove nothing");
+  prune->add_flag("--json", f->json, "print JSON for scripts");
+  prune->callback([f, &g, &code] { code = CmdPrune(g, *f); });
   return env;
 }
 

@@ -708,13 +708,12 @@ Result<void> JobParser::ParseCommandPart(const Fields& fields, const std::string
     out.code_pos = ValuePos(*c);
   }
   if (auto* e = fields.Get("environment")) {
-    // Recorded as an EnvironmentRef; until the environment part resolves it, runs still use
-    // this machine's environment, so the note below stays.
+    // Recorded as an EnvironmentRef; resolved at submit and built before the first run
+    // (sweep/environment_prep.hpp).
     EnvironmentRef& ref = out.environment_ref;
     if (e->value.IsScalar()) {
       out.environment = e->value.Scalar();
       OD_ASSIGN_OR_RETURN(ref, ParseEnvironmentName(out.environment, ValuePos(*e)));
-      if (StartsWith(out.environment, "azureml:")) Ignore(e->key, prefix + "environment");
     } else if (e->value.IsMap()) {
       YAML::Node image = e->value["image"];
       out.environment = image.IsDefined() && image.IsScalar() ? image.Scalar() : "inline";
@@ -728,7 +727,6 @@ Result<void> JobParser::ParseCommandPart(const Fields& fields, const std::string
       ref.inline_spec = std::move(spec);
       ref.text = out.environment;
       ref.pos = ValuePos(*e);
-      Ignore(e->key, prefix + "environment");
     } else {
       return FailAt(*e, "'environment' must be a name (azureml:NAME:VERSION) or a mapping");
     }

@@ -24,6 +24,22 @@ bool IsCurated(const EnvironmentRef& ref) {
 
 }  // namespace
 
+namespace {
+
+// Container environments need the container runtime wired to the environment cache, which
+// this version does not have yet: refused at submit rather than run on the node's Python.
+Result<void> CheckBuildable(const EnvironmentRef& ref, const EnvironmentSpec& spec,
+                            const std::string& label) {
+  if (spec.Kind() == "venv") return {};
+  return std::unexpected(InputError(
+      ref.pos, "environment '" + label + "' is a container environment (image: or build:), "
+               "which this version cannot run yet; give it a conda_file without an image to run "
+               "in a venv, or run on this machine's own Python by adding `overdrive: "
+               "{environment: host}` to the job"));
+}
+
+}  // namespace
+
 Result<void> ResolveEnvironment(Workspace* ws, const CommandSpec& command, LaunchConfig& cfg) {
   const EnvironmentRef& ref = command.environment_ref;
   switch (ref.kind) {
@@ -31,11 +47,10 @@ Result<void> ResolveEnvironment(Workspace* ws, const CommandSpec& command, Launc
     case EnvironmentRef::Kind::kHost:
       return {};
     case EnvironmentRef::Kind::kInline:
+      if (!ref.inline_spec) return {};
       cfg.environment = ref.inline_spec;
-      cfg.environment_label = ref.inline_spec && !ref.inline_spec->name.empty()
-                                  ? ref.inline_spec->name
-                                  : "inline";
-      return {};
+      cfg.environment_label = !ref.inline_spec->name.empty() ? ref.inline_spec->name : "inline";
+      return CheckBuildable(ref, *ref.inline_spec, cfg.environment_label);
     case EnvironmentRef::Kind::kAsset:
       break;
   }
@@ -67,8 +82,11 @@ Result<void> ResolveEnvironment(Workspace* ws, const CommandSpec& command, Launc
         InputError(ref.pos, "environment '" + wanted + "' is stored damaged: " +
                                 spec.error().message));
   }
-  cfg.environment = std::move(*spec);
+  spec->name = record->name;  // stored without them
+  spec->version = record->version;
   cfg.environment_label = record->name + ":" + record->version;
+  OD_TRY(CheckBuildable(ref, *spec, cfg.environment_label));
+  cfg.environment = std::move(*spec);
   return {};
 }
 

@@ -76,7 +76,7 @@ TEST_F(EnvironmentJobTest, AnInlineCondaEnvironmentIsBuiltOnceAndRecordedOnTheRu
   EXPECT_EQ(again["environment"]["hash"], hash);
 }
 
-TEST_F(EnvironmentJobTest, ASweepOfANamedEnvironmentBuildsItOnceBeforeItsTrials) {
+TEST_F(EnvironmentJobTest, ANamedEnvironmentIsBuiltAheadPrunedAroundAndServesEveryTrialOfASweep) {
   WriteFile(dir_ / "env.yml", "name: probe-env\nconda_file: conda.yml\n");
   CommandResult created = Run({"environment", "create", "-f", "env.yml"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
@@ -89,15 +89,32 @@ TEST_F(EnvironmentJobTest, ASweepOfANamedEnvironmentBuildsItOnceBeforeItsTrials)
             "trial:\n"
             "  command: " + std::string(kProbe) + "\n"
             "  environment: azureml:probe-env@latest\n");
+  // Built ahead of time: the sweep then finds it in the cache.
+  CommandResult ahead = Run({"environment", "build", "probe-env"}, 120);
+  ASSERT_EQ(ahead.exit_code, 0) << ahead.err;
+  EXPECT_NE(ahead.out.find("environment probe-env:1 built in"), std::string::npos) << ahead.out;
+  CommandResult again = Run({"environment", "build", "probe-env:1"});
+  EXPECT_NE(again.out.find("already built"), std::string::npos) << again.out;
+  // An unused build (another content) is pruned; the one a version names is kept.
+  WriteFile(dir_ / "other.yml", "dependencies: [pip]\n");
+  WriteFile(dir_ / "job-other.yml", "command: 'true'\nenvironment: {conda_file: other.yml}\n");
+  ASSERT_EQ(Run({"job", "submit", "job-other.yml"}, 120).exit_code, 0);
+  CommandResult dry = Run({"environment", "prune", "--dry-run"});
+  EXPECT_NE(dry.out.find("would free"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("1 cached build;"), std::string::npos) << dry.out;
+  ASSERT_EQ(Run({"environment", "prune"}).exit_code, 0);
+  EXPECT_NE(Run({"environment", "build", "probe-env"}).out.find("already built"),
+            std::string::npos);
+
   CommandResult r = Run({"job", "submit", "sweep.yml"}, 240);
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("built in"), std::string::npos) << "built ahead: " << r.err;
   size_t built = 0;
   for (size_t at = 0; (at = r.err.find("environment probe-env:1 built in", at)) != std::string::npos;
        ++at) {
     ++built;
   }
-  EXPECT_EQ(built, 1u) << r.err;
-  EXPECT_LT(r.err.find("built in"), r.err.find("trial 1")) << "built before the first trial";
+  EXPECT_EQ(built, 0u) << r.err;
   nlohmann::json runs = Json({"job", "list", "--json"});
   nlohmann::json sweep = Json({"job", "show", runs[0]["id"], "--json"});
   EXPECT_EQ(sweep["status"], "completed");

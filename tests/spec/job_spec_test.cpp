@@ -204,7 +204,6 @@ outputs:
       "job.yml:21:5: 'inputs.blob.mode' is Azure-only; ignored when running here",
       "job.yml:20:5: 'inputs.blob.path' is Azure-only; ignored when running here",
       "job.yml:24:5: 'outputs.out.mode' is Azure-only; ignored when running here",
-      "job.yml:2:1: 'environment' is Azure-only; ignored when running here",
       "job.yml:10:3: 'resources.instance_type' is Azure-only; ignored when running here",
       "job.yml:11:3: 'resources.properties' is Azure-only; ignored when running here",
       "job.yml:12:3: 'resources.docker_args' is Azure-only; ignored when running here",
@@ -223,13 +222,13 @@ outputs:
   EXPECT_EQ(job.command.outputs.at("out").mode, "rw_mount");
 }
 
-TEST_F(JobSpecTest, InlineEnvironmentIsAcceptedAndIgnored) {
+TEST_F(JobSpecTest, InlineEnvironmentIsParsedAndHonouredNotIgnored) {
   std::ofstream(dir_ / "env.yml") << "dependencies:\n  - python=3.11\n";
   JobSpec job = ParseOk("command: echo\nenvironment:\n  image: python:3.11\n  conda_file: env.yml\n");
   EXPECT_EQ(job.command.environment, "python:3.11");
-  EXPECT_EQ(job.command.environment_ref.kind, EnvironmentRef::Kind::kInline);
-  ASSERT_EQ(job.ignored.size(), 1u);
-  EXPECT_EQ(job.ignored[0], "job.yml:2:1: 'environment' is Azure-only; ignored when running here");
+  ASSERT_EQ(job.command.environment_ref.kind, EnvironmentRef::Kind::kInline);
+  EXPECT_EQ(job.command.environment_ref.inline_spec->image, "python:3.11");
+  EXPECT_TRUE(job.ignored.empty());  // environments are built and used now (issue 13)
 }
 
 TEST_F(JobSpecTest, InputKindMismatchesAreErrors) {
