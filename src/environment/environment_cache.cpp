@@ -19,6 +19,7 @@
 
 #include "common/clock.hpp"
 #include "common/strings.hpp"
+#include "executor/container.hpp"
 #include "store/sha256.hpp"
 
 extern char** environ;
@@ -166,6 +167,10 @@ std::string RequirementName(const std::string& req) {
 }
 
 }  // namespace
+
+bool IsPlainImage(const EnvironmentSpec& spec) {
+  return !spec.image.empty() && !spec.conda_file && spec.conda_text.empty() && !spec.build_path;
+}
 
 std::map<std::string, std::string> BuiltEnvironment::RunEnv(const std::string& path) const {
   std::map<std::string, std::string> env;
@@ -364,13 +369,24 @@ Result<BuiltEnvironment> EnvironmentCache::Ensure(const EnvironmentSpec& spec,
   fs::create_directories(dir, ec);
   if (ec) return IoError("cannot create", dir, ec.value());
   const std::string kind = spec.Kind();
-  if (kind != "venv") {
+  if (kind == "venv") {
+    OD_TRY(BuildVenv(spec, dir, options));
+  } else if (IsPlainImage(spec)) {
+    // Nothing to build: the image must be in the local image store (no registry is reached).
+    if (!ImageExists(spec.image)) {
+      return MakeError(ErrorCode::kInvalidInput,
+                       spec.image_pos.ToString() + ": container image '" + spec.image +
+                           "' is not in the local image store of this machine; build or load "
+                           "it (podman build / podman load; scripts/podman.sh base-image makes "
+                           "localhost/overdrive-base:latest)");
+    }
+  } else {
     return MakeError(ErrorCode::kFailedPrecondition,
-                     spec.pos.ToString() + ": container environments (image:, build:) are not "
-                     "built by this version yet");
+                     spec.pos.ToString() + ": container environments with a conda_file or a "
+                     "build context are not built by this version yet");
   }
-  OD_TRY(BuildVenv(spec, dir, options));
-  nlohmann::json ready = {{"kind", kind}, {"hash", hash}, {"built_at", WallSeconds()},
+  nlohmann::json ready = {{"kind", kind == "venv" ? "venv" : "image"}, {"hash", hash},
+                          {"built_at", WallSeconds()}, {"image", spec.image},
                           {"name", spec.name}, {"version", spec.version}};
   const fs::path tmp = dir / (std::string(kReady) + ".tmp");
   {

@@ -80,6 +80,10 @@ class EnvironmentCache {
   std::filesystem::path root_;
 };
 
+// An image environment with nothing to build on top (no conda file, no build context): runs
+// start that image as it is.
+bool IsPlainImage(const EnvironmentSpec& spec);
+
 // The pip requirement lines for a venv of `conda` (its pip list, then its other dependencies
 // translated), or kInvalidInput naming a dependency that cannot be honoured with pip.
 Result<std::vector<std::string>> PipRequirements(const CondaSpec& conda);

@@ -26,16 +26,16 @@ bool IsCurated(const EnvironmentRef& ref) {
 
 namespace {
 
-// Container environments need the container runtime wired to the environment cache, which
-// this version does not have yet: refused at submit rather than run on the node's Python.
+// Image builds (an image plus a conda file, or a build context) are not wired yet: refused at
+// submit rather than run on the node's Python.
 Result<void> CheckBuildable(const EnvironmentRef& ref, const EnvironmentSpec& spec,
                             const std::string& label) {
-  if (spec.Kind() == "venv") return {};
+  if (spec.Kind() == "venv" || IsPlainImage(spec)) return {};
   return std::unexpected(InputError(
-      ref.pos, "environment '" + label + "' is a container environment (image: or build:), "
-               "which this version cannot run yet; give it a conda_file without an image to run "
-               "in a venv, or run on this machine's own Python by adding `overdrive: "
-               "{environment: host}` to the job"));
+      ref.pos, "environment '" + label + "' builds a container image (a conda_file or build: "
+               "with its image), which this version cannot do yet; use the image as it is "
+               "(image: only), a conda_file without an image (a venv), or this machine's own "
+               "Python by adding `overdrive: {environment: host}` to the job"));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "common/clock.hpp"
 #include "common/strings.hpp"
+#include "environment/environment_cache.hpp"
 #include "executor/handle_info.hpp"
 #include "sweep/run_retention.hpp"
 
@@ -239,6 +240,11 @@ Result<void> RunTracker::Prepare(const RunRecord& run,
   spec.distribution = t.cfg.distribution;
   spec.nodes = t.cfg.instance_count;
   spec.processes_per_node = t.cfg.process_count_per_instance;
+  // An image environment: the command runs in a container of that image (executor.hpp).
+  if (t.cfg.environment && IsPlainImage(*t.cfg.environment)) {
+    spec.container = ContainerSpec{};
+    spec.container->image = t.cfg.environment->image;
+  }
   auto submitted = executor_.Submit(spec);
   if (!submitted) {
     // The executor's own words are the reason (no "could not start: " before them).

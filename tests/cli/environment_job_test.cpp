@@ -182,5 +182,29 @@ TEST_F(EnvironmentJobTest, AFailedBuildFailsTheJobBeforeAnyTrialWithTheFailingRe
   EXPECT_TRUE(sweep["trials"].empty()) << "no trial ran";
 }
 
+// examples/container-sweep: an `image:` environment runs each trial in a Podman container of the
+// local base image (scripts/podman.sh base-image, which `make test` runs).
+TEST_F(EnvironmentJobTest, TheContainerExampleRunsEveryTrialInItsImage) {
+  const char* podman = std::getenv("OVERDRIVE_TEST_PODMAN");
+  if (!podman || std::string(podman) != "1") {
+    GTEST_SKIP() << "needs Podman and the base image: scripts/test.sh sets them up "
+                    "(OVERDRIVE_TEST_PODMAN=1)";
+  }
+  fs::path example = fs::path(OVERDRIVE_SOURCE_DIR) / "examples" / "container-sweep" / "sweep.yml";
+  CommandResult r = Run({"job", "submit", example.string(), "--set", "limits.max_total_trials=3"},
+                        240);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json runs = Json({"job", "list", "--json"});
+  nlohmann::json sweep = Json({"job", "show", runs[0]["id"], "--json"});
+  EXPECT_EQ(sweep["status"], "completed");
+  EXPECT_EQ(sweep["environment"]["kind"], "image");
+  ASSERT_EQ(sweep["trials"].size(), 3u);
+  for (const auto& t : sweep["trials"]) {
+    EXPECT_EQ(t["status"], "completed") << t.dump();
+    CommandResult logs = Run({"job", "logs", t["id"]});
+    EXPECT_NE(logs.out.find("running in a container of Debian"), std::string::npos) << logs.out;
+  }
+}
+
 }  // namespace
 }  // namespace overdrive::testing
