@@ -200,6 +200,7 @@ display_name: web-e2e-sweep
 trial:
   code: src
   command: /usr/bin/python3 train.py \${{search_space.x}} \${{search_space.layers}} \${{search_space.opt}}
+  environment: {conda_file: conda.yml}
 sampling_algorithm: {type: random, seed: 3}
 search_space:
   x: {type: uniform, min_value: 0, max_value: 1}
@@ -213,6 +214,7 @@ test('the dashboard follows a live sweep: jobs, trials table, charts, run page',
   const dir = tempWorkspace('live');
   fs.mkdirSync(path.join(dir, 'src'));
   fs.writeFileSync(path.join(dir, 'src', 'train.py'), TRAIN_PY);
+  fs.writeFileSync(path.join(dir, 'conda.yml'), 'dependencies: [pip]\n');
   fs.writeFileSync(path.join(dir, 'sweep.yml'), SWEEP_YML);
   const server = await startServer(dir);
   const { page, errors, close } = await newPage();
@@ -331,6 +333,10 @@ test('the dashboard follows a live sweep: jobs, trials table, charts, run page',
     assert.equal(trial.executor.type, 'local');
     assert.match(await page.locator('[data-testid=run-executor]').innerText(),
       new RegExp(`local process group ${trial.executor.process_group}\\b`));
+    // What it ran in: the sweep's environment, a venv, with its content hash.
+    assert.equal(trial.environment.kind, 'venv');
+    assert.equal(await page.locator('[data-testid=run-environment]').innerText(),
+      `inline (venv, ${trial.environment.hash.slice(0, 12)})`);
     await page.waitForFunction(() => /epoch 6 acc=/.test(
       document.querySelector('[data-testid=log-tail]')?.textContent ?? ''));
     await page.waitForFunction(() => /trial finished/.test(

@@ -37,6 +37,15 @@ export interface ExecutorInfo {
   process_group?: number;
 }
 
+// The environment a run ran in (docs/api.md): its label, name, version, content hash and kind.
+export interface EnvironmentInfo {
+  label: string;
+  name: string;
+  version: string;
+  hash: string;
+  kind: 'venv' | 'image' | string;
+}
+
 export interface MetricSummary {
   last: number;
   min: number;
@@ -47,6 +56,7 @@ export interface MetricSummary {
 
 export interface RunDetail extends RunSummary {
   executor?: ExecutorInfo | null;
+  environment?: EnvironmentInfo | null;
   params: Record<string, ParamValue>;
   metrics: Record<string, MetricSummary>;
   artifacts: { path: string; size: number; digest: string }[];

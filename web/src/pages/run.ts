@@ -23,6 +23,11 @@ export function runHeader(run: RunDetail, extra: HTMLElement[] = []): HTMLElemen
   if (run.executor) {
     list.push(['executor', h('span', { class: 'mono', 'data-testid': 'run-executor' }, run.executor.summary)]);
   }
+  if (run.environment) {
+    const e = run.environment;
+    list.push(['environment', h('span', { class: 'mono', 'data-testid': 'run-environment',
+      title: e.hash }, `${e.label} (${e.kind}, ${e.hash.slice(0, 12)})`)]);
+  }
   return h('div', { class: 'run-header', 'data-testid': 'run-header' },
     h('p', {}, h('a', { href: '#/' }, '← jobs')),
     h('h1', {}, statusBadge(run.status, run.status_reason), ' ', run.display_name || run.id,
