@@ -42,24 +42,6 @@ std::unexpected<Error> Fail(const SourcePos& pos, const std::string& message) {
   return std::unexpected(InputError(pos, message));
 }
 
-// Aliases can make a small file a huge tree.
-bool WithinLimits(const YAML::Node& n, int depth, size_t& budget) {
-  if (depth > kMaxDepth || budget == 0) return false;
-  --budget;
-  if (n.IsMap()) {
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      if (!WithinLimits(it->first, depth + 1, budget) ||
-          !WithinLimits(it->second, depth + 1, budget)) {
-        return false;
-      }
-    }
-  } else if (n.IsSequence()) {
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      if (!WithinLimits(*it, depth + 1, budget)) return false;
-    }
-  }
-  return true;
-}
 
 // One `key: value` entry of a mapping, in file order.
 struct Field {
@@ -211,7 +193,7 @@ Result<YAML::Node> LoadYaml(const std::string& text, const std::string& file,
   }
   if (!root.IsDefined() || root.IsNull()) return Fail(SourcePos{file, 1, 1}, what + " is empty");
   size_t budget = kMaxNodes;
-  if (!WithinLimits(root, 0, budget)) {
+  if (!YamlWithinLimits(root, kMaxDepth, budget)) {
     return Fail(SourcePos{file, 1, 1}, what + " is too large or too deeply nested");
   }
   return root;
@@ -698,6 +680,24 @@ Result<EnvironmentRef> ParseEnvironmentName(const std::string& text, const Sourc
   ref.name = rest;
   ref.label = "latest";
   return check();
+}
+
+bool YamlWithinLimits(const YAML::Node& n, int max_depth, size_t& budget, int depth) {
+  if (depth > max_depth || budget == 0) return false;
+  --budget;
+  if (n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      if (!YamlWithinLimits(it->first, max_depth, budget, depth + 1) ||
+          !YamlWithinLimits(it->second, max_depth, budget, depth + 1)) {
+        return false;
+      }
+    }
+  } else if (n.IsSequence()) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      if (!YamlWithinLimits(*it, max_depth, budget, depth + 1)) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace overdrive

@@ -23,4 +23,8 @@ Result<EnvironmentSpec> ParseEnvironmentNode(const YAML::Node& node, const Sourc
                                              const std::filesystem::path& base_dir,
                                              const std::string& context);
 
+// Whether `n` stays within `max_depth` levels and `budget` values (counted down as it goes):
+// aliases can make a small file a huge tree. Shared by the job and environment parsers.
+bool YamlWithinLimits(const YAML::Node& n, int max_depth, size_t& budget, int depth = 0);
+
 }  // namespace overdrive

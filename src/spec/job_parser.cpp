@@ -130,25 +130,6 @@ ParamValue ScalarToParam(const YAML::Node& n) {
 constexpr size_t kMaxNodes = 200000;
 constexpr int kMaxDepth = 200;
 
-// Aliases can make a small file a huge (or cyclic) tree; everything after parsing walks the tree,
-// so bound its expanded size and depth first.
-bool WithinLimits(const YAML::Node& n, int depth, size_t& budget) {
-  if (depth > kMaxDepth || budget == 0) return false;
-  --budget;
-  if (n.IsMap()) {
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      if (!WithinLimits(it->first, depth + 1, budget) || !WithinLimits(it->second, depth + 1, budget)) {
-        return false;
-      }
-    }
-  } else if (n.IsSequence()) {
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      if (!WithinLimits(*it, depth + 1, budget)) return false;
-    }
-  }
-  return true;
-}
-
 // What YAML::Load would build, counted from the parser's events without building it: a file
 // with too many values is refused before its tree takes memory (yaml-cpp needs ~60 bytes of
 // tree per byte of plain keys), and only a file that has aliases is told about aliases.
@@ -457,7 +438,7 @@ Result<void> JobParser::ApplyOverride(YAML::Node& root, const std::string& text,
     return Fail(pos(eq + 1 + col), "bad value for '" + path + "': " + e.msg);
   }
   size_t budget = 10000;
-  if (!WithinLimits(value, 0, budget)) return Fail(pos(eq + 1), "value for '" + path + "' is too large");
+  if (!YamlWithinLimits(value, kMaxDepth, budget)) return Fail(pos(eq + 1), "value for '" + path + "' is too large");
   Register(value, pos(eq + 1));
 
   std::vector<std::string> segments = Split(path, '.');
@@ -1131,7 +1112,7 @@ Result<JobSpec> JobParser::Parse(const std::string& text, const std::vector<std:
     root = YAML::Node(YAML::NodeType::Map);
   }
   size_t budget = kMaxNodes;
-  if (!WithinLimits(root, 0, budget)) {
+  if (!YamlWithinLimits(root, kMaxDepth, budget)) {
     // The scan above bounds the file as written, so only aliases can get here.
     return Fail(At(0, 0), shape.aliases
                               ? "the document is too large or too deeply nested once aliases "
@@ -1143,7 +1124,7 @@ Result<JobSpec> JobParser::Parse(const std::string& text, const std::vector<std:
     OD_TRY(ApplyOverride(root, overrides[i], static_cast<int>(i) + 1));
   }
   budget = kMaxNodes;
-  if (!WithinLimits(root, 0, budget)) {
+  if (!YamlWithinLimits(root, kMaxDepth, budget)) {
     return Fail(SourcePos{"--set", 1, 1}, "the overridden document is too large or too deeply nested");
   }
   OD_TRY(CheckText(root));
