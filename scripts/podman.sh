@@ -6,8 +6,9 @@
 #                                 Overdrive's containers.conf (below), then `check` (idempotent)
 #   scripts/podman.sh check       run `true` in the base image (or `podman info` without one) with
 #                                 that configuration; says what is wrong when it fails
-#   scripts/podman.sh base-image  build the small test base image (Debian minbase + python3, from
-#                                 the Debian mirror apt uses here) with mmdebstrap and import it as
+#   scripts/podman.sh base-image  build the small test base image (Debian minbase + python3 and
+#                                 python3-venv, from the Debian mirror apt uses here) with
+#                                 mmdebstrap and import it as
 #                                 localhost/overdrive-base:bookworm-<recipe hash>, aliased
 #                                 localhost/overdrive-base:latest; prints the image name. Skips the
 #                                 build when that tag exists (about 45 s the first time).
@@ -25,6 +26,9 @@ cd "$(dirname "$0")/.."
 
 base_repo=localhost/overdrive-base
 suite=bookworm
+# python3-venv: environments with an image and a conda file make their venv with the image's
+# Python (venv + ensurepip, which Debian ships apart).
+packages=python3,python3-venv
 
 die() {
   echo "podman.sh: $*" >&2
@@ -103,7 +107,7 @@ mirror() {
 }
 
 recipe() {
-  printf 'mmdebstrap --variant=minbase --include=python3 --architectures=%s %s %s\n' \
+  printf 'mmdebstrap --variant=minbase --include=%s --architectures=%s %s %s\n' "$packages" \
     "$(dpkg --print-architecture)" "$suite" "$(mirror)"
   printf 'recipe-version 1\n'
 }
@@ -125,7 +129,7 @@ base_image() {
     # shellcheck disable=SC2064
     trap "rm -rf '$rootfs'" EXIT
     # --mode=root as root (unshare otherwise); the result is a directory tree that is imported.
-    if ! mmdebstrap --quiet --variant=minbase --include=python3 \
+    if ! mmdebstrap --quiet --variant=minbase --include="$packages" \
         --architectures="$(dpkg --print-architecture)" "$suite" "$rootfs" "$(mirror)" \
         >"$rootfs.log" 2>&1; then
       tail -n 20 "$rootfs.log" >&2

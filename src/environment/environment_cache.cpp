@@ -65,6 +65,20 @@ std::string LogTail(const fs::path& log, size_t n = 8) {
   return (failing.empty() ? "" : " — " + failing) + "\nlast lines of " + log.string() + ":" + tail;
 }
 
+// This process's environment, with CONTAINERS_CONF as ContainersConf says (for podman).
+std::vector<std::string> ChildEnvironment() {
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    if (!StartsWith(*e, "CONTAINERS_CONF=")) env.emplace_back(*e);
+  }
+  if (auto conf = ContainersConf(std::getenv)) {
+    env.push_back("CONTAINERS_CONF=" + *conf);
+  } else if (const char* set = std::getenv("CONTAINERS_CONF")) {
+    env.push_back(std::string("CONTAINERS_CONF=") + set);
+  }
+  return env;
+}
+
 // Runs argv with stdout and stderr appended to `log`, calling `tick` every ~0.5 s.
 Result<int> RunLogged(const std::vector<std::string>& argv, const fs::path& log,
                       const std::function<void()>& tick) {
@@ -82,8 +96,12 @@ Result<int> RunLogged(const std::vector<std::string>& argv, const fs::path& log,
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<std::string> env_strings = ChildEnvironment();
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = 0;
-  int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   ::close(fd);
   if (rc != 0) {
@@ -155,6 +173,12 @@ bool VersionMatches(const std::string& have, std::string want) {
   return have == want || StartsWith(have, want + ".");
 }
 
+// "file:line:col: " before a message about the spec, or "" when the place is not known.
+std::string At(const SourcePos& pos) {
+  std::string s = pos.ToString();
+  return s.empty() ? s : s + ": ";
+}
+
 std::string ToLower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -172,13 +196,21 @@ bool IsPlainImage(const EnvironmentSpec& spec) {
   return !spec.image.empty() && !spec.conda_file && spec.conda_text.empty() && !spec.build_path;
 }
 
-std::map<std::string, std::string> BuiltEnvironment::RunEnv(const std::string& path) const {
-  std::map<std::string, std::string> env;
+RunPlacement BuiltEnvironment::Placement(const std::string& path) const {
+  RunPlacement p;
   if (kind == "venv") {
-    env["VIRTUAL_ENV"] = venv.string();
-    env["PATH"] = (venv / "bin").string() + (path.empty() ? "" : ":" + path);
+    p.env["VIRTUAL_ENV"] = venv.string();
+    p.env["PATH"] = (venv / "bin").string() + (path.empty() ? "" : ":" + path);
+    return p;
   }
-  return env;
+  p.container = ContainerSpec{};
+  p.container->image = image;
+  if (!venv.empty()) {
+    p.container->mounts.push_back({venv.string(), venv.string(), true});
+    p.container->env["VIRTUAL_ENV"] = venv.string();
+    p.container->env["PATH"] = (venv / "bin").string() + ":" + image_path;
+  }
+  return p;
 }
 
 Result<std::vector<std::string>> PipRequirements(const CondaSpec& conda) {
@@ -269,7 +301,10 @@ std::optional<BuiltEnvironment> EnvironmentCache::Find(const std::string& hash) 
     b.kind = j.value("kind", "");
     b.image = j.value("image", "");
     b.built_at = j.value("built_at", 0.0);
-    if (b.kind == "venv") b.venv = dir / "venv";
+    if (b.kind == "venv" || j.value("venv", false)) b.venv = dir / "venv";
+    b.image_path = j.value("image_path", "");
+    b.image_bytes = j.value("image_bytes", std::uint64_t{0});
+    b.built_image = j.value("built_image", false);
     b.log = dir / kLog;
     return b;
   } catch (const std::exception&) {
@@ -277,15 +312,83 @@ std::optional<BuiltEnvironment> EnvironmentCache::Find(const std::string& hash) 
   }
 }
 
+namespace {
+
+constexpr const char* kBuiltImageRepo = "localhost/overdrive-env";
+
+// The PATH a container of the base images has when the image says nothing.
+constexpr const char* kDefaultImagePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+std::unexpected<Error> PodmanMissing() {
+  return MakeError(ErrorCode::kFailedPrecondition,
+                   "container environments need podman, which does not run on this machine; "
+                   "install and configure it with scripts/podman.sh setup (Debian: podman)");
+}
+
+// `podman run` words that run a build step in `image` with the cache entry `dir` mounted at its
+// own path, as the user that builds, with pip's configuration passed in: every PIP_* variable
+// by name (values stay out of the command line), the local folders of PIP_FIND_LINKS and the
+// pip.conf files that exist, read-only at their own paths. The network is the host's, as for a
+// build on the host (a private index must be reachable).
+std::vector<std::string> InImage(const std::string& image, const fs::path& dir,
+                                 const std::string& hash) {
+  std::vector<std::string> a = {"podman", "run", "--rm", "--replace", "--name",
+                                "od-envbuild-" + hash.substr(0, 16), "--pull=never",
+                                "--network", "host", "--user",
+                                std::to_string(::getuid()) + ":" + std::to_string(::getgid()),
+                                "-w", dir.string(), "-v", dir.string() + ":" + dir.string()};
+  std::set<std::string> mounted;
+  auto mount = [&](std::string path) {
+    if (StartsWith(path, "file://")) path = path.substr(7);
+    std::error_code ec;
+    if (path.empty() || path[0] != '/' || !fs::exists(path, ec) ||
+        path.find_first_of(":,") != std::string::npos || !mounted.insert(path).second) {
+      return;
+    }
+    a.push_back("-v");
+    a.push_back(path + ":" + path + ":ro");
+  };
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv = *e;
+    if (!StartsWith(kv, "PIP_")) continue;
+    std::string name(kv.substr(0, kv.find('=')));
+    a.push_back("--env");
+    a.push_back(name);
+    if (name == "PIP_FIND_LINKS") {
+      std::istringstream links(std::string(kv.substr(kv.find('=') + 1)));
+      for (std::string link; links >> link;) mount(link);
+    }
+    if (name == "PIP_CONFIG_FILE" && fs::is_regular_file(std::string(kv.substr(kv.find('=') + 1)))) {
+      mount(std::string(kv.substr(kv.find('=') + 1)));
+    }
+  }
+  for (const char* conf : {"/etc/pip.conf", "/etc/xdg/pip/pip.conf"}) mount(conf);
+  a.push_back(image);
+  return a;
+}
+
+}  // namespace
+
 Result<void> EnvironmentCache::BuildVenv(const EnvironmentSpec& spec, const fs::path& dir,
+                                         const std::string& hash,
                                          const EnvironmentBuildOptions& options) {
   const fs::path log = dir / kLog;
   const double start = MonotonicSeconds();
   auto tick = [&] {
     if (options.progress) options.progress("building", MonotonicSeconds() - start);
   };
-  const std::string where = spec.conda_file_pos.ToString();
-  if (::access(spec.python.c_str(), X_OK) != 0) {
+  const std::string where = At(spec.conda_file_pos);
+  // In an image, every step runs in a container of it (the venv is made by its interpreter).
+  const bool in_image = !spec.image.empty();
+  auto run = [&](std::vector<std::string> argv) {
+    if (!in_image) return RunLogged(argv, log, tick);
+    std::vector<std::string> wrapped = InImage(spec.image, dir, hash);
+    wrapped.insert(wrapped.end(), argv.begin(), argv.end());
+    return RunLogged(wrapped, log, tick);
+  };
+  const std::string interpreter =
+      in_image ? "the image's interpreter '" + spec.python + "'" : "'" + spec.python + "'";
+  if (!in_image && ::access(spec.python.c_str(), X_OK) != 0) {
     return MakeError(ErrorCode::kInvalidInput,
                      "the environment's interpreter '" + spec.python +
                          "' cannot be run here; name one with `overdrive: {python: PATH}` in the "
@@ -293,64 +396,105 @@ Result<void> EnvironmentCache::BuildVenv(const EnvironmentSpec& spec, const fs::
   }
   std::vector<std::string> requirements;
   if (spec.conda) {
-    if (spec.conda->python) {
-      // The interpreter's version decides: there is no conda to fetch another.
-      fs::path out = dir / "python-version";
-      OD_ASSIGN_OR_RETURN(int rc, RunLogged({spec.python, "-c",
-                                             "import sys; open(sys.argv[1], 'w').write('%d.%d.%d' "
-                                             "% sys.version_info[:3])",
-                                             out.string()},
-                                            log, tick));
-      auto have = ReadFile(out);
-      if (rc != 0 || !have) {
-        return MakeError(ErrorCode::kInvalidInput, "cannot ask '" + spec.python +
-                                                       "' for its version" + LogTail(log));
-      }
-      if (!VersionMatches(*have, *spec.conda->python)) {
-        auto pos = spec.conda->dependency_pos.find("python=" + *spec.conda->python);
-        std::string at = pos != spec.conda->dependency_pos.end() ? pos->second.ToString() : where;
-        return MakeError(ErrorCode::kInvalidInput,
-                         at + ": conda dependency python=" + *spec.conda->python +
-                             " cannot be honoured: " + spec.python + " is Python " + *have +
-                             "; install that Python and name it with `overdrive: {python: "
-                             "/usr/bin/python3.X}` in the environment, or change the conda file");
-      }
-    }
     auto reqs = PipRequirements(*spec.conda);
     if (!reqs) {
-      return MakeError(ErrorCode::kInvalidInput, where + ": " + reqs.error().message);
+      return MakeError(ErrorCode::kInvalidInput, where + reqs.error().message);
     }
     requirements = std::move(*reqs);
   }
+  if (in_image || (spec.conda && spec.conda->python)) {
+    // The interpreter's version decides: there is no conda to fetch another. (In an image this
+    // is also where a missing interpreter shows.)
+    fs::path out = dir / "python-version";
+    OD_ASSIGN_OR_RETURN(int rc, run({spec.python, "-c",
+                                     "import sys; open(sys.argv[1], 'w').write('%d.%d.%d' "
+                                     "% sys.version_info[:3])",
+                                     out.string()}));
+    auto have = ReadFile(out);
+    if (rc != 0 || !have) {
+      return MakeError(ErrorCode::kInvalidInput,
+                       "cannot ask " + interpreter + " for its version" +
+                           (in_image ? " (in image '" + spec.image +
+                                           "'; name the image's Python 3 with `overdrive: "
+                                           "{python: PATH}` in the environment)"
+                                     : std::string()) +
+                           LogTail(log));
+    }
+    if (spec.conda && spec.conda->python && !VersionMatches(*have, *spec.conda->python)) {
+      auto pos = spec.conda->dependency_pos.find("python=" + *spec.conda->python);
+      std::string at = pos != spec.conda->dependency_pos.end() ? At(pos->second) : where;
+      return MakeError(ErrorCode::kInvalidInput,
+                       at + "conda dependency python=" + *spec.conda->python +
+                           " cannot be honoured: " + interpreter + " is Python " + *have +
+                           "; install that Python and name it with `overdrive: {python: "
+                           "/usr/bin/python3.X}` in the environment, or change the conda file");
+    }
+  }
   const fs::path venv = dir / "venv";
   // Without requirements no pip is needed in the venv; with the system's packages visible the
-  // system's pip serves (and installs into the venv), which saves ensurepip's seconds.
-  bool need_pip = !requirements.empty() && !spec.system_site_packages;
+  // system's pip serves (and installs into the venv), which saves ensurepip's seconds. An image
+  // may have no pip of its own: there the venv gets one.
+  bool need_pip = !requirements.empty() && (!spec.system_site_packages || in_image);
   std::vector<std::string> make = {spec.python, "-m", "venv"};
   if (spec.system_site_packages) make.push_back("--system-site-packages");
   if (!need_pip) make.push_back("--without-pip");
   make.push_back(venv.string());
-  OD_ASSIGN_OR_RETURN(int rc, RunLogged(make, log, tick));
+  OD_ASSIGN_OR_RETURN(int rc, run(make));
   if (rc != 0) {
     return MakeError(ErrorCode::kInvalidInput,
-                     "creating the virtual environment failed" + LogTail(log));
+                     "creating the virtual environment failed" +
+                         (in_image ? " (in image '" + spec.image +
+                                         "': its Python needs the venv module and ensurepip; "
+                                         "Debian: python3-venv)"
+                                   : std::string()) +
+                         LogTail(log));
   }
   if (!requirements.empty()) {
     std::ofstream req(dir / "requirements.txt");
     for (const auto& r : requirements) req << r << "\n";
     req.close();
-    OD_ASSIGN_OR_RETURN(rc, RunLogged({(venv / "bin" / "python").string(), "-m", "pip", "install",
-                                       "--disable-pip-version-check", "--no-input", "-r",
-                                       (dir / "requirements.txt").string()},
-                                      log, tick));
+    OD_ASSIGN_OR_RETURN(rc, run({(venv / "bin" / "python").string(), "-m", "pip", "install",
+                                 "--disable-pip-version-check", "--no-input", "-r",
+                                 (dir / "requirements.txt").string()}));
     if (rc != 0) {
       return MakeError(ErrorCode::kInvalidInput,
-                       where + ": installing the environment's requirements failed (pip's own "
+                       where + "installing the environment's requirements failed (pip's own "
                        "configuration applies: PIP_INDEX_URL, PIP_FIND_LINKS, PIP_NO_INDEX, "
                        "pip.conf)" + LogTail(log));
     }
   }
   return {};
+}
+
+Result<std::string> EnvironmentCache::BuildImage(const EnvironmentSpec& spec, const fs::path& dir,
+                                                 const std::string& hash,
+                                                 const EnvironmentBuildOptions& options) {
+  const fs::path log = dir / kLog;
+  const double start = MonotonicSeconds();
+  auto tick = [&] {
+    if (options.progress) options.progress("building", MonotonicSeconds() - start);
+  };
+  const fs::path context = *spec.build_path;
+  const fs::path file = context / spec.dockerfile_path;
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
+    return MakeError(ErrorCode::kInvalidInput,
+                     At(spec.build_pos) + "the build context " + context.string() +
+                         " has no " + spec.dockerfile_path +
+                         " (name another with build: {dockerfile_path: ...})");
+  }
+  const std::string tag = std::string(kBuiltImageRepo) + ":" + hash.substr(0, 16);
+  // --pull=never: FROM names an image of the local store (no registry is reached).
+  OD_ASSIGN_OR_RETURN(int rc, RunLogged({"podman", "build", "--pull=never", "--network", "host",
+                                         "--file", file.string(), "--tag", tag, context.string()},
+                                        log, tick));
+  if (rc != 0) {
+    return MakeError(ErrorCode::kInvalidInput,
+                     At(spec.build_pos) + "building the image of " + file.string() +
+                         " failed (podman build; FROM must name an image of the local store)" +
+                         LogTail(log));
+  }
+  return tag;
 }
 
 Result<BuiltEnvironment> EnvironmentCache::Ensure(const EnvironmentSpec& spec,
@@ -369,25 +513,48 @@ Result<BuiltEnvironment> EnvironmentCache::Ensure(const EnvironmentSpec& spec,
   fs::create_directories(dir, ec);
   if (ec) return IoError("cannot create", dir, ec.value());
   const std::string kind = spec.Kind();
+  nlohmann::json ready = {{"hash", hash}, {"name", spec.name}, {"version", spec.version}};
   if (kind == "venv") {
-    OD_TRY(BuildVenv(spec, dir, options));
-  } else if (IsPlainImage(spec)) {
-    // Nothing to build: the image must be in the local image store (no registry is reached).
-    if (!ImageExists(spec.image)) {
+    OD_TRY(BuildVenv(spec, dir, hash, options));
+    ready["kind"] = "venv";
+  } else {
+    if (RunPodmanQuietly({"--version"}, 30) != 0) return PodmanMissing();
+    std::string image = spec.image;
+    if (spec.build_path) {
+      OD_ASSIGN_OR_RETURN(image, BuildImage(spec, dir, hash, options));
+    } else if (!ImageExists(spec.image)) {
+      // The image must be in the local image store (no registry is reached).
       return MakeError(ErrorCode::kInvalidInput,
-                       spec.image_pos.ToString() + ": container image '" + spec.image +
+                       At(spec.image_pos) + "container image '" + spec.image +
                            "' is not in the local image store of this machine; build or load "
                            "it (podman build / podman load; scripts/podman.sh base-image makes "
                            "localhost/overdrive-base:latest)");
+    } else if (!IsPlainImage(spec)) {
+      // An image and a conda file: a venv made in the image, kept here and mounted into runs.
+      OD_TRY(BuildVenv(spec, dir, hash, options));
+      ready["venv"] = true;
     }
-  } else {
-    return MakeError(ErrorCode::kFailedPrecondition,
-                     spec.pos.ToString() + ": container environments with a conda_file or a "
-                     "build context are not built by this version yet");
+    ready["kind"] = "image";
+    ready["image"] = image;
+    // What the image's processes find on their PATH (a venv goes first).
+    const fs::path out = dir / "image-env";
+    OD_ASSIGN_OR_RETURN(int rc, RunLogged({"podman", "image", "inspect", "--format",
+                                           "{{range .Config.Env}}{{println .}}{{end}}size={{.Size}}",
+                                           image},
+                                          out, nullptr));
+    std::string path = kDefaultImagePath;
+    if (rc == 0) {
+      if (auto text = ReadFile(out)) {
+        for (const auto& line : Split(*text, '\n')) {
+          if (StartsWith(line, "PATH=")) path = line.substr(5);
+          if (StartsWith(line, "size=")) ready["image_bytes"] = std::strtoull(line.c_str() + 5, nullptr, 10);
+        }
+      }
+    }
+    ready["image_path"] = path;
+    ready["built_image"] = spec.build_path.has_value();
   }
-  nlohmann::json ready = {{"kind", kind == "venv" ? "venv" : "image"}, {"hash", hash},
-                          {"built_at", WallSeconds()}, {"image", spec.image},
-                          {"name", spec.name}, {"version", spec.version}};
+  ready["built_at"] = WallSeconds();
   const fs::path tmp = dir / (std::string(kReady) + ".tmp");
   {
     std::ofstream out(tmp);
@@ -414,6 +581,10 @@ Result<std::vector<CachedEnvironment>> EnvironmentCache::List() const {
       c.ready = true;
       c.kind = b->kind;
       c.built_at = b->built_at;
+      if (b->built_image) {
+        c.image = b->image;
+        c.bytes += b->image_bytes;
+      }
     }
     out.push_back(std::move(c));
   }
@@ -432,6 +603,8 @@ Result<std::vector<CachedEnvironment>> EnvironmentCache::Prune(const std::set<st
     const fs::path lock = root_ / (c.hash + ".lock");
     if (FileLock::Held(lock)) continue;  // being built right now
     if (!dry_run) {
+      // An image built for it goes too (when no container uses it; podman refuses otherwise).
+      if (!c.image.empty()) RunPodmanQuietly({"rmi", "--ignore", c.image}, 120);
       std::error_code ec;
       fs::remove_all(root_ / c.hash, ec);
       if (ec) return IoError("cannot remove", root_ / c.hash, ec.value());

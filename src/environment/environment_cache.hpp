@@ -14,6 +14,17 @@
 // (`numpy=1.26` -> `numpy==1.26.*`), with pip's own configuration honoured (PIP_INDEX_URL,
 // PIP_FIND_LINKS, PIP_NO_INDEX, pip.conf: the build inherits our environment). `python=X.Y`
 // must match the interpreter's version; `pip` and `python` themselves need nothing.
+//
+// Images (Kind() "image" / "build"), with podman (a missing podman is a clear error):
+// - `image:` alone: nothing is built; the image must be in the local image store.
+// - `image:` + `conda_file`: the same venv build, made by the image's interpreter in a container
+//   of the image (`--network host`, the entry's folder mounted at its own path, pip's PIP_*
+//   variables passed by name and its local find-links folders and pip.conf files mounted
+//   read-only). The image is not changed: runs mount the venv read-only. The image's Python
+//   needs the venv module and ensurepip (Debian: python3-venv).
+// - `build: {path, dockerfile_path}`: `podman build --pull=never` of the context, tagged
+//   localhost/overdrive-env:<hash prefix>; prune removes the image with its entry.
+// The image is named by its name (a tag re-pointed later is not noticed by the hash).
 #pragma once
 
 #include <filesystem>
@@ -25,21 +36,35 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "executor/executor.hpp"
 #include "spec/environment_spec.hpp"
 
 namespace overdrive {
 
+// What a run in a built environment gets: variables on top of its own, and for an image
+// environment the container it runs in.
+struct RunPlacement {
+  std::map<std::string, std::string> env;
+  std::optional<ContainerSpec> container;
+};
+
 struct BuiltEnvironment {
   std::string hash;
   std::string kind;               // "venv" or "image"
-  std::filesystem::path venv;     // kind venv: the virtual environment's folder
-  std::string image;              // kind image: the image a run starts
+  std::filesystem::path venv;     // kind venv: the virtual environment's folder; kind image: a
+                                  // venv made in the image (image + conda_file), or empty
+  std::string image;              // kind image: the image a run starts (for build: contexts,
+                                  // localhost/overdrive-env:<hash prefix>, built here)
+  std::string image_path;         // kind image: the PATH the image sets
+  bool built_image = false;       // the image was built here (prune removes it)
+  std::uint64_t image_bytes = 0;  // its size in podman's store
   std::filesystem::path log;      // the build log ("" when nothing was built here)
   double built_at = 0;
   bool built_now = false;         // this call built it (false: found in the cache)
-  // The variables a run in this environment gets on top of its own: for a venv VIRTUAL_ENV and
-  // PATH with the venv's bin/ first (`path` is the PATH it would have had).
-  std::map<std::string, std::string> RunEnv(const std::string& path) const;
+  // Where a run goes: a venv's runs get VIRTUAL_ENV and PATH with its bin/ first (`path` is the
+  // PATH they would have had); an image's run in a container of it, with a venv made in it
+  // mounted read-only at its own path and first on the container's PATH.
+  RunPlacement Placement(const std::string& path) const;
 };
 
 struct EnvironmentBuildOptions {
@@ -51,7 +76,8 @@ struct EnvironmentBuildOptions {
 struct CachedEnvironment {
   std::string hash;
   std::string kind;
-  std::uint64_t bytes = 0;
+  std::string image;        // an image built for it (podman's store), or ""
+  std::uint64_t bytes = 0;  // the cache folder, plus that image
   double built_at = 0;
   bool ready = false;  // false: a build that never finished (removed by Prune)
 };
@@ -75,8 +101,13 @@ class EnvironmentCache {
   const std::filesystem::path& root() const { return root_; }
 
  private:
+  // A venv in `dir`/venv: of spec.python on this machine, or (spec.image set) of the image's
+  // interpreter, made in a container of the image with `dir` mounted at its own path.
   Result<void> BuildVenv(const EnvironmentSpec& spec, const std::filesystem::path& dir,
-                         const EnvironmentBuildOptions& options);
+                         const std::string& hash, const EnvironmentBuildOptions& options);
+  // `podman build` of spec's build context; the image's tag.
+  Result<std::string> BuildImage(const EnvironmentSpec& spec, const std::filesystem::path& dir,
+                                 const std::string& hash, const EnvironmentBuildOptions& options);
   std::filesystem::path root_;
 };
 

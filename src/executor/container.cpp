@@ -75,6 +75,16 @@ Result<void> ValidateContainer(const std::string& run_id, const ContainerSpec& c
                          "' is not a podman network: none (the default), host, or a network's "
                          "name (podman network ls)");
   }
+  for (const auto& [k, v] : c.env) {
+    bool name_ok = !k.empty() && !std::isdigit(static_cast<unsigned char>(k[0])) &&
+                   std::all_of(k.begin(), k.end(), [](char ch) {
+                     return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+                   });
+    if (!name_ok || v.find('\0') != std::string::npos) {
+      return MakeError(ErrorCode::kInvalidInput,
+                       run + "container variable '" + k + "' is not a valid variable name");
+    }
+  }
   for (const auto& m : c.mounts) {
     for (const auto* p : {&m.source, &m.target}) {
       if (std::string why = MountPathProblem(*p); !why.empty()) {
@@ -116,8 +126,13 @@ std::vector<std::string> PodmanRunHead(const PodmanRun& r) {
     a.push_back(m.source + ":" + m.target + (m.read_only ? ":ro" : ""));
   }
   for (const auto& n : r.env_names) {
+    if (r.container.env.count(n)) continue;  // the container's own value wins
     a.push_back("--env");
     a.push_back(n);
+  }
+  for (const auto& [k, v] : r.container.env) {
+    a.push_back("--env");
+    a.push_back(k + "=" + v);
   }
   return a;
 }

@@ -46,6 +46,9 @@ struct ContainerSpec {
                                              // loopback), "host" (the machine's), or the name of
                                              // a podman network
   std::vector<ContainerMount> mounts;        // more paths to see inside (inputs, caches)
+  std::map<std::string, std::string> env;    // set inside the container only, over LaunchSpec::env
+                                             // (an environment's PATH, VIRTUAL_ENV; on the
+                                             // podman command line, so never a secret)
 };
 
 struct LaunchSpec {

@@ -264,6 +264,7 @@ std::string EncodeLaunchRecord(const LaunchRecord& r) {
     j["container"] = {{"image", r.container->image},
                       {"network", r.container->network},
                       {"mounts", std::move(mounts)}};
+    if (!r.container->env.empty()) j["container"]["env"] = r.container->env;
   }
   return j.dump();
 }
@@ -316,6 +317,10 @@ Result<LaunchRecord> DecodeLaunchRecord(std::string_view text) {
           if (auto* v = Find(m, "read_only")) mount.read_only = Boolean(*v, "container.mounts.read_only");
           spec.mounts.push_back(std::move(mount));
         }
+      }
+      if (auto* e = Find(*c, "env")) {
+        if (!e->is_object()) throw BadField("'container.env' is not an object");
+        for (const auto& [k, v] : e->items()) spec.env[k] = Text(v, "container.env");
       }
       r.container = std::move(spec);
     }

@@ -24,22 +24,6 @@ bool IsCurated(const EnvironmentRef& ref) {
 
 }  // namespace
 
-namespace {
-
-// Image builds (an image plus a conda file, or a build context) are not wired yet: refused at
-// submit rather than run on the node's Python.
-Result<void> CheckBuildable(const EnvironmentRef& ref, const EnvironmentSpec& spec,
-                            const std::string& label) {
-  if (spec.Kind() == "venv" || IsPlainImage(spec)) return {};
-  return std::unexpected(InputError(
-      ref.pos, "environment '" + label + "' builds a container image (a conda_file or build: "
-               "with its image), which this version cannot do yet; use the image as it is "
-               "(image: only), a conda_file without an image (a venv), or this machine's own "
-               "Python by adding `overdrive: {environment: host}` to the job"));
-}
-
-}  // namespace
-
 Result<void> ResolveEnvironment(Workspace* ws, const CommandSpec& command, LaunchConfig& cfg) {
   const EnvironmentRef& ref = command.environment_ref;
   switch (ref.kind) {
@@ -50,7 +34,7 @@ Result<void> ResolveEnvironment(Workspace* ws, const CommandSpec& command, Launc
       if (!ref.inline_spec) return {};
       cfg.environment = ref.inline_spec;
       cfg.environment_label = !ref.inline_spec->name.empty() ? ref.inline_spec->name : "inline";
-      return CheckBuildable(ref, *ref.inline_spec, cfg.environment_label);
+      return {};
     case EnvironmentRef::Kind::kAsset:
       break;
   }
@@ -84,16 +68,18 @@ Result<void> ResolveEnvironment(Workspace* ws, const CommandSpec& command, Launc
   }
   spec->name = record->name;  // stored without them
   spec->version = record->version;
+  // A build that fails names the job's `environment:` (the asset's own file may be long gone).
+  for (SourcePos* p : {&spec->pos, &spec->image_pos, &spec->conda_file_pos, &spec->build_pos}) {
+    *p = ref.pos;
+  }
   cfg.environment_label = record->name + ":" + record->version;
-  OD_TRY(CheckBuildable(ref, *spec, cfg.environment_label));
   cfg.environment = std::move(*spec);
   return {};
 }
 
-Result<std::map<std::string, std::string>> PrepareEnvironment(Workspace& ws, const RunRecord& job,
-                                                              const LaunchConfig& cfg,
-                                                              const ControllerOptions& options) {
-  if (!cfg.environment) return std::map<std::string, std::string>{};
+Result<RunPlacement> PrepareEnvironment(Workspace& ws, const RunRecord& job,
+                                        const LaunchConfig& cfg, const ControllerOptions& options) {
+  if (!cfg.environment) return RunPlacement{};
   const std::string& label = cfg.environment_label;
   auto say = [&](const std::string& line) {
     if (options.view) {
@@ -112,8 +98,18 @@ Result<std::map<std::string, std::string>> PrepareEnvironment(Workspace& ws, con
         (elapsed > 0 ? ", " + FormatDuration(elapsed) : std::string()));
   };
   const double start = MonotonicSeconds();
+  // The build log stays with the job that built it (or failed to).
+  auto keep_log = [&](const fs::path& log) {
+    std::error_code ec;
+    if (!fs::exists(log, ec)) return;
+    if (auto digest = ws.artifacts().PutFile(log)) {
+      (void)ws.store().AddArtifacts(job.id, {{"logs/environment-build.log", *digest,
+                                              static_cast<std::int64_t>(fs::file_size(log, ec))}});
+    }
+  };
   auto built = cache.Ensure(*cfg.environment, build);
   if (!built) {
+    if (auto hash = cache.Hash(*cfg.environment)) keep_log(cache.root() / *hash / "build.log");
     Error e = built.error();
     e.message = "preparing environment " + label + " failed: " + e.message;
     return std::unexpected(e);
@@ -121,15 +117,7 @@ Result<std::map<std::string, std::string>> PrepareEnvironment(Workspace& ws, con
   if (built->built_now) {
     say("environment " + label + " built in " + FormatDuration(MonotonicSeconds() - start) +
         " (" + built->kind + ", " + built->hash.substr(0, 12) + ")");
-    // The build log stays with the job that built it.
-    std::error_code ec;
-    if (fs::exists(built->log, ec)) {
-      if (auto digest = ws.artifacts().PutFile(built->log)) {
-        (void)ws.store().AddArtifacts(
-            job.id, {{"logs/environment-build.log", *digest,
-                      static_cast<std::int64_t>(fs::file_size(built->log, ec))}});
-      }
-    }
+    keep_log(built->log);
   }
   nlohmann::json lineage = {{"label", label},
                             {"name", cfg.environment->name},
@@ -138,7 +126,7 @@ Result<std::map<std::string, std::string>> PrepareEnvironment(Workspace& ws, con
                             {"kind", built->kind}};
   OD_TRY(ws.store().AddEvent(job.id, {WallSeconds(), kEnvironmentEvent, lineage.dump()}));
   const char* path = std::getenv("PATH");
-  return built->RunEnv(path ? path : "/usr/local/bin:/usr/bin:/bin");
+  return built->Placement(path ? path : "/usr/local/bin:/usr/bin:/bin");
 }
 
 std::string EnvironmentLineage(Workspace& ws, const RunRecord& run) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "environment/environment_cache.hpp"
 #include "spec/job_spec.hpp"
 #include "store/records.hpp"
 #include "sweep/controller.hpp"
@@ -25,11 +26,11 @@ namespace overdrive {
 // `azureml` registry) says how to map it to a local one, or to choose the node's own Python.
 Result<void> ResolveEnvironment(Workspace* ws, const CommandSpec& command, LaunchConfig& cfg);
 
-// The environment of `cfg` built (or found) for `job`: the variables each run gets on top of
-// its own ({} when the job has no environment). Says what it does on `view` / `out`.
-Result<std::map<std::string, std::string>> PrepareEnvironment(Workspace& ws, const RunRecord& job,
-                                                              const LaunchConfig& cfg,
-                                                              const ControllerOptions& options);
+// The environment of `cfg` built (or found) for `job`: what each of its runs gets (variables on
+// top of its own, the container it runs in; nothing when the job has no environment). Says
+// what it does on `view` / `out`.
+Result<RunPlacement> PrepareEnvironment(Workspace& ws, const RunRecord& job,
+                                        const LaunchConfig& cfg, const ControllerOptions& options);
 
 // What the "environment" event of a run (or its parent sweep) says, as JSON text; "" if none.
 std::string EnvironmentLineage(Workspace& ws, const RunRecord& run);

@@ -46,7 +46,7 @@ class Shell {
  public:
   Shell(Workspace& ws, const RunRecord& job, JobCore& core, JobKind& kind,
         const ControllerOptions& opts, JobView& view,
-        const std::map<std::string, std::string>& run_env)
+        const RunPlacement& run_env)
       : ws_(ws), job_(job), core_(core), kind_(kind), opts_(opts), view_(view), run_env_(run_env) {}
 
   Result<ControllerResult> Run();
@@ -64,7 +64,7 @@ class Shell {
   JobKind& kind_;
   const ControllerOptions& opts_;
   JobView& view_;
-  const std::map<std::string, std::string>& run_env_;
+  const RunPlacement& run_env_;
   std::unique_ptr<Executor> owned_executor_;
   std::unique_ptr<RunTracker> tracker_;
   double last_created_at_ = 0;
@@ -223,7 +223,7 @@ std::unique_ptr<JobView> MakeLineView(std::ostream& out) { return std::make_uniq
 
 Result<ControllerResult> RunJobShell(Workspace& ws, const RunRecord& job, JobCore& core,
                                      JobKind& kind, const ControllerOptions& options,
-                                     const std::map<std::string, std::string>& run_env) {
+                                     const RunPlacement& run_env) {
   std::unique_ptr<JobView> own;
   JobView* view = options.view;
   if (!view) {

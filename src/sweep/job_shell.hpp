@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "environment/environment_cache.hpp"
 #include "sweep/controller.hpp"
 #include "sweep/job_core.hpp"
 
@@ -44,9 +45,9 @@ class JobKind {
 std::unique_ptr<JobView> MakeLineView(std::ostream& out);
 
 // Drives `job` to its end (or until detached). `core` has not been resumed yet. `run_env`:
-// variables every child run gets on top of its own (its environment's, environment_prep.hpp).
+// what every child run gets from the job's environment (environment_prep.hpp).
 Result<ControllerResult> RunJobShell(Workspace& ws, const RunRecord& job, JobCore& core,
                                      JobKind& kind, const ControllerOptions& options,
-                                     const std::map<std::string, std::string>& run_env = {});
+                                     const RunPlacement& run_env = {});
 
 }  // namespace overdrive

@@ -1,8 +1,26 @@
 #include "sweep/launch_config.hpp"
 
+#include <type_traits>
+#include <utility>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 namespace overdrive {
+
+namespace {
+
+// The positions of an environment's parts, by the key they are stored under.
+template <typename Spec>
+auto EnvironmentPositions(Spec& spec) {
+  using Pos = std::conditional_t<std::is_const_v<Spec>, const SourcePos*, SourcePos*>;
+  return std::vector<std::pair<const char*, Pos>>{{"environment", &spec.pos},
+                                                  {"image", &spec.image_pos},
+                                                  {"conda_file", &spec.conda_file_pos},
+                                                  {"build", &spec.build_pos}};
+}
+
+}  // namespace
 
 std::string LaunchConfig::ToJson() const {
   nlohmann::json j;
@@ -22,6 +40,13 @@ std::string LaunchConfig::ToJson() const {
   if (environment) {
     j["environment"] = {{"label", environment_label},
                         {"spec", nlohmann::json::parse(environment->ToJson())}};
+    // Where its parts were written, so a build failing later still names the place.
+    auto& at = j["environment"]["positions"];
+    for (const auto& [key, pos] : EnvironmentPositions(*environment)) {
+      if (pos->line > 0 || !pos->file.empty()) {
+        at[key] = {{"file", pos->file}, {"line", pos->line}, {"column", pos->column}};
+      }
+    }
   }
   return j.dump();
 }
@@ -48,6 +73,15 @@ Result<LaunchConfig> LaunchConfig::FromJson(const std::string& text) {
       const auto& e = j.at("environment");
       c.environment_label = e.value("label", std::string());
       OD_ASSIGN_OR_RETURN(c.environment, EnvironmentSpec::FromJson(e.at("spec").dump()));
+      if (e.contains("positions")) {
+        const auto& at = e.at("positions");
+        for (auto [key, pos] : EnvironmentPositions(*c.environment)) {
+          if (!at.contains(key)) continue;
+          pos->file = at[key].value("file", std::string());
+          pos->line = at[key].value("line", 0);
+          pos->column = at[key].value("column", 0);
+        }
+      }
     }
     return c;
   } catch (const std::exception& e) {

@@ -184,9 +184,9 @@ Result<void> RunTracker::StartTracking(const RunRecord& run) {
 }
 
 Result<void> RunTracker::Launch(const RunRecord& run,
-                                const std::map<std::string, std::string>& extra_env) {
+                                const RunPlacement& placement) {
   bool recorded = false;
-  auto launched = Prepare(run, extra_env, recorded);
+  auto launched = Prepare(run, placement, recorded);
   if (launched) return {};
   // It never reached the executor (its folder could not be made, the disk is full, the
   // executor refused it): it ends failed with the reason rather than waiting for nothing.
@@ -203,7 +203,7 @@ Result<void> RunTracker::Launch(const RunRecord& run,
 }
 
 Result<void> RunTracker::Prepare(const RunRecord& run,
-                                 const std::map<std::string, std::string>& extra_env,
+                                 const RunPlacement& placement,
                                  bool& recorded) {
   OD_TRY(StartTracking(run));
   Tracked& t = *runs_[run.id];
@@ -232,7 +232,7 @@ Result<void> RunTracker::Prepare(const RunRecord& run,
   spec.env = RunEnvironment(run, t.cfg);
   for (const auto& [k, v] : ws_.run_env()) spec.env[k] = v;
   if (spec.env.count("MLFLOW_TRACKING_URI")) spec.env["MLFLOW_RUN_ID"] = run.id;
-  for (const auto& [k, v] : extra_env) spec.env[k] = v;
+  for (const auto& [k, v] : placement.env) spec.env[k] = v;
   spec.cpus = t.cfg.cpus;
   spec.gpus = t.cfg.gpus;
   spec.memory_mb = t.cfg.memory_mb;
@@ -241,10 +241,7 @@ Result<void> RunTracker::Prepare(const RunRecord& run,
   spec.nodes = t.cfg.instance_count;
   spec.processes_per_node = t.cfg.process_count_per_instance;
   // An image environment: the command runs in a container of that image (executor.hpp).
-  if (t.cfg.environment && IsPlainImage(*t.cfg.environment)) {
-    spec.container = ContainerSpec{};
-    spec.container->image = t.cfg.environment->image;
-  }
+  spec.container = placement.container;
   auto submitted = executor_.Submit(spec);
   if (!submitted) {
     // The executor's own words are the reason (no "could not start: " before them).
@@ -259,7 +256,7 @@ Result<void> RunTracker::Prepare(const RunRecord& run,
 }
 
 Result<void> RunTracker::Adopt(const RunRecord& run,
-                               const std::map<std::string, std::string>& extra_env) {
+                               const RunPlacement& placement) {
   std::string handle = run.executor_handle;
   if (handle.empty()) {
     // Reached the executor, perhaps, but its handle was not stored (the controller died in
@@ -275,7 +272,7 @@ Result<void> RunTracker::Adopt(const RunRecord& run,
       u.ended_at = WallSeconds();
       return WriteFinal(run.id, RunStatus::kFailed, u);
     }
-    return Launch(run, extra_env);  // never reached the executor: launch it now
+    return Launch(run, placement);  // never reached the executor: launch it now
   }
   OD_TRY(StartTracking(run));
   auto attached = executor_.Reattach(run.id, handle);

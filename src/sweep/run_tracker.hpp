@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "environment/environment_cache.hpp"
 #include "executor/executor.hpp"
 #include "metrics/collector.hpp"
 #include "store/records.hpp"
@@ -44,10 +45,11 @@ class RunTracker {
   // The run moves to `starting` in the store before the executor is asked. A run that cannot
   // be started (folder, snapshot, executor refusal) is recorded `failed` with the reason before
   // the error returns.
-  Result<void> Launch(const RunRecord& run, const std::map<std::string, std::string>& extra_env = {});
+  // `placement`: what the job's environment adds (environment_prep.hpp).
+  Result<void> Launch(const RunRecord& run, const RunPlacement& placement = {});
   // Takes over a run an earlier controller launched (status starting/running): re-attaches to
   // its process, or launches it if it never reached the executor.
-  Result<void> Adopt(const RunRecord& run, const std::map<std::string, std::string>& extra_env = {});
+  Result<void> Adopt(const RunRecord& run, const RunPlacement& placement = {});
   // Ingests new metric lines of every tracked run. Returns the new points per run id.
   Result<std::map<std::string, std::vector<MetricPoint>>> Collect();
   // Applies executor state changes to the store; returns the runs that reached a final status
@@ -66,8 +68,7 @@ class RunTracker {
   struct Tracked;
   Result<void> StartTracking(const RunRecord& run);
   // Launch's steps; `recorded` says whether a failure is already on the run.
-  Result<void> Prepare(const RunRecord& run, const std::map<std::string, std::string>& extra_env,
-                       bool& recorded);
+  Result<void> Prepare(const RunRecord& run, const RunPlacement& placement, bool& recorded);
   Result<std::vector<MetricPoint>> CollectOne(Tracked& t, bool final_read);
   Result<FinishedRun> Finalize(Tracked& t, const ExecUpdate& u);
   // The final transition, which must be recorded even on a full disk (Workspace::ReleaseReserve).

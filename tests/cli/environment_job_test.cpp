@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "cli_test_util.hpp"
+#include "../executor/podman_test_util.hpp"
 
 namespace overdrive::testing {
 namespace {
@@ -185,11 +186,7 @@ TEST_F(EnvironmentJobTest, AFailedBuildFailsTheJobBeforeAnyTrialWithTheFailingRe
 // examples/container-sweep: an `image:` environment runs each trial in a Podman container of the
 // local base image (scripts/podman.sh base-image, which `make test` runs).
 TEST_F(EnvironmentJobTest, TheContainerExampleRunsEveryTrialInItsImage) {
-  const char* podman = std::getenv("OVERDRIVE_TEST_PODMAN");
-  if (!podman || std::string(podman) != "1") {
-    GTEST_SKIP() << "needs Podman and the base image: scripts/test.sh sets them up "
-                    "(OVERDRIVE_TEST_PODMAN=1)";
-  }
+  OD_REQUIRE_PODMAN();
   fs::path example = fs::path(OVERDRIVE_SOURCE_DIR) / "examples" / "container-sweep" / "sweep.yml";
   CommandResult r = Run({"job", "submit", example.string(), "--set", "limits.max_total_trials=3"},
                         240);
@@ -204,6 +201,76 @@ TEST_F(EnvironmentJobTest, TheContainerExampleRunsEveryTrialInItsImage) {
     CommandResult logs = Run({"job", "logs", t["id"]});
     EXPECT_NE(logs.out.find("running in a container of Debian"), std::string::npos) << logs.out;
   }
+}
+
+// examples/container-conda: Azure's `environment: {image, conda_file}` runs unchanged — in a
+// container of the image, with the venv the image's Python made from the conda file.
+TEST_F(EnvironmentJobTest, TheImageAndCondaFileExampleRunsUnchangedInTheImagesVenv) {
+  OD_REQUIRE_PODMAN();
+  fs::path example = fs::path(OVERDRIVE_SOURCE_DIR) / "examples" / "container-conda" / "job.yml";
+  CommandResult r = Run({"job", "submit", example.string()}, 240);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("running in a container, Python 3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("from " + (workspace_ / "environments").string()), std::string::npos)
+      << r.out;
+  nlohmann::json runs = Json({"job", "list", "--json"});
+  nlohmann::json run = Json({"job", "show", runs[0]["id"], "--json"});
+  EXPECT_EQ(run["status"], "completed");
+  EXPECT_EQ(run["environment"]["kind"], "image");
+  EXPECT_LT(run["metrics"]["loss"]["last"].get<double>(), 0.1);
+}
+
+// The conda file's pip packages come from the host's wheelhouse (PIP_FIND_LINKS, mounted into
+// the build), once for the whole sweep; every trial imports them inside the container.
+TEST_F(EnvironmentJobTest, AnImageWithACondaFileIsBuiltOnceForASweepFromTheWheelhouse) {
+  OD_REQUIRE_PODMAN();
+  WriteFile(dir_ / "sweep.yml",
+            std::string("type: sweep\nsampling_algorithm: grid\n"
+                        "search_space: {x: {type: choice, values: [1, 2, 3]}}\n"
+                        "objective: {goal: maximize, primary_metric: acc}\n"
+                        "limits: {max_total_trials: 3, max_concurrent_trials: 2}\n"
+                        "trial:\n  command: ") + kProbe +
+                "\n  environment:\n    image: " + kTestImage + "\n    conda_file: conda.yml\n");
+  CommandResult r = Run({"job", "submit", "sweep.yml"}, 240);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  size_t built = r.err.find("environment inline built in");
+  ASSERT_NE(built, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("environment inline built in", built + 1), std::string::npos) << r.err;
+  nlohmann::json runs = Json({"job", "list", "--json"});
+  nlohmann::json sweep = Json({"job", "show", runs[0]["id"], "--json"});
+  EXPECT_EQ(sweep["environment"]["kind"], "image");
+  ASSERT_EQ(sweep["trials"].size(), 3u);
+  for (const auto& t : sweep["trials"]) {
+    EXPECT_EQ(t["status"], "completed") << t.dump();
+    nlohmann::json trial = Json({"job", "show", t["id"], "--json"});
+    EXPECT_EQ(trial["metrics"]["acc"]["last"], 0.75) << trial.dump();
+    EXPECT_EQ(trial["environment"]["hash"], sweep["environment"]["hash"]);
+  }
+}
+
+// A Containerfile that fails fails the job while preparing, with the failing step, before any
+// trial; the build log is the job's artifact.
+TEST_F(EnvironmentJobTest, AFailingContainerfileFailsTheJobBeforeAnyTrial) {
+  OD_REQUIRE_PODMAN();
+  WriteFile(dir_ / "context" / "Dockerfile",
+            std::string("FROM ") + kTestImage + "\nRUN echo about to fail && exit 3\n");
+  WriteFile(dir_ / "sweep.yml",
+            "type: sweep\nsampling_algorithm: random\n"
+            "search_space: {x: {type: uniform, min_value: 0, max_value: 1}}\n"
+            "objective: {goal: maximize, primary_metric: acc}\n"
+            "limits: {max_total_trials: 4}\n"
+            "trial:\n  command: echo acc=1\n  environment:\n    build:\n      path: context\n");
+  CommandResult r = Run({"job", "submit", "sweep.yml"}, 180);
+  EXPECT_NE(r.exit_code, 0);
+  nlohmann::json runs = Json({"job", "list", "--json"});
+  ASSERT_EQ(runs.size(), 1u);
+  nlohmann::json sweep = Json({"job", "show", runs[0]["id"], "--json"});
+  EXPECT_EQ(sweep["status"], "failed");
+  std::string reason = sweep["status_reason"];
+  EXPECT_NE(reason.find("sweep.yml:10:7: building the image of"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("exit 3"), std::string::npos) << reason;
+  EXPECT_TRUE(sweep["trials"].empty()) << "no trial ran";
+  EXPECT_NE(sweep.dump().find("logs/environment-build.log"), std::string::npos) << sweep.dump();
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "environment/environment_cache.hpp"
+#include "../executor/podman_test_util.hpp"
 
 namespace overdrive {
 namespace {
@@ -102,7 +103,9 @@ TEST_F(EnvironmentCacheTest, AVenvIsBuiltOnceThenFoundAndRunsSeeIt) {
   EXPECT_FALSE(second->built_now);
   EXPECT_EQ(second->venv, first->venv);
 
-  auto env = first->RunEnv("/usr/bin:/bin");
+  RunPlacement placement = first->Placement("/usr/bin:/bin");
+  EXPECT_FALSE(placement.container);
+  auto env = placement.env;
   EXPECT_EQ(env["VIRTUAL_ENV"], first->venv.string());
   EXPECT_EQ(env["PATH"], (first->venv / "bin").string() + ":/usr/bin:/bin");
   // `python3` on that PATH is the venv's, and it sees the system's packages.
@@ -225,6 +228,134 @@ TEST_F(EnvironmentCacheTest, AnUnfinishedBuildIsNeverUsedAndPruneRemovesWhatIsUn
   ASSERT_TRUE(pruned);
   EXPECT_FALSE(fs::exists(second->venv));
   EXPECT_TRUE(cache.Find(*hash).has_value());
+}
+
+// ---- images (real podman and the test base image) ---------------------------------------------
+
+// Runs `command` in `image` with `placement`'s mounts and variables, as a run would.
+std::string RunIn(const RunPlacement& placement, const std::string& command) {
+  std::string args;
+  for (const auto& m : placement.container->mounts) {
+    args += " -v " + m.source + ":" + m.target + (m.read_only ? ":ro" : "");
+  }
+  for (const auto& [k, v] : placement.container->env) args += " --env '" + k + "=" + v + "'";
+  return Output("CONTAINERS_CONF=$(" OVERDRIVE_SOURCE_DIR "/scripts/podman.sh conf) podman run "
+                "--rm --pull=never --network none" + args + " " + placement.container->image +
+                " /bin/sh -c \"" + command + "\" 2>&1");
+}
+
+TEST_F(EnvironmentCacheTest, AnImageWithACondaFileGetsAVenvMadeByTheImagesPythonOnce) {
+  OD_REQUIRE_PODMAN();
+  fs::path wheels = BuildWheel();
+  ::setenv("PIP_FIND_LINKS", wheels.c_str(), 1);
+  ::setenv("PIP_NO_INDEX", "1", 1);
+  EnvironmentCache cache(root_ / "envs");
+  CondaSpec conda;
+  conda.python = "3";
+  conda.conda_dependencies = {"pip"};
+  conda.pip = {"odtestpkg==0.1"};
+  EnvironmentSpec spec = Spec("dependencies:\n  - python=3\n  - pip:\n    - odtestpkg==0.1\n", conda);
+  spec.image = kTestImage;
+  auto built = cache.Ensure(spec);
+  ASSERT_TRUE(built) << built.error().message;
+  EXPECT_TRUE(built->built_now);
+  EXPECT_EQ(built->kind, "image");
+  EXPECT_EQ(built->image, kTestImage);
+  EXPECT_FALSE(built->built_image);  // the image itself is not changed
+  ASSERT_FALSE(built->venv.empty());
+  RunPlacement placement = built->Placement("/host/bin");
+  ASSERT_TRUE(placement.container);
+  EXPECT_TRUE(placement.env.empty());  // nothing of the host's PATH goes in
+  EXPECT_EQ(placement.container->env["PATH"].rfind((built->venv / "bin").string() + ":", 0), 0u);
+  ASSERT_EQ(placement.container->mounts.size(), 1u);
+  EXPECT_TRUE(placement.container->mounts[0].read_only);
+  // `python3` in the container is the venv's, and it has the wheel pip installed from the
+  // host's wheel folder (mounted into the build).
+  EXPECT_EQ(RunIn(placement, "python3 -c 'import odtestpkg, sys; print(odtestpkg.MESSAGE, sys.prefix)'"),
+            "hello from the wheel " + built->venv.string());
+  auto again = cache.Ensure(spec);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_FALSE(again->built_now);
+}
+
+TEST_F(EnvironmentCacheTest, ABuildContextIsBuiltIntoAnImageThatPruneRemoves) {
+  OD_REQUIRE_PODMAN();
+  fs::path ctx = root_ / "ctx";
+  WriteFile(ctx / "Containerfile", std::string("FROM ") + kTestImage +
+                                       "\nCOPY marker.txt /opt/marker.txt\n");
+  WriteFile(ctx / "marker.txt", "made by the build context " + root_.filename().string() + "\n");
+  EnvironmentSpec spec;
+  spec.build_path = ctx;
+  spec.dockerfile_path = "Containerfile";
+  EnvironmentCache cache(root_ / "envs");
+  auto built = cache.Ensure(spec);
+  ASSERT_TRUE(built) << built.error().message;
+  EXPECT_TRUE(built->built_image);
+  EXPECT_EQ(built->image.rfind("localhost/overdrive-env:", 0), 0u) << built->image;
+  EXPECT_EQ(RunIn(built->Placement(""), "cat /opt/marker.txt"),
+            "made by the build context " + root_.filename().string());
+  auto listed = cache.List();
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].image, built->image);
+  EXPECT_GT((*listed)[0].bytes, 1000000u);  // the image counts
+  // A changed context is another build.
+  WriteFile(ctx / "marker.txt", "changed\n");
+  auto hash = cache.Hash(spec);
+  ASSERT_TRUE(hash);
+  EXPECT_NE(*hash, built->hash);
+  auto pruned = cache.Prune({}, false);
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_FALSE(ImageExists(built->image));
+}
+
+TEST_F(EnvironmentCacheTest, AFailingContainerfileFailsTheBuildWithItsStepAndKeepsNothing) {
+  OD_REQUIRE_PODMAN();
+  fs::path ctx = root_ / "bad";
+  WriteFile(ctx / "Dockerfile", std::string("FROM ") + kTestImage + "\nRUN exit 7\n");
+  EnvironmentSpec spec;
+  spec.build_path = ctx;
+  spec.dockerfile_path = "Dockerfile";
+  spec.build_pos = {"env.yml", 4, 3};
+  EnvironmentCache cache(root_ / "envs");
+  auto built = cache.Ensure(spec);
+  ASSERT_FALSE(built);
+  const std::string& m = built.error().message;
+  EXPECT_EQ(m.rfind("env.yml:4:3: building the image of", 0), 0u) << m;
+  EXPECT_NE(m.find("RUN exit 7"), std::string::npos) << m;
+  EXPECT_NE(m.find("build.log"), std::string::npos) << m;
+  auto hash = cache.Hash(spec);
+  ASSERT_TRUE(hash);
+  EXPECT_FALSE(cache.Find(*hash).has_value());
+  EXPECT_FALSE(ImageExists("localhost/overdrive-env:" + hash->substr(0, 16)));
+}
+
+TEST_F(EnvironmentCacheTest, AnImageNotInTheLocalStoreIsRefusedNamingIt) {
+  OD_REQUIRE_PODMAN();
+  EnvironmentSpec spec;
+  spec.image = "localhost/no-such-image:1";
+  spec.image_pos = {"env.yml", 2, 8};
+  EnvironmentCache cache(root_ / "envs");
+  auto built = cache.Ensure(spec);
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().message.rfind("env.yml:2:8: container image 'localhost/no-such-image:1' "
+                                        "is not in the local image store", 0),
+            0u)
+      << built.error().message;
+}
+
+TEST_F(EnvironmentCacheTest, APythonVersionTheImageHasNotIsRefusedNamingIt) {
+  OD_REQUIRE_PODMAN();
+  EnvironmentCache cache(root_ / "envs");
+  CondaSpec conda;
+  conda.python = "2.7";
+  EnvironmentSpec spec = Spec("dependencies: [python=2.7]\n", conda);
+  spec.image = kTestImage;
+  auto built = cache.Ensure(spec);
+  ASSERT_FALSE(built);
+  EXPECT_NE(built.error().message.find("python=2.7 cannot be honoured: the image's interpreter"),
+            std::string::npos)
+      << built.error().message;
 }
 
 }  // namespace

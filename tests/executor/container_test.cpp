@@ -25,6 +25,7 @@
 #include "common/clock.hpp"
 #include "common/strings.hpp"
 #include "executor/container.hpp"
+#include "podman_test_util.hpp"
 #include "executor/executor.hpp"
 #include "executor/run_records.hpp"
 #include "executor/slurm_executor.hpp"
@@ -35,39 +36,13 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-constexpr const char* kImage = "localhost/overdrive-base:latest";
+constexpr const char* kImage = kTestImage;
 
 std::string ReadText(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// Why container runs cannot be tried here ("" = they can). Asked once per test binary.
-const std::string& PodmanUnavailable() {
-  static const std::string why = [] {
-    const char* flag = std::getenv("OVERDRIVE_TEST_PODMAN");
-    if (flag && std::string(flag) == "0") {
-      return std::string("OVERDRIVE_TEST_PODMAN=0: the container cases are skipped on purpose");
-    }
-    std::string problem;
-    if (RunPodmanQuietly({"--version"}, 30) != 0) {
-      problem = "podman is not installed";
-    } else if (!ImageExists(kImage)) {
-      problem = std::string("the test base image ") + kImage + " is not in podman's image store";
-    }
-    if (problem.empty()) return problem;
-    return problem +
-           "; `scripts/podman.sh setup && scripts/podman.sh base-image` set it up "
-           "(scripts/test.sh does, and sets OVERDRIVE_TEST_PODMAN=1)";
-  }();
-  return why;
-}
-
-bool PodmanRequired() {
-  const char* flag = std::getenv("OVERDRIVE_TEST_PODMAN");
-  return flag && std::string(flag) == "1";
 }
 
 bool ContainerExists(const std::string& name) {
@@ -81,10 +56,7 @@ bool IsFinal(ExecState s) { return s != ExecState::kQueued && s != ExecState::kR
 class ContainerRuns : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (const std::string& why = PodmanUnavailable(); !why.empty()) {
-      if (PodmanRequired()) FAIL() << why;
-      GTEST_SKIP() << why;
-    }
+    OD_REQUIRE_PODMAN();
     if (GetParam() == "slurm") {
       const char* on = std::getenv("OVERDRIVE_TEST_SLURM");
       if (!on || std::string(on) != "1") {
@@ -336,7 +308,7 @@ std::string RunSh(const std::string& script, const std::map<std::string, std::st
 TEST(PodmanCommand, HeadAndTailCarryTheLaunch) {
   PodmanRun r;
   r.name = ContainerName("run/1 x");
-  r.container = ContainerSpec{"localhost/img:1", "host", {{"/data", "/in", true}}};
+  r.container = ContainerSpec{"localhost/img:1", "host", {{"/data", "/in", true}}, {{"B", "/x y"}}};
   r.run_dir = "/ws/runs/r1";
   r.working_dir = "/ws/runs/r1/wd";
   r.env_names = {"A", "B"};
@@ -346,7 +318,7 @@ TEST(PodmanCommand, HeadAndTailCarryTheLaunch) {
   EXPECT_EQ(head,
             "podman run --rm --replace --name od-run-1-x --init --sig-proxy=true --pull=never "
             "--log-driver passthrough --network host -w /ws/runs/r1/wd -v /ws/runs/r1:/ws/runs/r1 "
-            "-v /ws/runs/r1/wd:/ws/runs/r1/wd -v /data:/in:ro --env A --env B");
+            "-v /ws/runs/r1/wd:/ws/runs/r1/wd -v /data:/in:ro --env A --env B=/x y");
   EXPECT_EQ(PodmanRunTail(r),
             (std::vector<std::string>{"localhost/img:1", "/bin/sh", "-c", "python3 train.py"}));
   EXPECT_EQ(Join(PodmanNodeOptions(1000, 100, {}), " "), "--user 1000:100");
@@ -421,10 +393,12 @@ TEST(PodmanCommand, TheLaunchRecordKeepsTheContainer) {
   LaunchRecord l;
   l.command = "true";
   l.working_dir = "/wd";
-  l.container = ContainerSpec{"localhost/a:b", "none", {{"/s", "/t", true}, {"/u", "/v", false}}};
+  l.container = ContainerSpec{"localhost/a:b", "none", {{"/s", "/t", true}, {"/u", "/v", false}},
+                              {{"PATH", "/venv/bin:/usr/bin"}}};
   auto back = DecodeLaunchRecord(EncodeLaunchRecord(l));
   ASSERT_TRUE(back) << back.error().message;
   ASSERT_TRUE(back->container);
+  EXPECT_EQ(back->container->env, l.container->env);
   EXPECT_EQ(back->container->image, "localhost/a:b");
   EXPECT_EQ(back->container->network, "none");
   ASSERT_EQ(back->container->mounts.size(), 2u);
