@@ -22,6 +22,7 @@
 #include "cli/model_commands.hpp"
 #include "cli/remote_commands.hpp"
 #include "cli/serve_command.hpp"
+#include "sweep/environment_prep.hpp"
 #include "cli/server_command.hpp"
 #include "cli/table.hpp"
 #include "cli/workspace_command.hpp"
@@ -855,13 +856,35 @@ int RunCli(int argc, char** argv) {
   AddServerCommand(app, g, code);
   AddTokenCommands(app, g, code);
   AddWorkspaceCommands(app, g, code);
-  AddServeCommand(app, g, code, [](const Globals& globals, const std::string& ref) -> Result<ServedModel> {
+  AddServeCommand(app, g, code, [](const Globals& globals, const std::string& ref,
+                                   bool environment) -> Result<ServedModel> {
     // MODEL[:VERSION|@ALIAS] from the workspace's registry, unpacked once into a cache folder.
     OD_ASSIGN_OR_RETURN(auto ws, OpenWorkspace(globals, false));
     ModelRegistry registry(ws->store(), ws->artifacts());
     OD_ASSIGN_OR_RETURN(ModelVersion version, registry.Resolve(ref));
     OD_ASSIGN_OR_RETURN(auto folder, registry.Materialize(ref, ws->root() / "model-cache"));
-    return ServedModel{folder, version.model, std::to_string(version.version)};
+    ServedModel served{folder, version.model, std::to_string(version.version)};
+    if (!environment) return served;
+    // The environment of the run that made it (environment_prep.hpp).
+    OD_ASSIGN_OR_RETURN(RunRecord run, ws->store().GetRun(version.run_id));
+    auto env = EnvironmentOfRun(*ws, run, [](const std::string& line) {
+      std::cerr << "overdrive serve: " << line << "\n";
+    });
+    if (!env) {
+      Error e = env.error();
+      e.message += "; or serve it on this machine's Python with --python /usr/bin/python3";
+      return std::unexpected(e);
+    }
+    if (*env) {
+      const RunEnvironment& found = **env;
+      served.environment_label = found.label;
+      served.environment_kind = found.built.kind;
+      served.environment_hash = found.built.hash;
+      served.venv = found.built.venv;
+      RunPlacement placement = found.built.Placement("");
+      served.container = placement.container;
+    }
+    return served;
   });
 
   // An unknown subcommand word gets a did-you-mean hint instead of CLI11's generic message.

@@ -28,10 +28,13 @@ struct ServeFlags {
   std::string name;
   std::string version;
   int max_body_mb = 16;
+  bool python_given = false;  // --python: that interpreter, not the model's environment
 };
 
 int CmdServe(const Globals& g, const ServeFlags& f, const ModelResolver& resolve) {
   EndpointOptions o;
+  o.python = f.python;  // unless the model's environment says otherwise (below)
+  std::string environment;
   if (!f.model.empty() && !f.path.empty()) {
     return Fail({ErrorCode::kInvalidInput, "give either MODEL or --path, not both"});
   }
@@ -41,11 +44,22 @@ int CmdServe(const Globals& g, const ServeFlags& f, const ModelResolver& resolve
                    "serving a registered model is not available in this build; serve a folder "
                    "with --path DIR"});
     }
-    auto served = resolve(g, f.model);
+    auto served = resolve(g, f.model, !f.python_given);
     if (!served) return Fail(served.error());
     o.model_path = served->folder;
     o.model_name = served->name;
     o.model_version = served->version;
+    if (!served->environment_label.empty() && !f.python_given) {
+      // The scoring script runs in the environment its model was trained in.
+      o.container = served->container;
+      if (!served->venv.empty()) {
+        o.python = (served->venv / "bin" / "python").string();
+      } else if (o.container) {
+        o.python = "python3";  // the image's own, found on its PATH
+      }
+      environment = " in environment " + served->environment_label + " (" +
+                    served->environment_kind + ", " + served->environment_hash.substr(0, 12) + ")";
+    }
   } else if (!f.path.empty()) {
     o.model_path = f.path;
   } else {
@@ -60,7 +74,6 @@ int CmdServe(const Globals& g, const ServeFlags& f, const ModelResolver& resolve
   o.max_body_bytes = static_cast<std::size_t>(f.max_body_mb) << 20;
   o.workers = f.workers;
   o.request_timeout_s = f.timeout;
-  o.python = f.python;
   o.log = [](std::string_view line) { std::cerr << "overdrive serve: " << line << "\n"; };
 
   // Installed before the workers start, so a Ctrl-C during a slow init() is not lost.
@@ -90,7 +103,9 @@ int CmdServe(const Globals& g, const ServeFlags& f, const ModelResolver& resolve
   });
   std::string name = o.model_name.empty() ? ep.layout().folder.filename().string() : o.model_name;
   if (!o.model_version.empty()) name += ":" + o.model_version;
-  std::cout << "serving " << name << " (" << ModelKindName(ep.layout().kind) << ") on http://"
+  if (ep.layout().kind != ModelKind::kScoringScript) environment.clear();  // no Python runs
+  std::cout << "serving " << name << " (" << ModelKindName(ep.layout().kind) << ")" << environment
+            << " on http://"
             << f.host << ":" << *port << "  (POST /score, GET /health, GET /metadata)" << std::endl;
   auto served = ep.Serve();
   done = true;
@@ -112,7 +127,8 @@ void AddServeCommand(CLI::App& app, const Globals& g, int& code, ModelResolver r
       "Serve a model over HTTP: POST /score with {\"data\": [[...], ...]}, GET /health,\n"
       "GET /metadata. A folder with score.py (init() and run(data), Azure's convention) runs in\n"
       "a pool of Python workers; an XGBoost model (*.json / *.ubj) is scored natively.\n"
-      "Stops on Ctrl-C or SIGTERM.");
+      "A registered model's script runs in the environment of the run that made it (its venv,\n"
+      "or a container of its image; built again if pruned). Stops on Ctrl-C or SIGTERM.");
   serve->add_option("model", flags->model, "registered model: NAME[:VERSION|@ALIAS]");
   serve->add_option("--path", flags->path, "serve this model folder (or file) instead");
   serve->add_option("--host", flags->host, "address to listen on (default 127.0.0.1)");
@@ -120,13 +136,18 @@ void AddServeCommand(CLI::App& app, const Globals& g, int& code, ModelResolver r
   serve->add_option("--workers,-w", flags->workers, "scoring-script worker processes (default 2)");
   serve->add_option("--timeout", flags->timeout,
                     "seconds a request may take, queueing included (default 30); past it: 504");
-  serve->add_option("--python", flags->python,
-                    "interpreter for scoring scripts (default /usr/bin/python3)");
+  auto* python = serve->add_option(
+      "--python", flags->python,
+      "interpreter for scoring scripts, on this machine (default: the registered model's "
+      "environment; else /usr/bin/python3)");
   serve->add_option("--name", flags->name, "model name shown by /metadata");
   serve->add_option("--model-version", flags->version, "model version shown by /metadata");
   serve->add_option("--max-body-mb", flags->max_body_mb,
                     "largest request body, any transfer encoding (default 16); past it: 413");
-  serve->callback([&g, &code, flags, resolve] { code = CmdServe(g, *flags, resolve); });
+  serve->callback([&g, &code, flags, resolve, python] {
+    flags->python_given = python->count() > 0;
+    code = CmdServe(g, *flags, resolve);
+  });
 }
 
 }  // namespace overdrive

@@ -22,11 +22,13 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/result.hpp"
+#include "executor/executor.hpp"
 
 namespace overdrive {
 
@@ -60,6 +62,10 @@ struct EndpointOptions {
   // Scoring scripts only.
   int workers = 2;                          // long-lived worker processes
   std::string python = "/usr/bin/python3";  // interpreter for the workers
+  // Workers in containers of this image (a model whose environment is an image) instead of on
+  // this machine: `podman run --interactive`, the model folder mounted at its own path, the
+  // container's mounts and variables (a venv made in the image), `python` inside it.
+  std::optional<ContainerSpec> container;
   double request_timeout_s = 30;            // queueing + run(); past it: 504, worker replaced
   double init_timeout_s = 120;              // a worker's import + init()
   int max_queue = 256;                      // requests waiting for a worker; past it: 503

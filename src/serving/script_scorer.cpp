@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <thread>
 
+#include "executor/container.hpp"
 #include "serving/scorer.hpp"
 
 extern char** environ;
@@ -96,7 +98,7 @@ class WorkerProcess {
     for (char** e = environ; e && *e; ++e) {
       std::string_view kv(*e);
       if (kv.starts_with("AZUREML_MODEL_DIR=") || kv.starts_with("PYTHONUNBUFFERED=") ||
-          kv.starts_with("PYTHONDONTWRITEBYTECODE=")) {
+          kv.starts_with("PYTHONDONTWRITEBYTECODE=") || kv.starts_with("CONTAINERS_CONF=")) {
         continue;
       }
       env_storage.emplace_back(kv);
@@ -104,15 +106,43 @@ class WorkerProcess {
     env_storage.push_back("AZUREML_MODEL_DIR=" + layout.folder.string());
     env_storage.push_back("PYTHONUNBUFFERED=1");
     env_storage.push_back("PYTHONDONTWRITEBYTECODE=1");  // leave the model folder as it was
+    if (auto conf = ContainersConf(std::getenv)) {
+      env_storage.push_back("CONTAINERS_CONF=" + *conf);
+    } else if (const char* set = std::getenv("CONTAINERS_CONF")) {
+      env_storage.push_back(std::string("CONTAINERS_CONF=") + set);
+    }
     std::vector<char*> envp;
     for (auto& s : env_storage) envp.push_back(s.data());
     envp.push_back(nullptr);
-    std::string python = options.python, dash_c = "-c", source = kScoringWorkerSource,
-                script = layout.file.string();
-    std::vector<char*> argv = {python.data(), dash_c.data(), source.data(), script.data(), nullptr};
+    std::vector<std::string> words = {options.python, "-c", kScoringWorkerSource,
+                                      layout.file.string()};
+    if (options.container) {
+      // The same worker in a container of the model's image: `podman run -i` carries the
+      // pipes; the model folder is mounted at its own path (container.hpp).
+      static std::atomic<int> serial{0};
+      PodmanRun pr;
+      pr.name = ContainerName("serve-" + std::to_string(::getpid()) + "-" +
+                              std::to_string(serial.fetch_add(1)));
+      pr.container = *options.container;
+      pr.run_dir = pr.working_dir = layout.folder.string();
+      pr.env_names = {"AZUREML_MODEL_DIR", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"};
+      std::vector<std::string> argv = PodmanRunHead(pr);
+      argv[0] = "/usr/bin/podman";
+      if (::access(argv[0].c_str(), X_OK) != 0) argv[0] = "podman";
+      argv.insert(argv.begin() + 2, "--interactive");
+      for (auto& a : PodmanNodeOptions(::getuid(), ::getgid(), {})) argv.push_back(std::move(a));
+      argv.push_back(pr.container.image);
+      argv.insert(argv.end(), words.begin(), words.end());
+      words = std::move(argv);
+      container_name_ = pr.name;
+    }
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    const std::string program = words[0];
 
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, python.c_str(), &actions, &attr, argv.data(), envp.data());
+    int rc = posix_spawnp(&pid, program.c_str(), &actions, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     close(to_child[0]);
@@ -217,6 +247,8 @@ class WorkerProcess {
     while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
     pid_ = 0;
+    // A killed `podman run` leaves its container running under conmon.
+    if (!container_name_.empty()) RemoveContainer(container_name_);
   }
 
  private:
@@ -264,6 +296,7 @@ class WorkerProcess {
   }
 
   int pid_ = 0;
+  std::string container_name_;  // options.container: the worker's container
   int to_fd_ = -1;
   int from_fd_ = -1;
   std::string buffer_;

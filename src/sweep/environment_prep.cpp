@@ -129,6 +129,29 @@ Result<RunPlacement> PrepareEnvironment(Workspace& ws, const RunRecord& job,
   return built->Placement(path ? path : "/usr/local/bin:/usr/bin:/bin");
 }
 
+Result<std::optional<RunEnvironment>> EnvironmentOfRun(
+    Workspace& ws, const RunRecord& run, const std::function<void(const std::string&)>& progress) {
+  auto cfg = LaunchConfig::FromJson(run.launch_json);
+  if (!cfg || !cfg->environment) return std::optional<RunEnvironment>{};  // a sweep, or none
+  EnvironmentCache cache(ws.root() / "environments");
+  EnvironmentBuildOptions build;
+  double last_said = -100;
+  build.progress = [&](const std::string& what, double elapsed) {
+    if (!progress || (elapsed - last_said < 10 && elapsed > 0)) return;
+    last_said = elapsed;
+    progress("preparing environment " + cfg->environment_label + " — " + what +
+             (elapsed > 0 ? ", " + FormatDuration(elapsed) : std::string()));
+  };
+  auto built = cache.Ensure(*cfg->environment, build);
+  if (!built) {
+    Error e = built.error();
+    e.message = "preparing environment " + cfg->environment_label + " of run " + run.id +
+                " failed: " + e.message;
+    return std::unexpected(e);
+  }
+  return std::optional<RunEnvironment>(RunEnvironment{cfg->environment_label, *built});
+}
+
 std::string EnvironmentLineage(Workspace& ws, const RunRecord& run) {
   for (const std::string& id : {run.id, run.parent_id}) {
     if (id.empty()) continue;

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <iosfwd>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "common/result.hpp"
@@ -31,6 +33,16 @@ Result<void> ResolveEnvironment(Workspace* ws, const CommandSpec& command, Launc
 // what it does on `view` / `out`.
 Result<RunPlacement> PrepareEnvironment(Workspace& ws, const RunRecord& job,
                                         const LaunchConfig& cfg, const ControllerOptions& options);
+
+// The environment `run` ran in (its launch config's), built again or found in the cache — what
+// `overdrive serve` runs a model's scoring script in. nullopt when the run had none (the node's
+// own Python). `progress` hears a build's progress lines.
+struct RunEnvironment {
+  std::string label;  // "sklearn-env:3", "inline"
+  BuiltEnvironment built;
+};
+Result<std::optional<RunEnvironment>> EnvironmentOfRun(
+    Workspace& ws, const RunRecord& run, const std::function<void(const std::string&)>& progress);
 
 // What the "environment" event of a run (or its parent sweep) says, as JSON text; "" if none.
 std::string EnvironmentLineage(Workspace& ws, const RunRecord& run);

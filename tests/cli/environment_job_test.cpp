@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "cli_test_util.hpp"
+#include "http_test_util.hpp"
 #include "../executor/podman_test_util.hpp"
 
 namespace overdrive::testing {
@@ -272,6 +273,71 @@ TEST_F(EnvironmentJobTest, AFailingContainerfileFailsTheJobBeforeAnyTrial) {
   EXPECT_TRUE(sweep["trials"].empty()) << "no trial ran";
   EXPECT_NE(sweep.dump().find("logs/environment-build.log"), std::string::npos) << sweep.dump();
 }
+
+// `overdrive serve` runs a registered model's scoring script in the environment of the run that
+// made it: here the score needs the wheel only that environment has. `where` is "venv" or
+// "image" (a container of the base image with a venv made in it).
+class ServeInEnvironmentTest : public EnvironmentJobTest,
+                               public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(ServeInEnvironmentTest, AModelsScoringScriptRunsInItsRunsEnvironment) {
+  const bool image = GetParam() == "image";
+  if (image) OD_REQUIRE_PODMAN();
+  WriteFile(dir_ / "src" / "score.py",
+            "import json, os, sys\n"
+            "import odtestpkg\n"
+            "def init():\n    pass\n"
+            "def run(raw):\n    rows = json.loads(raw)['data']\n"
+            "    return {'scores': [sum(r) * odtestpkg.VALUE for r in rows], 'prefix': sys.prefix,\n"
+            "            'container': os.path.exists('/run/.containerenv')}\n");
+  WriteFile(dir_ / "src" / "train.sh", "mkdir -p outputs/model && cp score.py outputs/model/\n");
+  WriteFile(dir_ / "job.yml", std::string("code: src\ncommand: sh train.sh\nenvironment:\n") +
+                                  (image ? std::string("  image: ") + kTestImage + "\n" : "") +
+                                  "  conda_file: conda.yml\n");
+  CommandResult r = Run({"job", "submit", "job.yml", "--json"}, 240);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string run = nlohmann::json::parse(r.out)["id"];
+  ASSERT_EQ(Run({"model", "register", "scorer", "--run", run}).exit_code, 0);
+  // Pruned meanwhile: serve builds it again rather than fall back to the node's Python.
+  ASSERT_EQ(Run({"environment", "prune"}).exit_code, 0);
+
+  ServeProcess server(
+      [&](const auto& args) { return Spawn(args, dir_ / "serve.out", dir_ / "serve.err"); },
+      {"scorer:1", "--workers", "1"});
+  ASSERT_TRUE(server.WaitReady(120)) << ReadFile(dir_ / "serve.err");
+  HttpReply res = Http(server.port(), "POST", "/score", R"({"data": [[1, 3]]})");
+  ASSERT_EQ(res.status, 200) << res.body << ReadFile(dir_ / "serve.err");
+  nlohmann::json body = nlohmann::json::parse(res.body);
+  EXPECT_EQ(body["scores"], nlohmann::json::parse("[3.0]"));
+  EXPECT_EQ(body["prefix"].get<std::string>().rfind((workspace_ / "environments").string(), 0), 0u)
+      << body.dump();
+  EXPECT_EQ(body["container"], image);
+  EXPECT_NE(ReadFile(dir_ / "serve.out").find("in environment inline (" + GetParam()),
+            std::string::npos)
+      << ReadFile(dir_ / "serve.out");
+  server.Stop();
+  if (image) {
+    // Its workers' containers went with it.
+    std::string left;
+    if (FILE* p = ::popen("CONTAINERS_CONF=$(" OVERDRIVE_SOURCE_DIR "/scripts/podman.sh conf) "
+                          "podman ps -a --format '{{.Names}}' | grep '^od-serve-' ", "r")) {
+      char buf[256];
+      while (fgets(buf, sizeof buf, p)) left += buf;
+      ::pclose(p);
+    }
+    EXPECT_EQ(left, "");
+  }
+
+  // --python chooses this machine's interpreter instead: there the wheel is missing.
+  CommandResult host = Run({"serve", "scorer:1", "--port", "0", "--workers", "1", "--python",
+                            "/usr/bin/python3"},
+                           60);
+  EXPECT_NE(host.exit_code, 0);
+  EXPECT_NE(host.err.find("No module named 'odtestpkg'"), std::string::npos) << host.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Environments, ServeInEnvironmentTest, ::testing::Values("venv", "image"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace overdrive::testing
