@@ -229,6 +229,30 @@ int RemoteSubmit(const Globals& g, const std::string& file, const std::vector<st
     items.push_back({"code_dir", spec->command.code->lexically_relative(yaml_dir).generic_string(),
                      "", "text/plain"});
   }
+  // Files the job's inline environment names outside `code:` travel with it, each at its path
+  // relative to the job file: a conda file as itself, a build context as a tar.
+  if (const auto& env = spec->command.environment_ref.inline_spec) {
+    fs::path yaml_dir = fs::absolute(file).parent_path();
+    auto inside_code = [&](const fs::path& p) {
+      if (!spec->command.code) return false;
+      auto rel = p.lexically_relative(*spec->command.code);
+      return !rel.empty() && *rel.begin() != "..";
+    };
+    if (env->conda_file && !inside_code(*env->conda_file)) {
+      std::ifstream in(*env->conda_file, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      items.push_back({"attach_file", std::move(bytes),
+                       env->conda_file->lexically_relative(yaml_dir).generic_string(),
+                       "application/yaml"});
+    }
+    if (env->build_path && !inside_code(*env->build_path)) {
+      auto tar = PackCode(*env->build_path);
+      if (!tar) return Fail(tar.error());
+      items.push_back({"attach_tar", std::move(*tar),
+                       env->build_path->lexically_relative(yaml_dir).generic_string(),
+                       "application/x-tar"});
+    }
+  }
   Remote r(g);
   auto reply = r.PostForm("/api/v1/jobs", items);
   if (!reply) return Fail(reply.error());

@@ -630,35 +630,79 @@ void HandleSubmit(ServerContext& ctx, Call& c, const Request& req, Response& res
       fs::remove_all(p, e);
     }
   } cleanup{tmp};
-  // The code goes where the job file's `code:` points, relative to a stand-in folder for the
-  // job file, deep enough for its leading '..'s; it must stay inside the upload folder.
-  fs::path base = tmp / "job";
-  std::error_code ec;
-  if (req.has_file("code")) {
-    std::string rel = req.has_file("code_dir") ? req.get_file_value("code_dir").content : ".";
+  // The code goes where the job file's `code:` points, and each attached file or folder (what
+  // an inline environment names outside the code: "attach_file", "attach_tar", named by their
+  // path relative to the job file) where it was, relative to a stand-in folder for the job
+  // file, deep enough for their leading '..'s; all must stay inside the upload folder.
+  std::string code_rel = req.has_file("code_dir") ? req.get_file_value("code_dir").content : ".";
+  std::vector<std::pair<std::string, const httplib::MultipartFormData*>> attached;
+  for (const char* field : {"attach_file", "attach_tar"}) {
+    auto all = req.files.equal_range(field);
+    for (auto it = all.first; it != all.second; ++it) attached.push_back({field, &it->second});
+  }
+  if (attached.size() > 16) return SendError(res, 400, "invalid_input", "at most 16 attached files");
+  int ups = 0;
+  auto ups_of = [](const fs::path& p) {
+    int n = 0;
+    for (const auto& part : p) n += part == "..";
+    return n;
+  };
+  std::vector<std::string> rels = {code_rel};
+  for (const auto& [field, item] : attached) rels.push_back(item->filename);
+  for (const auto& rel : rels) {
     fs::path relp = fs::path(rel).lexically_normal();
-    int ups = 0;
-    for (const auto& part : relp) ups += part == "..";
-    if (relp.is_absolute() || ups > 16) {
-      return SendError(res, 400, "invalid_input", "code_dir '" + rel + "' must be a relative path");
+    if (rel.empty() || relp.is_absolute() || ups_of(relp) > 16) {
+      return SendError(res, 400, "invalid_input", "'" + rel + "' must be a relative path");
     }
-    for (int i = 0; i < ups; ++i) base /= "up";
-    fs::path dest = (base / relp).lexically_normal();
+    ups = std::max(ups, ups_of(relp));
+  }
+  fs::path base = tmp / "job";
+  for (int i = 0; i < ups; ++i) base /= "up";
+  // Where `rel` goes, or "" when it would leave the upload folder.
+  auto place = [&](const std::string& rel) -> fs::path {
+    fs::path dest = (base / fs::path(rel).lexically_normal()).lexically_normal();
     auto inside = dest.lexically_relative(tmp);
-    if (inside.empty() || *inside.begin() == "..") {
-      return SendError(res, 400, "invalid_input", "code_dir '" + rel + "' leaves the upload folder");
-    }
-    auto digest = c.ws->artifacts().PutBytes(req.get_file_value("code").content);
-    if (!digest) return SendError(res, digest.error());
-    UnpackLimits limits;
-    limits.max_bytes = ctx.options.limits.max_unpacked_bytes;
-    limits.max_entries = 200'000;
-    auto unpacked = UnpackSnapshot(c.ws->artifacts(), *digest, dest, limits);
+    if (inside.empty() || *inside.begin() == "..") return {};
+    return dest;
+  };
+  std::error_code ec;
+  UnpackLimits limits;
+  limits.max_bytes = ctx.options.limits.max_unpacked_bytes;
+  limits.max_entries = 200'000;
+  auto unpack = [&](const std::string& tar, const fs::path& dest) -> Result<void> {
+    OD_ASSIGN_OR_RETURN(auto digest, c.ws->artifacts().PutBytes(tar));
+    auto unpacked = UnpackSnapshot(c.ws->artifacts(), digest, dest, limits);
     if (!unpacked) {
       Error e = unpacked.error();
       if (e.code == ErrorCode::kTooLarge) e.message += " (overdrive server --max-upload-unpacked-mb)";
-      return SendError(res, e);
+      return std::unexpected(e);
     }
+    return {};
+  };
+  if (req.has_file("code")) {
+    fs::path dest = place(code_rel);
+    if (dest.empty()) {
+      return SendError(res, 400, "invalid_input", "code_dir '" + code_rel + "' leaves the upload folder");
+    }
+    if (auto r = unpack(req.get_file_value("code").content, dest); !r) return SendError(res, r.error());
+  }
+  for (const auto& [field, item] : attached) {
+    fs::path dest = place(item->filename);
+    if (dest.empty() || dest == base) {
+      return SendError(res, 400, "invalid_input",
+                       std::string(field) + " '" + item->filename + "' leaves the upload folder");
+    }
+    if (std::string(field) == "attach_tar") {
+      if (auto r = unpack(item->content, dest); !r) return SendError(res, r.error());
+      continue;
+    }
+    if (static_cast<std::int64_t>(item->content.size()) > ctx.options.limits.max_unpacked_bytes) {
+      return SendError(res, 413, "too_large", "attached file '" + item->filename + "' is too large");
+    }
+    fs::create_directories(dest.parent_path(), ec);
+    std::ofstream out(dest, std::ios::binary);
+    out << item->content;
+    if (!out) return SendError(res, 500, "io", "cannot write the attached file " + item->filename);
   }
   fs::create_directories(base, ec);
   auto spec = ParseJobText(text, file_name, base, sets);

@@ -73,6 +73,22 @@ TEST_F(ServerCliTest, FailuresAndBadFilesKeepTheirExitCodes) {
   EXPECT_THAT(r.err, HasSubstr("nosuchrun"));
 }
 
+// An inline environment's conda file outside `code:` (here beside the job file, as Azure's
+// examples keep it) travels with the submit; the server builds the venv from it.
+TEST_F(ServerCliTest, AnInlineEnvironmentsFilesOutsideTheCodeTravelWithTheSubmit) {
+  testing::WriteFile(dir_ / "envs" / "conda.yml",
+                     "dependencies:\n  - python=3\n  - pip\n");
+  testing::WriteFile(dir_ / "job.yml",
+                     "type: command\ncode: src\ncommand: python3 -c \"import sys; "
+                     "print('prefix=' + sys.prefix)\"\n"
+                     "environment:\n  conda_file: envs/conda.yml\n");
+  testing::WriteFile(dir_ / "src" / "keep.txt", "x\n");
+  StartServer();
+  auto r = Run(Remote({"job", "submit", "job.yml"}), 180);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("prefix=" + (workspace_ / "environments").string())) << r.out;
+}
+
 TEST_F(ServerCliTest, UnreachableServerSaysSo) {
   url_ = "http://127.0.0.1:9";
   auto r = Run(Remote({"job", "list"}));

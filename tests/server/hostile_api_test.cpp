@@ -275,6 +275,33 @@ TEST_F(UploadTest, GarbageAndEscapingArchivesAre400s) {
   EXPECT_FALSE(fs::exists("/tmp/od-escaped"));
 }
 
+// Attached environment files (attach_file: what an inline environment names outside `code:`)
+// land where the job file says, and never outside the upload folder.
+TEST_F(UploadTest, AttachedFilesStayInsideTheUploadFolder) {
+  StartServer();
+  std::string spec = "type: command\ncommand: echo hi\nexperiment_name: up\n"
+                     "environment:\n  conda_file: ../envs/conda.yml\n";
+  auto submit = [&](const std::string& name) {
+    httplib::MultipartFormDataItems items = {
+        {"spec", spec, "", ""}, {"attach_file", "dependencies: [pip]\n", name, "application/yaml"}};
+    return From(client_->Post("/api/v1/jobs", Auth(), items));
+  };
+  for (const std::string bad : {"/etc/od-escaped.yml", "../../../../../../../../../../../../../../../"
+                                                       "../../../../../tmp/od-escaped.yml"}) {
+    auto r = submit(bad);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+  }
+  EXPECT_FALSE(fs::exists("/etc/od-escaped.yml"));
+  EXPECT_FALSE(fs::exists("/tmp/od-escaped.yml"));
+  // Without the attachment the conda file is missing, named at its place in the job file.
+  httplib::MultipartFormDataItems bare = {{"spec", spec, "", ""}};
+  auto missing = From(client_->Post("/api/v1/jobs", Auth(), bare));
+  EXPECT_EQ(missing.status, 400) << missing.body;
+  EXPECT_THAT(missing.body, HasSubstr("conda.yml"));
+  auto ok = submit("../envs/conda.yml");
+  EXPECT_EQ(ok.status, 201) << ok.body;
+}
+
 TEST_F(UploadTest, AGzippedTarAsDocumentedIsAccepted) {
   StartServer();
   Sh("tar -C code -czf code.tgz run.sh");
