@@ -134,7 +134,7 @@ class Bench:
         self.binary = os.path.abspath(args.overdrive)
         self.root = tempfile.mkdtemp(prefix="overdrive-environment-bench-")
         self.counter = 0
-        self.refused = {}  # environment key -> reason
+        self.unavailable = {}  # environment key -> "refused: why" / "failed: why"
         wheels = os.path.join(self.root, "wheels")
         os.makedirs(wheels)
         # pip sees the wheelhouse only through its own variables; no index, no user config.
@@ -252,12 +252,21 @@ class Bench:
         p = self.od(ws, "job", "submit", yml, "--json", timeout=900)
         wall = time.time() - t_sub
         if p.returncode != 0:
-            return {"refused": self.reason(p)}
+            # Refused at submit (nothing stored), or stored and failed (its build, say).
+            jobs = self.od(ws, "job", "list", "--json")
+            stored = jobs.returncode == 0 and json.loads(jobs.stdout or "[]")
+            if not stored:
+                return {"unavailable": "refused: " + self.reason(p)}
+            shown = self.od(ws, "job", "show", stored[0]["id"], "--json")
+            why = json.loads(shown.stdout).get("status_reason", "") if shown.returncode == 0 else ""
+            why = why.strip().splitlines()[0] if why.strip() else self.reason(p)
+            return {"unavailable": "failed: " + why.replace(self.root + "/", "")}
         j = json.loads(p.stdout)
         if j["status"] != "completed" or "t0" not in j["metrics"]:
             raise RuntimeError(f"{key}: job {j['id']} {j['status']}: {p.stderr[-1500:]}")
         isolated = j["metrics"].get("isolated", {}).get("last")
-        want = 1 if key.startswith("venv") else 0
+        # A venv, also the one an image + conda file gets (made by the image's Python).
+        want = 0 if key in ("host", "image") else 1
         if isolated != want:
             raise RuntimeError(f"{key}: the run's Python is not where it should be "
                                f"(isolated={isolated}, want {want})")
@@ -274,14 +283,14 @@ class Bench:
         res = {(k, c): [] for k in keys for c in ("cold", "warm")}
         for rep in range(a.runs):
             for key in keys:  # interleaved, so load changes hit every row alike
-                if key in self.refused:
+                if key in self.unavailable:
                     continue
                 ws = self.workspace()
                 for cache in ("cold", "warm"):
                     r = self.first_job(ws, key)
-                    if "refused" in r:
-                        self.refused[key] = r["refused"]
-                        log(f"first trial, {key}: refused: {r['refused']}")
+                    if "unavailable" in r:
+                        self.unavailable[key] = r["unavailable"]
+                        log(f"first trial, {key}: {r['unavailable']}")
                         break
                     if cache == "warm" and r["built"]:
                         raise RuntimeError(f"{key}: the second job built its environment again")
@@ -299,8 +308,8 @@ class Bench:
         print("|---|---|---|---|---|---|---|")
         for key in keys:
             label = self.envs[key][0]
-            if key in self.refused and not res[(key, "cold")]:
-                print(f"| {label} | cold / warm | n/a (refused: {self.refused[key]}) | | | | |")
+            if key in self.unavailable and not res[(key, "cold")]:
+                print(f"| {label} | cold / warm | n/a ({self.unavailable[key]}) | | | | |")
                 continue
             for cache in ("cold", "warm"):
                 rows = res[(key, cache)]
@@ -316,13 +325,13 @@ class Bench:
     def overhead(self):
         a = self.args
         n = a.trials
-        keys = [k for k in self.envs if k not in self.refused and k != "image-conda"]
+        keys = [k for k in self.envs if k not in self.unavailable]
         wss = {}
         for key in keys:  # one workspace per environment, its cache warmed by a first job
             ws = self.workspace()
             r = self.first_job(ws, key)
-            if "refused" in r:
-                self.refused[key] = r["refused"]
+            if "unavailable" in r:
+                self.unavailable[key] = r["unavailable"]
                 continue
             wss[key] = ws
         keys = list(wss)
@@ -378,8 +387,8 @@ class Bench:
                     d_run = f"{median(run) - median([r['run'] * 1e3 for r in host]):+.1f}"
                 print(f"| `{cname}` | {self.envs[key][0]} | {spread(per, ms)} | {spread(run, ms)} "
                       f"| {spread([r['launch'] * 1e3 for r in rows], ms)} | {d_per} | {d_run} |")
-        if "image-conda" in self.refused:
-            print(f"\nimage + conda_file: n/a (refused: {self.refused['image-conda']})")
+        for key, why in self.unavailable.items():
+            print(f"\n{self.envs[key][0]}: n/a ({why})")
 
     # ---------------------------------------------------------------- 3. a sweep of venvs
     def sweep_of_venvs(self):
