@@ -205,6 +205,7 @@ RunPlacement BuiltEnvironment::Placement(const std::string& path) const {
   }
   p.container = ContainerSpec{};
   p.container->image = image;
+  if (!network.empty()) p.container->network = network;
   if (!venv.empty()) {
     p.container->mounts.push_back({venv.string(), venv.string(), true});
     p.container->env["VIRTUAL_ENV"] = venv.string();
@@ -259,6 +260,7 @@ Result<std::string> EnvironmentCache::Hash(const EnvironmentSpec& spec) const {
   what.version.clear();
   what.description.clear();
   what.tags.clear();
+  what.network.clear();  // where runs go, not what is built
   // Where the files were does not change what is built either: their content does (the conda
   // file's text is in the spec; a build context is hashed file by file below).
   if (what.conda_text.empty() && spec.conda_file) {
@@ -499,6 +501,13 @@ Result<std::string> EnvironmentCache::BuildImage(const EnvironmentSpec& spec, co
 
 Result<BuiltEnvironment> EnvironmentCache::Ensure(const EnvironmentSpec& spec,
                                                   const EnvironmentBuildOptions& options) {
+  auto built = EnsureBuilt(spec, options);
+  if (built) built->network = spec.network;
+  return built;
+}
+
+Result<BuiltEnvironment> EnvironmentCache::EnsureBuilt(const EnvironmentSpec& spec,
+                                                       const EnvironmentBuildOptions& options) {
   OD_ASSIGN_OR_RETURN(std::string hash, Hash(spec));
   if (auto found = Find(hash)) return *found;
   std::error_code ec;

@@ -58,6 +58,7 @@ struct BuiltEnvironment {
   std::string image_path;         // kind image: the PATH the image sets
   bool built_image = false;       // the image was built here (prune removes it)
   std::uint64_t image_bytes = 0;  // its size in podman's store
+  std::string network;            // kind image: the spec's network for runs ("" = none)
   std::filesystem::path log;      // the build log ("" when nothing was built here)
   double built_at = 0;
   bool built_now = false;         // this call built it (false: found in the cache)
@@ -103,6 +104,8 @@ class EnvironmentCache {
  private:
   // A venv in `dir`/venv: of spec.python on this machine, or (spec.image set) of the image's
   // interpreter, made in a container of the image with `dir` mounted at its own path.
+  Result<BuiltEnvironment> EnsureBuilt(const EnvironmentSpec& spec,
+                                       const EnvironmentBuildOptions& options);
   Result<void> BuildVenv(const EnvironmentSpec& spec, const std::filesystem::path& dir,
                          const std::string& hash, const EnvironmentBuildOptions& options);
   // `podman build` of spec's build context; the image's tag.

@@ -451,10 +451,25 @@ Result<EnvironmentSpec> ParseEnvironmentNode(const YAML::Node& node, const Sourc
   }
   if (auto* x = f.Get("overdrive")) {
     OD_ASSIGN_OR_RETURN(Fields o, w.Map(x->value, w.ValuePos(*x), "overdrive",
-                                        {"python", "system_site_packages"}));
+                                        {"python", "system_site_packages", "network"}));
     if (auto* y = o.Get("python")) { OD_ASSIGN_OR_RETURN(env.python, w.NonEmptyString(*y)); }
     if (auto* y = o.Get("system_site_packages")) {
       OD_ASSIGN_OR_RETURN(env.system_site_packages, w.Bool(*y));
+    }
+    if (auto* y = o.Get("network")) {
+      OD_ASSIGN_OR_RETURN(env.network, w.NonEmptyString(*y));
+      bool ok = env.network[0] != '-' &&
+                std::all_of(env.network.begin(), env.network.end(), [](char ch) {
+                  return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' ||
+                         ch == '_' || ch == '.';
+                });
+      if (!ok) {
+        return Fail(w.ValuePos(*y), "network '" + env.network +
+                                        "' is not a podman network: none (the default), host, "
+                                        "or a network's name (podman network ls)");
+      }
+      if (env.network == "none") env.network.clear();
+      env.network_pos = w.ValuePos(*y);
     }
   }
 
@@ -464,6 +479,10 @@ Result<EnvironmentSpec> ParseEnvironmentNode(const YAML::Node& node, const Sourc
   if (env.build_path && (env.conda || env.conda_file)) {
     return Fail(env.conda_file_pos, "'conda_file' goes with 'image', not with 'build' (install "
                                     "the packages in the Dockerfile)" + in);
+  }
+  if (!env.network.empty() && !env.build_path && env.image.empty()) {
+    return Fail(env.network_pos, "'network' is for container environments (image or build); a "
+                                 "venv's runs use this machine's network" + in);
   }
   if (!env.build_path && env.image.empty() && !env.conda) {
     return Fail(where, "an environment needs 'image', 'conda_file' or 'build'" + in +
@@ -506,6 +525,7 @@ std::string EnvironmentSpec::ToJson() const {
   j["os_type"] = os_type;
   j["python"] = python;
   j["system_site_packages"] = system_site_packages;
+  if (!network.empty()) j["network"] = network;  // absent by default: older specs stay the same
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -552,6 +572,7 @@ Result<EnvironmentSpec> EnvironmentSpec::FromJson(const std::string& text) {
     if (j.contains("system_site_packages")) {
       env.system_site_packages = j["system_site_packages"].get<bool>();
     }
+    if (j.contains("network")) env.network = j["network"].get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     return bad(std::string("a field has the wrong type (") + e.what() + ")");
   }

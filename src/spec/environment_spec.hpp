@@ -61,10 +61,15 @@ struct EnvironmentSpec {
   std::string dockerfile_path;
   SourcePos build_pos;
   std::string os_type = "linux";    // the only one accepted
-  // Overdrive extension `overdrive: {python: /usr/bin/python3, system_site_packages: true}`:
+  // Overdrive extension `overdrive: {python: /usr/bin/python3, system_site_packages: true,
+  // network: none}`:
   // the interpreter a venv is made from, and whether it sees the system's packages.
   std::string python = "/usr/bin/python3";
   bool system_site_packages = true;
+  // `overdrive: {network: host}`: the podman network a container environment's runs get (""
+  // = none: loopback only). Where runs go, not what is built: not part of the content hash.
+  std::string network;
+  SourcePos network_pos;
   SourcePos pos;                    // the mapping (file:line:col of `environment:` or line 1)
   // "file:line:col: 'inference_config' ..." notes for keys accepted but not acted on.
   std::vector<std::string> ignored;

@@ -330,6 +330,24 @@ TEST_F(EnvironmentCacheTest, AFailingContainerfileFailsTheBuildWithItsStepAndKee
   EXPECT_FALSE(ImageExists("localhost/overdrive-env:" + hash->substr(0, 16)));
 }
 
+// `overdrive: {network: host}` says where runs go, not what is built: one build serves both.
+TEST_F(EnvironmentCacheTest, TheNetworkGoesToTheRunsContainerNotIntoTheBuild) {
+  OD_REQUIRE_PODMAN();
+  EnvironmentSpec closed;
+  closed.image = kTestImage;
+  EnvironmentSpec open = closed;
+  open.network = "host";
+  EnvironmentCache cache(root_ / "envs");
+  EXPECT_EQ(*cache.Hash(closed), *cache.Hash(open));
+  auto a = cache.Ensure(closed);
+  ASSERT_TRUE(a) << a.error().message;
+  auto b = cache.Ensure(open);
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_FALSE(b->built_now);
+  EXPECT_EQ(a->Placement("").container->network, "none");
+  EXPECT_EQ(b->Placement("").container->network, "host");
+}
+
 TEST_F(EnvironmentCacheTest, AnImageNotInTheLocalStoreIsRefusedNamingIt) {
   OD_REQUIRE_PODMAN();
   EnvironmentSpec spec;

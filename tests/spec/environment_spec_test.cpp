@@ -195,14 +195,16 @@ TEST_F(EnvironmentSpecTest, JsonRoundTripKeepsTheCondaText) {
   Write("conda.yml", kConda);
   Write("ctx/Dockerfile", "FROM scratch\n");
   for (const char* yaml : {"name: a\nversion: '1'\ntags: {k: v}\nimage: x\nconda_file: conda.yml\n",
-                           "name: b\nbuild: {path: ctx}\n"}) {
+                           "name: b\nbuild: {path: ctx}\noverdrive: {network: host}\n"}) {
     EnvironmentSpec env = ParseOk(yaml);
     std::string json = env.ToJson();
     auto back = EnvironmentSpec::FromJson(json);
     ASSERT_TRUE(back.has_value()) << back.error().message;
     EXPECT_EQ(back->ToJson(), json);
     EXPECT_EQ(back->Kind(), env.Kind());
+    EXPECT_EQ(back->network, env.network);
   }
+  EXPECT_EQ(ParseOk("image: x\noverdrive: {network: none}\n").network, "");  // the default
   EXPECT_NE(ParseOk("image: x\nconda_file: conda.yml\n").ToJson().find("scikit-learn==1.5.0"),
             std::string::npos);
   EXPECT_FALSE(EnvironmentSpec::FromJson("[1]"));
