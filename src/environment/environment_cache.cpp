@@ -65,20 +65,6 @@ std::string LogTail(const fs::path& log, size_t n = 8) {
   return (failing.empty() ? "" : " — " + failing) + "\nlast lines of " + log.string() + ":" + tail;
 }
 
-// This process's environment, with CONTAINERS_CONF as ContainersConf says (for podman).
-std::vector<std::string> ChildEnvironment() {
-  std::vector<std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    if (!StartsWith(*e, "CONTAINERS_CONF=")) env.emplace_back(*e);
-  }
-  if (auto conf = ContainersConf(std::getenv)) {
-    env.push_back("CONTAINERS_CONF=" + *conf);
-  } else if (const char* set = std::getenv("CONTAINERS_CONF")) {
-    env.push_back(std::string("CONTAINERS_CONF=") + set);
-  }
-  return env;
-}
-
 // Runs argv with stdout and stderr appended to `log`, calling `tick` every ~0.5 s.
 Result<int> RunLogged(const std::vector<std::string>& argv, const fs::path& log,
                       const std::function<void()>& tick) {
@@ -96,7 +82,7 @@ Result<int> RunLogged(const std::vector<std::string>& argv, const fs::path& log,
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  std::vector<std::string> env_strings = ChildEnvironment();
+  std::vector<std::string> env_strings = PodmanProcessEnvironment();
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -118,6 +104,14 @@ Result<int> RunLogged(const std::vector<std::string>& argv, const fs::path& log,
   }
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+// Says "building" with the seconds since now on each call (RunLogged's tick).
+std::function<void()> BuildTicker(const EnvironmentBuildOptions& options) {
+  const double start = MonotonicSeconds();
+  return [&options, start] {
+    if (options.progress) options.progress("building", MonotonicSeconds() - start);
+  };
 }
 
 // An exclusive lock held for the object's life (flock: released if the process dies).
@@ -375,10 +369,7 @@ Result<void> EnvironmentCache::BuildVenv(const EnvironmentSpec& spec, const fs::
                                          const std::string& hash,
                                          const EnvironmentBuildOptions& options) {
   const fs::path log = dir / kLog;
-  const double start = MonotonicSeconds();
-  auto tick = [&] {
-    if (options.progress) options.progress("building", MonotonicSeconds() - start);
-  };
+  const auto tick = BuildTicker(options);
   const std::string where = At(spec.conda_file_pos);
   // In an image, every step runs in a container of it (the venv is made by its interpreter).
   const bool in_image = !spec.image.empty();
@@ -472,10 +463,7 @@ Result<std::string> EnvironmentCache::BuildImage(const EnvironmentSpec& spec, co
                                                  const std::string& hash,
                                                  const EnvironmentBuildOptions& options) {
   const fs::path log = dir / kLog;
-  const double start = MonotonicSeconds();
-  auto tick = [&] {
-    if (options.progress) options.progress("building", MonotonicSeconds() - start);
-  };
+  const auto tick = BuildTicker(options);
   const fs::path context = *spec.build_path;
   const fs::path file = context / spec.dockerfile_path;
   std::error_code ec;

@@ -238,17 +238,22 @@ std::string LastPodmanError(const std::string& text) {
   return found;
 }
 
-int RunPodmanQuietly(const std::vector<std::string>& args, double timeout_s,
-                     const std::string& podman) {
-  std::vector<std::string> env_strings;
+std::vector<std::string> PodmanProcessEnvironment() {
+  std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) {
-    if (!StartsWith(*e, "CONTAINERS_CONF=")) env_strings.emplace_back(*e);
+    if (!StartsWith(*e, "CONTAINERS_CONF=")) env.emplace_back(*e);
   }
   if (auto conf = ContainersConf(std::getenv)) {
-    env_strings.push_back("CONTAINERS_CONF=" + *conf);
+    env.push_back("CONTAINERS_CONF=" + *conf);
   } else if (const char* set = std::getenv("CONTAINERS_CONF")) {
-    env_strings.push_back(std::string("CONTAINERS_CONF=") + set);
+    env.push_back(std::string("CONTAINERS_CONF=") + set);
   }
+  return env;
+}
+
+int RunPodmanQuietly(const std::vector<std::string>& args, double timeout_s,
+                     const std::string& podman) {
+  std::vector<std::string> env_strings = PodmanProcessEnvironment();
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);

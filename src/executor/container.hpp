@@ -97,6 +97,10 @@ std::string ContainerFailureReason(const std::string& image, int exit_code, bool
 // The last line of `text` that starts with "Error: " (without the prefix), "" if none.
 std::string LastPodmanError(const std::string& text);
 
+// This process's environment ("NAME=VALUE" strings) as a podman it starts should get it:
+// CONTAINERS_CONF as ContainersConf says.
+std::vector<std::string> PodmanProcessEnvironment();
+
 // Runs podman with `args` (and CONTAINERS_CONF as ContainersConf says for this process's
 // environment), output discarded, for at most `timeout_s`; its exit code, -1 when it could not
 // run or was killed at the timeout.

@@ -94,23 +94,18 @@ class WorkerProcess {
     posix_spawnattr_setflags(
         &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
+    // Ours, with CONTAINERS_CONF for a podman worker (harmless to a plain one).
     std::vector<std::string> env_storage;
-    for (char** e = environ; e && *e; ++e) {
-      std::string_view kv(*e);
+    for (std::string& kv : PodmanProcessEnvironment()) {
       if (kv.starts_with("AZUREML_MODEL_DIR=") || kv.starts_with("PYTHONUNBUFFERED=") ||
-          kv.starts_with("PYTHONDONTWRITEBYTECODE=") || kv.starts_with("CONTAINERS_CONF=")) {
+          kv.starts_with("PYTHONDONTWRITEBYTECODE=")) {
         continue;
       }
-      env_storage.emplace_back(kv);
+      env_storage.push_back(std::move(kv));
     }
     env_storage.push_back("AZUREML_MODEL_DIR=" + layout.folder.string());
     env_storage.push_back("PYTHONUNBUFFERED=1");
     env_storage.push_back("PYTHONDONTWRITEBYTECODE=1");  // leave the model folder as it was
-    if (auto conf = ContainersConf(std::getenv)) {
-      env_storage.push_back("CONTAINERS_CONF=" + *conf);
-    } else if (const char* set = std::getenv("CONTAINERS_CONF")) {
-      env_storage.push_back(std::string("CONTAINERS_CONF=") + set);
-    }
     std::vector<char*> envp;
     for (auto& s : env_storage) envp.push_back(s.data());
     envp.push_back(nullptr);
