@@ -17,6 +17,7 @@
 #include "common/input_limits.hpp"
 #include "common/strings.hpp"
 #include "spec/environment_yaml.hpp"
+#include "spec/yaml_fields.hpp"
 
 namespace overdrive {
 namespace {
@@ -43,23 +44,6 @@ std::unexpected<Error> Fail(const SourcePos& pos, const std::string& message) {
 }
 
 
-// One `key: value` entry of a mapping, in file order.
-struct Field {
-  std::string name;
-  YAML::Node key;
-  YAML::Node value;
-  bool present() const { return value.IsDefined() && !value.IsNull(); }
-};
-
-struct Fields {
-  std::vector<Field> list;
-  const Field* Get(std::string_view name) const {
-    for (const auto& f : list) {
-      if (f.name == name && f.present()) return &f;
-    }
-    return nullptr;
-  }
-};
 
 // The typed accessors, with positions from the caller's position function.
 class Walker {

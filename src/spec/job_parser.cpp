@@ -20,6 +20,7 @@
 #include "common/strings.hpp"
 #include "spec/component_params.hpp"
 #include "spec/environment_yaml.hpp"
+#include "spec/yaml_fields.hpp"
 #include "spec/job_spec.hpp"
 
 namespace overdrive {
@@ -29,28 +30,6 @@ namespace fs = std::filesystem;
 
 using Keys = std::vector<std::string>;
 
-// One `key: value` entry of a mapping, in file order.
-struct Field {
-  std::string name;
-  YAML::Node key;
-  YAML::Node value;
-  bool present() const { return value.IsDefined() && !value.IsNull(); }
-};
-
-struct Fields {
-  std::vector<Field> list;
-  const Field* Find(std::string_view name) const {
-    for (const auto& f : list) {
-      if (f.name == name) return &f;
-    }
-    return nullptr;
-  }
-  // Present and not null: `limits:` with nothing after it counts as absent.
-  const Field* Get(std::string_view name) const {
-    const Field* f = Find(name);
-    return f && f->present() ? f : nullptr;
-  }
-};
 
 std::string Lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
