@@ -348,6 +348,23 @@ TEST_F(EnvironmentCacheTest, TheNetworkGoesToTheRunsContainerNotIntoTheBuild) {
   EXPECT_EQ(b->Placement("").container->network, "host");
 }
 
+TEST_F(EnvironmentCacheTest, WithoutPodmanAContainerEnvironmentSaysHowToGetIt) {
+  const char* path = std::getenv("PATH");
+  std::string saved = path ? path : "";
+  ::setenv("PATH", (root_ / "no-bin").c_str(), 1);  // no podman to be found
+  EnvironmentSpec spec;
+  spec.image = kTestImage;
+  EnvironmentCache cache(root_ / "envs");
+  auto built = cache.Ensure(spec);
+  ::setenv("PATH", saved.c_str(), 1);
+  ASSERT_FALSE(built);
+  EXPECT_NE(built.error().message.find("need podman"), std::string::npos) << built.error().message;
+  EXPECT_NE(built.error().message.find("scripts/podman.sh setup"), std::string::npos);
+  auto hash = cache.Hash(spec);
+  ASSERT_TRUE(hash);
+  EXPECT_FALSE(cache.Find(*hash).has_value());
+}
+
 TEST_F(EnvironmentCacheTest, AnImageNotInTheLocalStoreIsRefusedNamingIt) {
   OD_REQUIRE_PODMAN();
   EnvironmentSpec spec;
