@@ -14,7 +14,9 @@
 #include "common/strings.hpp"
 #include "environment/environment_cache.hpp"
 #include "spec/environment_spec.hpp"
+#include "sweep/environment_assets.hpp"
 #include "sweep/environment_prep.hpp"
+#include "cli/remote_commands.hpp"
 
 namespace overdrive {
 
@@ -26,102 +28,79 @@ struct EnvironmentFlags {
   bool dry_run = false;
 };
 
-nlohmann::json ParseOr(const std::string& text, nlohmann::json fallback) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  return j.is_discarded() ? fallback : j;
-}
-
 std::string Ref(const EnvironmentRecord& r) { return r.name + ":" + r.version; }
 
-// The stored spec of a record, with the record's name and version (the spec is stored without
-// them, so that the same file created twice compares equal whatever version it got).
-Result<EnvironmentSpec> SpecOf(const EnvironmentRecord& r) {
-  auto spec = EnvironmentSpec::FromJson(r.spec_json);
-  if (!spec) {
-    return MakeError(ErrorCode::kStorage, "environment " + Ref(r) + ": " + spec.error().message);
-  }
-  spec->name = r.name;
-  spec->version = r.version;
-  return spec;
-}
+Result<EnvironmentSpec> SpecOf(const EnvironmentRecord& r) { return StoredEnvironmentSpec(r); }
 
-nlohmann::json RecordToJson(const EnvironmentRecord& r, const EnvironmentSpec& spec) {
-  nlohmann::json s = ParseOr(r.spec_json, nlohmann::json::object());
-  s["name"] = r.name;
-  s["version"] = r.version;
-  return {{"name", r.name},
-          {"version", r.version},
-          {"ref", Ref(r)},
-          {"kind", spec.Kind()},
-          {"content_hash", r.content_hash},
-          {"description", r.description},
-          {"tags", ParseOr(r.tags_json, nlohmann::json::object())},
-          {"created_at", r.created_at},
-          {"spec", s}};
+// What `environment create` says about what it stored.
+int SayCreated(const EnvironmentRecord& stored, bool existed, bool json) {
+  auto spec = SpecOf(stored);
+  if (!spec) return Fail(spec.error());
+  if (json) {
+    nlohmann::json j = EnvironmentJson(stored, *spec);
+    j["created"] = !existed;
+    PrintJson(j);
+    return 0;
+  }
+  if (existed) {
+    std::cout << "environment " << Ref(stored) << " already exists with this spec (created "
+              << FormatTimestamp(stored.created_at) << ")\n";
+    return 0;
+  }
+  std::cout << "created environment " << Ref(stored) << " (" << spec->Kind();
+  if (spec->conda) {
+    std::cout << "; " << spec->conda->pip.size() << " pip requirement"
+              << (spec->conda->pip.size() == 1 ? "" : "s");
+  }
+  std::cout << ")\n"
+            << "  overdrive environment show " << Ref(stored) << "\n"
+            << "  in a job: environment: azureml:" << Ref(stored) << "\n";
+  return 0;
 }
 
 int CmdCreate(const Globals& g, const EnvironmentFlags& f) {
   auto spec = ParseEnvironmentFile(f.file);
   if (!spec) return Fail(spec.error());
   for (const auto& note : spec->ignored) std::cerr << "overdrive: note: " << note << "\n";
-  std::string name = f.name.empty() ? spec->name : f.name;
-  std::string version = f.version.empty() ? spec->version : f.version;
-  if (name.empty()) {
-    return Fail(Error{ErrorCode::kInvalidInput,
-                      f.file + ": the environment has no name: write 'name:' in the file or "
-                               "give --name"});
+  if (!ServerUrl(g).empty()) {
+    // Checked here first (errors name the user's own file), then stored by the server.
+    auto reply = RemoteCreateEnvironment(g, f.file, *spec, f.name, f.version);
+    if (!reply) return Fail(reply.error());
+    auto stored = EnvironmentFromJson(*reply);
+    if (!stored) return Fail(stored.error());
+    return SayCreated(*stored, !reply->value("created", true), f.json);
   }
-  if (auto ok = ValidateEnvironmentName(name); !ok) return Fail(ok.error());
-  if (!version.empty()) {
-    if (auto ok = ValidateEnvironmentVersion(version); !ok) return Fail(ok.error());
-  }
-  EnvironmentRecord record;
-  record.name = name;
-  record.version = version;
-  record.description = spec->description;
-  record.tags_json = nlohmann::json(spec->tags).dump();
-  spec->name.clear();
-  spec->version.clear();
-  record.spec_json = spec->ToJson();
-  record.created_at = WallSeconds();
   auto ws = OpenWorkspace(g, true);
   if (!ws) return Fail(ws.error());
-  auto stored = (*ws)->store().CreateEnvironment(record);
-  if (!stored) return Fail(stored.error());
-  bool existed = stored->created_at != record.created_at;
-  if (f.json) {
-    nlohmann::json j = RecordToJson(*stored, *spec);
-    j["created"] = !existed;
-    PrintJson(j);
-    return 0;
+  auto created = CreateEnvironmentAsset((*ws)->store(), std::move(*spec), f.name, f.version, f.file);
+  if (!created) return Fail(created.error());
+  return SayCreated(created->record, created->existed, f.json);
+}
+
+// Every version: the workspace's, or (--server) the server's.
+Result<std::vector<EnvironmentRecord>> ListRecords(const Globals& g) {
+  if (!ServerUrl(g).empty()) {
+    OD_ASSIGN_OR_RETURN(auto reply, RemoteCall(g, "GET", "/api/v1/environments"));
+    std::vector<EnvironmentRecord> out;
+    for (const auto& e : reply.value("environments", nlohmann::json::array())) {
+      OD_ASSIGN_OR_RETURN(EnvironmentRecord r, EnvironmentFromJson(e));
+      out.push_back(std::move(r));
+    }
+    return out;
   }
-  if (existed) {
-    std::cout << "environment " << Ref(*stored) << " already exists with this spec (created "
-              << FormatTimestamp(stored->created_at) << ")\n";
-    return 0;
-  }
-  std::cout << "created environment " << Ref(*stored) << " (" << spec->Kind();
-  if (spec->conda) {
-    std::cout << "; " << spec->conda->pip.size() << " pip requirement"
-              << (spec->conda->pip.size() == 1 ? "" : "s");
-  }
-  std::cout << ")\n"
-            << "  overdrive environment show " << Ref(*stored) << "\n"
-            << "  in a job: environment: azureml:" << Ref(*stored) << "\n";
-  return 0;
+  OD_ASSIGN_OR_RETURN(auto ws, OpenWorkspace(g, false));
+  return ws->store().ListEnvironments();
 }
 
 int CmdList(const Globals& g, const EnvironmentFlags& f) {
-  auto ws = OpenWorkspace(g, false);
-  if (!ws) return Fail(ws.error());
-  auto list = (*ws)->store().ListEnvironments();
+  auto list = ListRecords(g);
   if (!list) return Fail(list.error());
   if (f.json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& r : *list) {
       auto spec = SpecOf(r);
       if (!spec) return Fail(spec.error());
-      arr.push_back(RecordToJson(r, *spec));
+      arr.push_back(EnvironmentJson(r, *spec));
     }
     PrintJson(arr);
     return 0;
@@ -142,29 +121,27 @@ int CmdList(const Globals& g, const EnvironmentFlags& f) {
   return 0;
 }
 
-// The record `text` names (NAME, NAME:VERSION, NAME@latest, azureml: prefix allowed).
-Result<EnvironmentRecord> Lookup(MetadataStore& store, const std::string& text,
-                                 const std::string& command) {
-  OD_ASSIGN_OR_RETURN(EnvironmentRef ref, ParseEnvironmentName(text, SourcePos{command, 0, 0}));
-  auto r = ref.version.empty() ? store.GetLatestEnvironment(ref.name)
-                               : store.GetEnvironment(ref.name, ref.version);
-  if (!r && r.error().code == ErrorCode::kNotFound) {
-    return MakeError(ErrorCode::kNotFound,
-                     r.error().message + " (overdrive environment list shows them; overdrive "
-                                         "environment create -f env.yml makes one)");
+// The version `ref` names: in the workspace, or (--server) on the server.
+Result<EnvironmentRecord> ShowRecord(const Globals& g, const std::string& ref) {
+  if (!ServerUrl(g).empty()) {
+    OD_ASSIGN_OR_RETURN(EnvironmentRef parsed,
+                        ParseEnvironmentName(ref, SourcePos{"environment show", 0, 0}));
+    std::string path = "/api/v1/environments/" + UrlEncode(parsed.name);
+    if (!parsed.version.empty()) path += "?version=" + UrlEncode(parsed.version);
+    OD_ASSIGN_OR_RETURN(auto reply, RemoteCall(g, "GET", path));
+    return EnvironmentFromJson(reply);
   }
-  return r;
+  OD_ASSIGN_OR_RETURN(auto ws, OpenWorkspace(g, false));
+  return LookupEnvironment(ws->store(), ref, "environment show");
 }
 
 int CmdShow(const Globals& g, const EnvironmentFlags& f) {
-  auto ws = OpenWorkspace(g, false);
-  if (!ws) return Fail(ws.error());
-  auto r = Lookup((*ws)->store(), f.ref, "environment show");
+  auto r = ShowRecord(g, f.ref);
   if (!r) return Fail(r.error());
   auto spec = SpecOf(*r);
   if (!spec) return Fail(spec.error());
   if (f.json) {
-    PrintJson(RecordToJson(*r, *spec));
+    PrintJson(EnvironmentJson(*r, *spec));
     return 0;
   }
   std::cout << "environment " << Ref(*r) << "  (" << spec->Kind() << ")\n"
@@ -203,7 +180,7 @@ int CmdShow(const Globals& g, const EnvironmentFlags& f) {
 int CmdBuild(const Globals& g, const EnvironmentFlags& f) {
   auto ws = OpenWorkspace(g, false);
   if (!ws) return Fail(ws.error());
-  auto r = Lookup((*ws)->store(), f.ref, "environment build");
+  auto r = LookupEnvironment((*ws)->store(), f.ref, "environment build");
   if (!r) return Fail(r.error());
   auto spec = SpecOf(*r);
   if (!spec) return Fail(spec.error());

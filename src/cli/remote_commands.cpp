@@ -207,6 +207,36 @@ Result<json> RemoteCall(const Globals& g, const std::string& method, const std::
   return r.Get(path);
 }
 
+std::string UrlEncode(const std::string& text) { return httplib::detail::encode_query_param(text); }
+
+Result<nlohmann::json> RemoteCreateEnvironment(const Globals& g, const std::string& file,
+                                               const EnvironmentSpec& spec,
+                                               const std::string& name,
+                                               const std::string& version) {
+  if (spec.build_path) {
+    return MakeError(ErrorCode::kInvalidInput,
+                     spec.build_pos.ToString() + ": an environment with a build: context is "
+                     "created on the server's machine (its context stays there): run `overdrive "
+                     "environment create` there, with --workspace or --db");
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  httplib::MultipartFormDataItems items;
+  items.push_back({"spec", std::move(text), fs::path(file).filename().string(), "application/yaml"});
+  items.push_back({"file_name", file, "", "text/plain"});
+  if (!name.empty()) items.push_back({"name", name, "", "text/plain"});
+  if (!version.empty()) items.push_back({"version", version, "", "text/plain"});
+  if (spec.conda_file) {
+    std::ifstream conda(*spec.conda_file, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(conda)), std::istreambuf_iterator<char>());
+    fs::path dir = fs::absolute(file).parent_path();
+    items.push_back({"attach_file", std::move(bytes),
+                     spec.conda_file->lexically_relative(dir).generic_string(), "application/yaml"});
+  }
+  Remote r(g);
+  return r.PostForm("/api/v1/environments", items);
+}
+
 int RemoteSubmit(const Globals& g, const std::string& file, const std::vector<std::string>& sets,
                  bool detach, bool json_out) {
   // Validated here first: errors name file:line:col of the user's own file, before any upload.

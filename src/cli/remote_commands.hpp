@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/cli_common.hpp"
+#include "spec/environment_spec.hpp"
 
 namespace overdrive {
 
@@ -31,5 +32,15 @@ std::string ServerUrl(const Globals& g);
 Result<nlohmann::json> RemoteCall(const Globals& g, const std::string& method,
                                   const std::string& path,
                                   const nlohmann::json& body = nlohmann::json());
+
+// `environment create` against the server: the file's text (and its conda file, attached by
+// its path relative to the file) in POST /api/v1/environments; the reply is EnvironmentJson's
+// plus "created". `spec` is the file as parsed here (a build: context is refused: it would have
+// to stay on the server's machine).
+Result<nlohmann::json> RemoteCreateEnvironment(const Globals& g, const std::string& file,
+                                               const EnvironmentSpec& spec,
+                                               const std::string& name, const std::string& version);
+// Text for a URL's path segment or query value.
+std::string UrlEncode(const std::string& text);
 
 }  // namespace overdrive

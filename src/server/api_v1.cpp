@@ -18,6 +18,7 @@
 #include "server/job_runner.hpp"
 #include "server/server.hpp"
 #include "spec/job_spec.hpp"
+#include "sweep/environment_assets.hpp"
 #include "sweep/run_retention.hpp"
 #include "sweep/run_views.hpp"
 #include "sweep/submission.hpp"
@@ -609,50 +610,41 @@ void HandleIngest(ServerContext& ctx, Call& c, const RunRecord& run, const Reque
   SendJson(res, 200, {{"accepted", n}, {"params", params.size()}});
 }
 
-// POST /api/v1/jobs: a job file (and its code as a tar) submitted like `overdrive job submit`.
-void HandleSubmit(ServerContext& ctx, Call& c, const Request& req, Response& res) {
-  if (!req.is_multipart_form_data() || !req.has_file("spec")) {
-    return SendError(res, 400, "invalid_input",
-                     "send multipart/form-data with a \"spec\" field (the job YAML), optional "
-                     "\"file_name\", repeated \"set\" fields and a \"code\" tar");
+// A folder removed when the request is done.
+struct RemovedOnExit {
+  fs::path p;
+  ~RemovedOnExit() {
+    std::error_code e;
+    fs::remove_all(p, e);
   }
-  std::string text = req.get_file_value("spec").content;
-  std::string file_name = req.has_file("file_name") ? req.get_file_value("file_name").content : "job.yml";
-  std::vector<std::string> sets;
-  auto range = req.files.equal_range("set");
-  for (auto it = range.first; it != range.second; ++it) sets.push_back(it->second.content);
+};
 
-  fs::path tmp = c.ws->root() / "uploads" / NewRunId();
-  struct Cleanup {
-    fs::path p;
-    ~Cleanup() {
-      std::error_code e;
-      fs::remove_all(p, e);
-    }
-  } cleanup{tmp};
-  // The code goes where the job file's `code:` points, and each attached file or folder (what
-  // an inline environment names outside the code: "attach_file", "attach_tar", named by their
-  // path relative to the job file) where it was, relative to a stand-in folder for the job
-  // file, deep enough for their leading '..'s; all must stay inside the upload folder.
+// Places a submit's uploads under `tmp`: the code ("code", a tar, and "code_dir", its path
+// relative to the submitted file) and what an inline environment names outside it
+// ("attach_file", "attach_tar", each named by its path relative to the submitted file), all
+// relative to a stand-in folder for that file, deep enough for their leading '..'s; none may
+// leave `tmp`. Returns the stand-in folder (created).
+Result<fs::path> PlaceUploads(ServerContext& ctx, Call& c, const Request& req, const fs::path& tmp) {
+  auto bad = [](const std::string& why) { return MakeError(ErrorCode::kInvalidInput, why); };
   std::string code_rel = req.has_file("code_dir") ? req.get_file_value("code_dir").content : ".";
   std::vector<std::pair<std::string, const httplib::MultipartFormData*>> attached;
   for (const char* field : {"attach_file", "attach_tar"}) {
     auto all = req.files.equal_range(field);
     for (auto it = all.first; it != all.second; ++it) attached.push_back({field, &it->second});
   }
-  if (attached.size() > 16) return SendError(res, 400, "invalid_input", "at most 16 attached files");
-  int ups = 0;
+  if (attached.size() > 16) return bad("at most 16 attached files");
   auto ups_of = [](const fs::path& p) {
     int n = 0;
     for (const auto& part : p) n += part == "..";
     return n;
   };
+  int ups = 0;
   std::vector<std::string> rels = {code_rel};
   for (const auto& [field, item] : attached) rels.push_back(item->filename);
   for (const auto& rel : rels) {
     fs::path relp = fs::path(rel).lexically_normal();
     if (rel.empty() || relp.is_absolute() || ups_of(relp) > 16) {
-      return SendError(res, 400, "invalid_input", "'" + rel + "' must be a relative path");
+      return bad("'" + rel + "' must be a relative path");
     }
     ups = std::max(ups, ups_of(relp));
   }
@@ -665,7 +657,6 @@ void HandleSubmit(ServerContext& ctx, Call& c, const Request& req, Response& res
     if (inside.empty() || *inside.begin() == "..") return {};
     return dest;
   };
-  std::error_code ec;
   UnpackLimits limits;
   limits.max_bytes = ctx.options.limits.max_unpacked_bytes;
   limits.max_entries = 200'000;
@@ -681,30 +672,50 @@ void HandleSubmit(ServerContext& ctx, Call& c, const Request& req, Response& res
   };
   if (req.has_file("code")) {
     fs::path dest = place(code_rel);
-    if (dest.empty()) {
-      return SendError(res, 400, "invalid_input", "code_dir '" + code_rel + "' leaves the upload folder");
-    }
-    if (auto r = unpack(req.get_file_value("code").content, dest); !r) return SendError(res, r.error());
+    if (dest.empty()) return bad("code_dir '" + code_rel + "' leaves the upload folder");
+    OD_TRY(unpack(req.get_file_value("code").content, dest));
   }
+  std::error_code ec;
   for (const auto& [field, item] : attached) {
     fs::path dest = place(item->filename);
     if (dest.empty() || dest == base) {
-      return SendError(res, 400, "invalid_input",
-                       std::string(field) + " '" + item->filename + "' leaves the upload folder");
+      return bad(field + " '" + item->filename + "' leaves the upload folder");
     }
-    if (std::string(field) == "attach_tar") {
-      if (auto r = unpack(item->content, dest); !r) return SendError(res, r.error());
+    if (field == "attach_tar") {
+      OD_TRY(unpack(item->content, dest));
       continue;
     }
     if (static_cast<std::int64_t>(item->content.size()) > ctx.options.limits.max_unpacked_bytes) {
-      return SendError(res, 413, "too_large", "attached file '" + item->filename + "' is too large");
+      return MakeError(ErrorCode::kTooLarge, "attached file '" + item->filename + "' is too large");
     }
     fs::create_directories(dest.parent_path(), ec);
     std::ofstream out(dest, std::ios::binary);
     out << item->content;
-    if (!out) return SendError(res, 500, "io", "cannot write the attached file " + item->filename);
+    if (!out) return MakeError(ErrorCode::kIo, "cannot write the attached file " + item->filename);
   }
   fs::create_directories(base, ec);
+  if (ec) return MakeError(ErrorCode::kIo, "cannot create " + base.string() + ": " + ec.message());
+  return base;
+}
+
+// POST /api/v1/jobs: a job file (and its code as a tar) submitted like `overdrive job submit`.
+void HandleSubmit(ServerContext& ctx, Call& c, const Request& req, Response& res) {
+  if (!req.is_multipart_form_data() || !req.has_file("spec")) {
+    return SendError(res, 400, "invalid_input",
+                     "send multipart/form-data with a \"spec\" field (the job YAML), optional "
+                     "\"file_name\", repeated \"set\" fields and a \"code\" tar");
+  }
+  std::string text = req.get_file_value("spec").content;
+  std::string file_name = req.has_file("file_name") ? req.get_file_value("file_name").content : "job.yml";
+  std::vector<std::string> sets;
+  auto range = req.files.equal_range("set");
+  for (auto it = range.first; it != range.second; ++it) sets.push_back(it->second.content);
+
+  fs::path tmp = c.ws->root() / "uploads" / NewRunId();
+  RemovedOnExit cleanup{tmp};
+  auto placed = PlaceUploads(ctx, c, req, tmp);
+  if (!placed) return SendError(res, placed.error());
+  const fs::path base = *placed;
   auto spec = ParseJobText(text, file_name, base, sets);
   if (!spec) return SendError(res, spec.error());
   if (!c.who.SeesExperiment(spec->experiment_name)) {
@@ -721,6 +732,46 @@ void HandleSubmit(ServerContext& ctx, Call& c, const Request& req, Response& res
   out["warnings"] = submitted->warnings;
   out["snapshot_files"] = submitted->snapshot_files;
   SendJson(res, 201, out);
+}
+
+// POST /api/v1/environments: an environment YAML ("spec", "file_name", its conda file as
+// "attach_file" named by its path relative to the YAML; optional "name", "version"), stored like
+// `overdrive environment create`. 201 with the stored version ("created": false when the same
+// spec was there already).
+void HandleCreateEnvironment(ServerContext& ctx, Call& c, const Request& req, Response& res) {
+  if (!req.is_multipart_form_data() || !req.has_file("spec")) {
+    return SendError(res, 400, "invalid_input",
+                     "send multipart/form-data with a \"spec\" field (the environment YAML), "
+                     "optional \"file_name\", \"name\", \"version\" and its conda file as "
+                     "\"attach_file\"");
+  }
+  auto field = [&](const char* name) {
+    return req.has_file(name) ? req.get_file_value(name).content : std::string();
+  };
+  std::string file_name = req.has_file("file_name") ? field("file_name") : "env.yml";
+  fs::path tmp = c.ws->root() / "uploads" / NewRunId();
+  RemovedOnExit cleanup{tmp};
+  auto base = PlaceUploads(ctx, c, req, tmp);
+  if (!base) return SendError(res, base.error());
+  auto spec = ParseEnvironmentText(field("spec"), file_name, *base);
+  if (!spec) return SendError(res, spec.error());
+  if (spec->build_path) {
+    return SendError(res, 400, "invalid_input",
+                     spec->build_pos.ToString() + ": an environment with a build: context is "
+                     "created on the server's machine (its context stays there)");
+  }
+  // The upload folder goes when the request ends: the version keeps the conda file's text, and
+  // its path as the client wrote it (relative to the YAML), so the same file sent again is the
+  // same spec.
+  if (spec->conda_file) spec->conda_file = spec->conda_file->lexically_relative(*base);
+  auto created = CreateEnvironmentAsset(c.ws->store(), std::move(*spec), field("name"),
+                                        field("version"), file_name);
+  if (!created) return SendError(res, created.error());
+  auto stored = StoredEnvironmentSpec(created->record);
+  if (!stored) return SendError(res, stored.error());
+  json out = EnvironmentJson(created->record, *stored);
+  out["created"] = !created->existed;
+  SendJson(res, created->existed ? 200 : 201, out);
 }
 
 // Server-sent events: an "update" whenever the watched run (or the job list) changes.
@@ -845,6 +896,38 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
     auto c = Begin(ctx, req, res, Scope::kWrite);
     if (c) HandleSubmit(ctx, *c, req, res);
   });
+
+  http.Get("/api/v1/environments", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    auto all = c->ws->store().ListEnvironments();
+    if (!all) return SendError(res, all.error());
+    json list = json::array();
+    for (const auto& r : *all) {
+      auto spec = StoredEnvironmentSpec(r);
+      if (!spec) return SendError(res, spec.error());
+      list.push_back(EnvironmentJson(r, *spec));
+    }
+    SendJson(res, 200, {{"environments", list}});
+  });
+
+  http.Get(R"(/api/v1/environments/([^/]+))", [&ctx](const Request& req, Response& res) {
+    auto c = Begin(ctx, req, res, Scope::kRead);
+    if (!c) return;
+    std::string ref = std::string(req.matches[1]);
+    if (std::string v = StrParam(req, "version"); !v.empty()) ref += ":" + v;
+    auto r = LookupEnvironment(c->ws->store(), ref, "GET /api/v1/environments");
+    if (!r) return SendError(res, r.error());
+    auto spec = StoredEnvironmentSpec(*r);
+    if (!spec) return SendError(res, spec.error());
+    SendJson(res, 200, EnvironmentJson(*r, *spec));
+  });
+
+  PostWithBody(http, "/api/v1/environments", ctx.options.limits.max_upload_bytes,
+               ctx.options.limits.max_json_depth, [&ctx](const Request& req, Response& res) {
+                 auto c = Begin(ctx, req, res, Scope::kWrite);
+                 if (c) HandleCreateEnvironment(ctx, *c, req, res);
+               });
 
   http.Get("/api/v1/runs", [&ctx, cache](const Request& req, Response& res) {
     auto c = Begin(ctx, req, res, Scope::kRead);

@@ -89,6 +89,42 @@ TEST_F(ServerCliTest, AnInlineEnvironmentsFilesOutsideTheCodeTravelWithTheSubmit
   EXPECT_THAT(r.out, HasSubstr("prefix=" + (workspace_ / "environments").string())) << r.out;
 }
 
+// `environment create/list/show` through the server: the conda file beside the YAML travels
+// with it, the server stores the version, and a job naming it runs in it there.
+TEST_F(ServerCliTest, EnvironmentsAreCreatedListedAndUsedThroughTheServer) {
+  testing::WriteFile(dir_ / "envs" / "conda.yml", "dependencies:\n  - python=3\n  - pip\n");
+  testing::WriteFile(dir_ / "envs" / "env.yml",
+                     "name: team-env\ndescription: shared\nconda_file: conda.yml\n");
+  testing::WriteFile(dir_ / "job.yml",
+                     "type: command\ncommand: python3 -c \"import sys; print('prefix=' + "
+                     "sys.prefix)\"\nenvironment: azureml:team-env@latest\n");
+  StartServer();
+  auto created = Run(Remote({"environment", "create", "-f", "envs/env.yml"}));
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_THAT(created.out, HasSubstr("created environment team-env:1 (venv"));
+  auto again = Run(Remote({"environment", "create", "-f", "envs/env.yml", "--version", "1"}));
+  EXPECT_THAT(again.out, HasSubstr("already exists with this spec")) << again.err;
+  auto list = Json(Remote({"environment", "list", "--json"}));
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["ref"], "team-env:1");
+  auto shown = Run(Remote({"environment", "show", "azureml:team-env:1"}));
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr("environment team-env:1  (venv)"));
+  EXPECT_THAT(shown.out, HasSubstr("python        3"));
+  auto missing = Run(Remote({"environment", "show", "team-env:7"}));
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_THAT(missing.err, HasSubstr("team-env"));
+  // Stored on the server's workspace, and used there.
+  EXPECT_EQ(Json({"environment", "list", "--json"}).size(), 1u);
+  auto r = Run(Remote({"job", "submit", "job.yml"}), 180);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("prefix=" + (workspace_ / "environments").string()));
+  // What stays on the server's machine says so.
+  auto build = Run(Remote({"environment", "build", "team-env"}));
+  EXPECT_NE(build.exit_code, 0);
+  EXPECT_THAT(build.err, HasSubstr("environment create/list/show"));
+}
+
 TEST_F(ServerCliTest, UnreachableServerSaysSo) {
   url_ = "http://127.0.0.1:9";
   auto r = Run(Remote({"job", "list"}));
