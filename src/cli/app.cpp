@@ -21,6 +21,7 @@
 #include "cli/live_view.hpp"
 #include "cli/model_commands.hpp"
 #include "cli/remote_commands.hpp"
+#include "cli/secret_commands.hpp"
 #include "cli/serve_command.hpp"
 #include "sweep/environment_prep.hpp"
 #include "cli/server_command.hpp"
@@ -852,6 +853,7 @@ int RunCli(int argc, char** argv) {
   compute_show->callback([&] { code = CmdComputeShow(g, name, json); });
 
   AddEnvironmentCommands(app, g, code);
+  AddSecretCommands(app, g, code);
   AddModelCommands(app, g, code);
   AddServerCommand(app, g, code);
   AddTokenCommands(app, g, code);

@@ -192,6 +192,14 @@ class MetadataStore {
                                                  const std::string& version,
                                                  const std::string& content_hash) = 0;
 
+  // Secrets (issue 14: credentials of datastores): sealed values by name. PutSecret stores or
+  // replaces one (created_at kept, updated_at = now when 0). ListSecrets: names and times only
+  // (`sealed` left empty), by name. DeleteSecret: whether there was one.
+  virtual Result<void> PutSecret(const SecretRecord& s) = 0;
+  virtual Result<SecretRecord> GetSecret(const std::string& name) = 0;  // kNotFound
+  virtual Result<std::vector<SecretRecord>> ListSecrets() = 0;
+  virtual Result<bool> DeleteSecret(const std::string& name) = 0;
+
   // API tokens of a server. CreateToken: kAlreadyExists for a taken id or secret hash.
   virtual Result<void> CreateToken(const ApiToken& token) = 0;
   // The token whose secret hashes to `secret_hash`, revoked or expired ones included (the caller

@@ -246,6 +246,15 @@ CREATE TABLE environments (
   UNIQUE (name, version)
 );
 )sql",
+      // 5: secrets, sealed by the caller (the key never sits in the database).
+      R"sql(
+CREATE TABLE secrets (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  sealed TEXT NOT NULL,
+  created_at DOUBLE PRECISION NOT NULL,
+  updated_at DOUBLE PRECISION NOT NULL
+);
+)sql",
   };
   return kMigrations;
 }
@@ -1478,6 +1487,40 @@ class PostgresMetadataStore final : public MetadataStore {
                        "environment '" + name + "' has no version '" + version + "'");
     }
     return {};
+  }
+
+  // ---- Secrets ----
+  Result<void> PutSecret(const SecretRecord& in) override {
+    if (in.name.empty()) return MakeError(ErrorCode::kInvalidInput, "a secret needs a name");
+    const double now = in.updated_at > 0 ? in.updated_at : WallSeconds();
+    OD_TRY(Exec("INSERT INTO secrets(name, sealed, created_at, updated_at) VALUES ($1, $2, $3, "
+                "$3) ON CONFLICT (name) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = "
+                "EXCLUDED.updated_at",
+                Params().Add(in.name).Add(in.sealed).Add(now)));
+    return {};
+  }
+
+  Result<SecretRecord> GetSecret(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec("SELECT name, sealed, created_at, updated_at FROM secrets "
+                                        "WHERE name = $1",
+                                        Params().Add(name)));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no secret named '" + name + "'");
+    return SecretRecord{rows.Text(0, 0), rows.Text(0, 1), rows.Double(0, 2), rows.Double(0, 3)};
+  }
+
+  Result<std::vector<SecretRecord>> ListSecrets() override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec("SELECT name, created_at, updated_at FROM secrets "
+                                        "ORDER BY name"));
+    std::vector<SecretRecord> out;
+    for (int i = 0; i < rows.size(); ++i) {
+      out.push_back({rows.Text(i, 0), "", rows.Double(i, 1), rows.Double(i, 2)});
+    }
+    return out;
+  }
+
+  Result<bool> DeleteSecret(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec("DELETE FROM secrets WHERE name = $1", Params().Add(name)));
+    return rows.Affected() > 0;
   }
 
   // ---- Model registry ----

@@ -198,6 +198,15 @@ struct EnvironmentRecord {
   double created_at = 0;
 };
 
+// A secret as the store keeps it: `sealed` is the value encrypted by the caller (secret_box.hpp);
+// the store never sees it in clear.
+struct SecretRecord {
+  std::string name;
+  std::string sealed;
+  double created_at = 0;
+  double updated_at = 0;
+};
+
 // The version CreateEnvironment gives when none is asked for: 1 + the highest of `versions`
 // that is all digits (at most 18), "1" when there is none.
 std::string NextEnvironmentVersion(const std::vector<std::string>& versions);

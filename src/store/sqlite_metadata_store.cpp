@@ -221,6 +221,15 @@ CREATE TABLE environments (
   UNIQUE (name, version)
 );
 )sql",
+      // 7: secrets, sealed by the caller (the key never sits in the database).
+      R"sql(
+CREATE TABLE secrets (
+  name TEXT PRIMARY KEY,
+  sealed TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL
+);
+)sql",
   };
   return kMigrations;
 }
@@ -1265,6 +1274,44 @@ class SqliteMetadataStore final : public MetadataStore {
                        "environment '" + name + "' has no version '" + version + "'");
     }
     return {};
+  }
+
+  // ---- Secrets ----
+  Result<void> PutSecret(const SecretRecord& in) override {
+    if (in.name.empty()) return MakeError(ErrorCode::kInvalidInput, "a secret needs a name");
+    const double now = in.updated_at > 0 ? in.updated_at : WallSeconds();
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("INSERT INTO secrets(name, sealed, created_at, "
+                                           "updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO "
+                                           "UPDATE SET sealed = excluded.sealed, updated_at = "
+                                           "excluded.updated_at"));
+    auto q = MakeQuery(stmt);
+    return q.Bind(1, in.name).Bind(2, in.sealed).Bind(3, now).Bind(4, now).Run();
+  }
+
+  Result<SecretRecord> GetSecret(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT name, sealed, created_at, updated_at FROM "
+                                           "secrets WHERE name = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, name);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return MakeError(ErrorCode::kNotFound, "no secret named '" + name + "'");
+    return SecretRecord{q.Text(0), q.Text(1), q.Double(2), q.Double(3)};
+  }
+
+  Result<std::vector<SecretRecord>> ListSecrets() override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT name, created_at, updated_at FROM secrets "
+                                           "ORDER BY name"));
+    auto q = MakeQuery(stmt);
+    std::vector<SecretRecord> out;
+    OD_TRY(q.ForEachRow([&] { out.push_back({q.Text(0), "", q.Double(1), q.Double(2)}); }));
+    return out;
+  }
+
+  Result<bool> DeleteSecret(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("DELETE FROM secrets WHERE name = ?"));
+    auto q = MakeQuery(stmt);
+    OD_TRY(q.Bind(1, name).Run());
+    return sqlite3_changes(db_) > 0;
   }
 
   // ---- Model registry ----

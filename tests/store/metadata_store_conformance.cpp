@@ -964,6 +964,30 @@ TEST_P(MetadataStoreConformance, TokensAreFoundByHashListedAndRevokedOnce) {
   EXPECT_EQ(store_->RevokeToken("tok_9").error().code, ErrorCode::kNotFound);
 }
 
+TEST_P(MetadataStoreConformance, SecretsAreReplacedListedWithoutValuesAndDeleted) {
+  ASSERT_TRUE(store_->PutSecret({"blob-key", "od1:sealed-1", 0, 100}));
+  ASSERT_TRUE(store_->PutSecret({"a-token", "od1:sealed-2", 0, 150}));
+  auto got = store_->GetSecret("blob-key");
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  EXPECT_EQ(got->sealed, "od1:sealed-1");
+  EXPECT_EQ(got->created_at, 100);
+  // Replaced: the new value, the first creation time kept.
+  ASSERT_TRUE(store_->PutSecret({"blob-key", "od1:sealed-3", 0, 200}));
+  got = store_->GetSecret("blob-key");
+  EXPECT_EQ(got->sealed, "od1:sealed-3");
+  EXPECT_EQ(got->created_at, 100);
+  EXPECT_EQ(got->updated_at, 200);
+  auto list = store_->ListSecrets();
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "a-token");
+  for (const auto& s : *list) EXPECT_EQ(s.sealed, "") << "a listing carries no values";
+  EXPECT_EQ(*store_->DeleteSecret("a-token"), true);
+  EXPECT_EQ(*store_->DeleteSecret("a-token"), false);
+  EXPECT_EQ(store_->GetSecret("a-token").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->PutSecret({"", "x", 0, 0}).error().code, ErrorCode::kInvalidInput);
+}
+
 EnvironmentRecord Env(const std::string& name, const std::string& version,
                       const std::string& spec, double created_at = 0) {
   EnvironmentRecord e;
