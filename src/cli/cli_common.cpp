@@ -22,8 +22,8 @@ Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g, bool create) 
     // Said on the command line: doing it on a local workspace instead would mislead.
     return MakeError(ErrorCode::kInvalidInput,
                      "--server " + g.server + " applies to job submit/list/show/logs/cancel/export, "
-                     "runs metrics, model list/show, environment create/list/show and token "
-                     "create/list/revoke; this command "
+                     "runs metrics, model list/show, environment create/list/show, secret "
+                     "set/list/delete and token create/list/revoke; this command "
                      "works on a workspace (--workspace DIR or --db URL) on the machine that "
                      "holds it");
   }

@@ -14,6 +14,7 @@
 
 #include "cli/table.hpp"
 #include "common/clock.hpp"
+#include "cli/remote_commands.hpp"
 #include "store/secret_box.hpp"
 
 namespace overdrive {
@@ -48,45 +49,53 @@ Result<std::string> ReadValue(const SecretFlags& f) {
   if (!value.empty() && value.back() == '\n') value.pop_back();
   if (!value.empty() && value.back() == '\r') value.pop_back();
   if (value.empty()) return MakeError(ErrorCode::kInvalidInput, "the secret's value is empty");
-  if (value.size() > (1u << 20)) {
-    return MakeError(ErrorCode::kTooLarge, "a secret is at most 1 MiB");
-  }
   return value;
+}
+
+int SaySet(const SecretFlags& f, const std::string& key_id) {
+  if (f.json) {
+    PrintJson({{"name", f.name}, {"key_id", key_id}});
+  } else {
+    std::cout << "secret " << f.name << " stored, sealed with key " << key_id << "\n";
+  }
+  return 0;
 }
 
 int CmdSet(const Globals& g, const SecretFlags& f) {
   if (auto ok = ValidateSecretName(f.name); !ok) return Fail(ok.error());
   auto value = ReadValue(f);
   if (!value) return Fail(value.error());
+  if (!ServerUrl(g).empty()) {
+    auto reply = RemoteCall(g, "POST", "/api/v1/secrets", {{"name", f.name}, {"value", *value}});
+    if (!reply) return Fail(reply.error());
+    return SaySet(f, reply->value("key_id", std::string()));
+  }
   auto ws = OpenWorkspace(g, true);
   if (!ws) return Fail(ws.error());
   auto box = SecretBox::Load((*ws)->root() / "secret.key", true);
   if (!box) return Fail(box.error());
-  // One key per store: a value sealed with another key would not open later.
-  auto existing = (*ws)->store().ListSecrets();
-  if (!existing) return Fail(existing.error());
-  for (const auto& s : *existing) {
-    auto sealed = (*ws)->store().GetSecret(s.name);
-    if (!sealed) return Fail(sealed.error());
-    if (auto opened = box->Open(s.name, sealed->sealed); !opened) return Fail(opened.error());
-    break;  // one is enough to tell the key
+  if (auto stored = StoreSecret((*ws)->store(), *box, f.name, *value); !stored) {
+    return Fail(stored.error());
   }
-  SecretRecord r;
-  r.name = f.name;
-  r.sealed = box->Seal(f.name, *value);
-  if (auto put = (*ws)->store().PutSecret(r); !put) return Fail(put.error());
-  if (f.json) {
-    PrintJson({{"name", f.name}, {"key_id", box->key_id()}});
-  } else {
-    std::cout << "secret " << f.name << " stored, sealed with key " << box->key_id() << "\n";
+  return SaySet(f, box->key_id());
+}
+
+// Names and times: the workspace's, or (--server) the server's.
+Result<std::vector<SecretRecord>> ListNames(const Globals& g) {
+  if (!ServerUrl(g).empty()) {
+    OD_ASSIGN_OR_RETURN(auto reply, RemoteCall(g, "GET", "/api/v1/secrets"));
+    std::vector<SecretRecord> out;
+    for (const auto& s : reply.value("secrets", nlohmann::json::array())) {
+      out.push_back({s.value("name", ""), "", s.value("created_at", 0.0), s.value("updated_at", 0.0)});
+    }
+    return out;
   }
-  return 0;
+  OD_ASSIGN_OR_RETURN(auto ws, OpenWorkspace(g, false));
+  return ws->store().ListSecrets();
 }
 
 int CmdList(const Globals& g, const SecretFlags& f) {
-  auto ws = OpenWorkspace(g, false);
-  if (!ws) return Fail(ws.error());
-  auto list = (*ws)->store().ListSecrets();
+  auto list = ListNames(g);
   if (!list) return Fail(list.error());
   if (f.json) {
     nlohmann::json arr = nlohmann::json::array();
@@ -109,6 +118,12 @@ int CmdList(const Globals& g, const SecretFlags& f) {
 }
 
 int CmdDelete(const Globals& g, const SecretFlags& f) {
+  if (!ServerUrl(g).empty()) {
+    auto reply = RemoteCall(g, "DELETE", "/api/v1/secrets/" + UrlEncode(f.name));
+    if (!reply) return Fail(reply.error());
+    std::cout << "secret " << f.name << " deleted\n";
+    return 0;
+  }
   auto ws = OpenWorkspace(g, false);
   if (!ws) return Fail(ws.error());
   auto gone = (*ws)->store().DeleteSecret(f.name);
@@ -122,20 +137,6 @@ int CmdDelete(const Globals& g, const SecretFlags& f) {
 }
 
 }  // namespace
-
-Result<void> ValidateSecretName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 128 &&
-            std::isalnum(static_cast<unsigned char>(name[0]));
-  for (char c : name) {
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
-  }
-  if (!ok) {
-    return MakeError(ErrorCode::kInvalidInput,
-                     "secret name '" + name + "': a letter or digit first, then letters, digits, "
-                     "'-', '_' or '.' (at most 128)");
-  }
-  return {};
-}
 
 void AddSecretCommands(CLI::App& app, const Globals& g, int& code) {
   auto f = std::make_shared<SecretFlags>();

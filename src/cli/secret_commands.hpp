@@ -9,11 +9,8 @@
 
 namespace overdrive {
 
-// Adds the `secret` subcommand group. Its callbacks read `g` and set `code`.
+// Adds the `secret` subcommand group (also against a server: --server). Its callbacks read `g`
+// and set `code`.
 void AddSecretCommands(CLI::App& app, const Globals& g, int& code);
-
-// The name rules for secrets: a letter or digit first, then letters, digits, '-', '_', '.'
-// (at most 128).
-Result<void> ValidateSecretName(const std::string& name);
 
 }  // namespace overdrive

@@ -18,6 +18,7 @@
 #include "server/job_runner.hpp"
 #include "server/server.hpp"
 #include "spec/job_spec.hpp"
+#include "store/secret_box.hpp"
 #include "sweep/environment_assets.hpp"
 #include "sweep/run_retention.hpp"
 #include "sweep/run_views.hpp"
@@ -1149,6 +1150,60 @@ void RegisterApiRoutes(httplib::Server& http, ServerContext& ctx) {
   http.Get("/api/v1/events", [&ctx](const Request& req, Response& res) {
     auto who = ctx.Authorize(req, res, Scope::kRead);
     if (who) HandleEvents(ctx, *who, req, res);
+  });
+
+  // Secrets: workspace-wide credentials, so an admin token limited to one experiment may not
+  // touch them. Values go in and never come out.
+  auto secrets_admin = [&ctx](const Request& req, Response& res) -> std::optional<Call> {
+    auto c = Begin(ctx, req, res, Scope::kAdmin);
+    if (!c) return std::nullopt;
+    if (!c->who.experiment.empty()) {
+      SendError(res, 403, "forbidden",
+                "token " + c->who.token_id + " is limited to experiment '" + c->who.experiment +
+                    "'; secrets belong to the whole workspace");
+      return std::nullopt;
+    }
+    return c;
+  };
+
+  http.Get("/api/v1/secrets", [secrets_admin](const Request& req, Response& res) {
+    auto c = secrets_admin(req, res);
+    if (!c) return;
+    auto list = c->ws->store().ListSecrets();
+    if (!list) return SendError(res, list.error());
+    json out = json::array();
+    for (const auto& s : *list) {
+      out.push_back({{"name", s.name}, {"created_at", s.created_at}, {"updated_at", s.updated_at}});
+    }
+    SendJson(res, 200, {{"secrets", out}});
+  });
+
+  PostWithBody(http, "/api/v1/secrets", ctx.options.limits.max_body_bytes,
+               ctx.options.limits.max_json_depth, [secrets_admin](const Request& req, Response& res) {
+    auto c = secrets_admin(req, res);
+    if (!c) return;
+    auto body = JsonBody(req, res);
+    if (!body) return;
+    const json& name = (*body)["name"];
+    const json& value = (*body)["value"];
+    if (!name.is_string() || !value.is_string()) {
+      return SendError(res, 400, "invalid_input", "send {\"name\": \"...\", \"value\": \"...\"}");
+    }
+    auto box = SecretBox::Load(c->ws->root() / "secret.key", true);
+    if (!box) return SendError(res, box.error());
+    auto stored = StoreSecret(c->ws->store(), *box, name.get<std::string>(), value.get<std::string>());
+    if (!stored) return SendError(res, stored.error());
+    SendJson(res, 201, {{"name", name}, {"key_id", box->key_id()}});
+  });
+
+  http.Delete(R"(/api/v1/secrets/([^/]+))", [secrets_admin](const Request& req, Response& res) {
+    auto c = secrets_admin(req, res);
+    if (!c) return;
+    std::string name = req.matches[1];
+    auto gone = c->ws->store().DeleteSecret(name);
+    if (!gone) return SendError(res, gone.error());
+    if (!*gone) return SendError(res, 404, "not_found", "no secret named '" + name + "'");
+    SendJson(res, 200, {{"name", name}, {"deleted", true}});
   });
 
   http.Get("/api/v1/tokens", [&ctx](const Request& req, Response& res) {

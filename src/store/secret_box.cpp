@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "common/strings.hpp"
+#include "store/metadata_store.hpp"
 #include "store/sha256.hpp"
 
 namespace overdrive {
@@ -204,6 +206,37 @@ Result<std::string> SecretBox::Open(const std::string& name, const std::string& 
     return bad("does not open: it was changed, or sealed under another name");
   }
   return out;
+}
+
+Result<void> ValidateSecretName(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 128 &&
+            std::isalnum(static_cast<unsigned char>(name[0]));
+  for (char c : name) {
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
+  }
+  if (!ok) {
+    return MakeError(ErrorCode::kInvalidInput,
+                     "secret name '" + name + "': a letter or digit first, then letters, digits, "
+                     "'-', '_' or '.' (at most 128)");
+  }
+  return {};
+}
+
+Result<void> StoreSecret(MetadataStore& store, const SecretBox& box, const std::string& name,
+                         const std::string& value) {
+  OD_TRY(ValidateSecretName(name));
+  if (value.empty()) return MakeError(ErrorCode::kInvalidInput, "the secret's value is empty");
+  if (value.size() > (1u << 20)) return MakeError(ErrorCode::kTooLarge, "a secret is at most 1 MiB");
+  // One key per store: one stored value tells which key sealed them all.
+  OD_ASSIGN_OR_RETURN(auto existing, store.ListSecrets());
+  if (!existing.empty()) {
+    OD_ASSIGN_OR_RETURN(SecretRecord first, store.GetSecret(existing.front().name));
+    OD_TRY(box.Open(first.name, first.sealed));
+  }
+  SecretRecord r;
+  r.name = name;
+  r.sealed = box.Seal(name, value);
+  return store.PutSecret(r);
 }
 
 }  // namespace overdrive

@@ -35,4 +35,16 @@ class SecretBox {
   std::string key_id_;
 };
 
+class MetadataStore;
+
+// The name rules for secrets: a letter or digit first, then letters, digits, '-', '_', '.'
+// (at most 128).
+Result<void> ValidateSecretName(const std::string& name);
+
+// Seals `value` as secret `name` and stores it (replacing one of that name). Refused (naming
+// both key ids) when the store's secrets were sealed with another key, since values sealed
+// with two keys could not all be opened later. Values: 1 byte to 1 MiB.
+Result<void> StoreSecret(MetadataStore& store, const SecretBox& box, const std::string& name,
+                         const std::string& value);
+
 }  // namespace overdrive

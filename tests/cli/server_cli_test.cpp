@@ -125,6 +125,31 @@ TEST_F(ServerCliTest, EnvironmentsAreCreatedListedAndUsedThroughTheServer) {
   EXPECT_THAT(build.err, HasSubstr("environment create/list/show"));
 }
 
+// Secrets through the server: sealed with the server's key, listed by name, never returned.
+TEST_F(ServerCliTest, SecretsAreSetListedAndDeletedThroughTheServerNeverShown) {
+  testing::WriteFile(dir_ / "key.txt", "account-key-c2VjcmV0\n");
+  StartServer();
+  auto set = Run(Remote({"secret", "set", "blob-key", "--from-file", "key.txt"}));
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_THAT(set.out, HasSubstr("secret blob-key stored, sealed with key"));
+  auto list = Run(Remote({"secret", "list", "--json"}));
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("blob-key"));
+  EXPECT_THAT(list.out + list.err + set.out + set.err, Not(HasSubstr("account-key")));
+  // In the server's workspace, sealed: the local command sees the name, and no file holds
+  // the value in clear.
+  EXPECT_EQ(Json({"secret", "list", "--json"}).size(), 1u);
+  std::string bytes;
+  for (const auto& e : fs::recursive_directory_iterator(workspace_)) {
+    if (e.is_regular_file()) bytes += testing::ReadFile(e.path());
+  }
+  EXPECT_EQ(bytes.find("account-key-c2VjcmV0"), std::string::npos);
+  ASSERT_EQ(Run(Remote({"secret", "delete", "blob-key"})).exit_code, 0);
+  auto again = Run(Remote({"secret", "delete", "blob-key"}));
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_THAT(again.err, HasSubstr("no secret named 'blob-key'"));
+}
+
 TEST_F(ServerCliTest, UnreachableServerSaysSo) {
   url_ = "http://127.0.0.1:9";
   auto r = Run(Remote({"job", "list"}));

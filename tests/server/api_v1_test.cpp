@@ -408,6 +408,36 @@ TEST_F(AuthTest, ExperimentTokensSeeNothingElse) {
   EXPECT_EQ(Get("/api/v1/runs/a").status, 200);
 }
 
+// Secrets are the whole workspace's: only an admin token for every experiment sets, lists or
+// deletes them, and no reply carries a value.
+TEST_F(AuthTest, SecretsNeedAWorkspaceAdminAndNeverComeBack) {
+  std::string global = MakeToken(Scope::kAdmin);
+  std::string alpha_admin = MakeToken(Scope::kAdmin, "alpha");
+  std::string writer = MakeToken(Scope::kWrite);
+  StartServer();
+  token_ = writer;
+  EXPECT_EQ(PostJson("/api/v1/secrets", {{"name", "k"}, {"value", "v"}}).status, 403);
+  token_ = alpha_admin;
+  auto limited = PostJson("/api/v1/secrets", {{"name", "k"}, {"value", "v"}});
+  EXPECT_EQ(limited.status, 403) << limited.body;
+  EXPECT_EQ(Get("/api/v1/secrets").status, 403);
+  token_ = global;
+  auto set = PostJson("/api/v1/secrets", {{"name", "blob-key"}, {"value", "hunter2-account-key"}});
+  ASSERT_EQ(set.status, 201) << set.body;
+  EXPECT_EQ(set.body.find("hunter2"), std::string::npos);
+  auto bad = PostJson("/api/v1/secrets", {{"name", "../x"}, {"value", "hunter2-account-key"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body.find("hunter2"), std::string::npos) << "errors do not echo the value";
+  auto list = Get("/api/v1/secrets");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.Json()["secrets"].size(), 1u);
+  EXPECT_EQ(list.body.find("hunter2"), std::string::npos);
+  auto ws = OpenWs();
+  auto sealed = ws->store().GetSecret("blob-key");
+  ASSERT_TRUE(sealed.has_value());
+  EXPECT_EQ(sealed->sealed.find("hunter2"), std::string::npos) << "sealed in the store";
+}
+
 // A token limited to one experiment sees that experiment's models only, and its admins hand
 // out, list and revoke tokens of that experiment only: no way to a wider token.
 TEST_F(AuthTest, ExperimentAdminsAndModelsStayInsideTheirExperiment) {
