@@ -109,7 +109,8 @@ TEST_F(PostgresStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   Query("DROP TABLE metric_blocks");
   Query("ALTER TABLE runs DROP COLUMN activity");
   Query("ALTER TABLE runs DROP COLUMN lost");
-  Query("DROP TABLE environments");  // a later step, applied again on open
+  Query("DROP TABLE environments");  // later steps, applied again on open
+  Query("DROP TABLE secrets");
   const std::string latest = Query("SELECT MAX(version) FROM schema_migrations");
   Query("DELETE FROM schema_migrations WHERE version >= 2");
   auto store = Open();
@@ -149,7 +150,8 @@ TEST_F(PostgresStoreTest, UpgradeFlagsRunsLostBeforeTheFlagExisted) {
   }
   const std::string latest = Query("SELECT MAX(version) FROM schema_migrations");
   Query("ALTER TABLE runs DROP COLUMN lost");
-  Query("DROP TABLE environments");  // a later step, applied again on open
+  Query("DROP TABLE environments");  // later steps, applied again on open
+  Query("DROP TABLE secrets");
   Query("DELETE FROM schema_migrations WHERE version > 2");
   auto store = Open();
   ASSERT_NE(store, nullptr);

@@ -151,7 +151,8 @@ TEST(SqliteMetadataStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   RawQuery(path, "DROP TABLE metric_blocks");
   RawQuery(path, "ALTER TABLE runs DROP COLUMN activity");
   RawQuery(path, "ALTER TABLE runs DROP COLUMN lost");
-  RawQuery(path, "DROP TABLE environments");  // a later step, applied again on open
+  RawQuery(path, "DROP TABLE environments");  // later steps, applied again on open
+  RawQuery(path, "DROP TABLE secrets");
   RawQuery(path, "DELETE FROM schema_migrations WHERE version > " + before);
   RawQuery(path, "PRAGMA user_version = " + before);
   ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), before);
@@ -198,7 +199,8 @@ TEST(SqliteMetadataStoreTest, UpgradeFlagsRunsLostBeforeTheFlagExisted) {
   }
   const std::string latest = RawQuery(path, "PRAGMA user_version");
   RawQuery(path, "ALTER TABLE runs DROP COLUMN lost");
-  RawQuery(path, "DROP TABLE environments");  // a later step, applied again on open
+  RawQuery(path, "DROP TABLE environments");  // later steps, applied again on open
+  RawQuery(path, "DROP TABLE secrets");
   RawQuery(path, "DELETE FROM schema_migrations WHERE version > 4");
   RawQuery(path, "PRAGMA user_version = 4");
   auto opened = OpenSqliteMetadataStore(path);
