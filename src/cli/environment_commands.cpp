@@ -186,10 +186,8 @@ int CmdBuild(const Globals& g, const EnvironmentFlags& f) {
   if (!spec) return Fail(spec.error());
   EnvironmentCache cache((*ws)->root() / "environments");
   EnvironmentBuildOptions options;
-  double said = -100;
   options.progress = [&](const std::string& what, double elapsed) {
-    if (f.json || (elapsed - said < 10 && elapsed > 0)) return;
-    said = elapsed;
+    if (f.json) return;
     std::cerr << "environment " << Ref(*r) << " — " << what
               << (elapsed > 0 ? ", " + FormatDuration(elapsed) : std::string()) << "\n";
   };

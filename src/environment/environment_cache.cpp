@@ -106,11 +106,15 @@ Result<int> RunLogged(const std::vector<std::string>& argv, const fs::path& log,
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-// Says "building" with the seconds since now on each call (RunLogged's tick).
+// RunLogged's tick: says "building" with the seconds since now, at its first call and then
+// every 10 s (EnvironmentBuildOptions::progress).
 std::function<void()> BuildTicker(const EnvironmentBuildOptions& options) {
   const double start = MonotonicSeconds();
-  return [&options, start] {
-    if (options.progress) options.progress("building", MonotonicSeconds() - start);
+  return [&options, start, said = -100.0]() mutable {
+    const double elapsed = MonotonicSeconds() - start;
+    if (!options.progress || elapsed - said < 10) return;
+    said = elapsed;
+    options.progress("building", elapsed);
   };
 }
 
@@ -346,17 +350,17 @@ std::vector<std::string> InImage(const std::string& image, const fs::path& dir,
   };
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv = *e;
-    if (!StartsWith(kv, "PIP_")) continue;
-    std::string name(kv.substr(0, kv.find('=')));
+    const size_t eq = kv.find('=');
+    if (!StartsWith(kv, "PIP_") || eq == std::string_view::npos) continue;
+    const std::string name(kv.substr(0, eq)), value(kv.substr(eq + 1));
     a.push_back("--env");
     a.push_back(name);
     if (name == "PIP_FIND_LINKS") {
-      std::istringstream links(std::string(kv.substr(kv.find('=') + 1)));
+      std::istringstream links(value);
       for (std::string link; links >> link;) mount(link);
     }
-    if (name == "PIP_CONFIG_FILE" && fs::is_regular_file(std::string(kv.substr(kv.find('=') + 1)))) {
-      mount(std::string(kv.substr(kv.find('=') + 1)));
-    }
+    // A real file only (PIP_CONFIG_FILE=/dev/null is the image's own /dev/null).
+    if (name == "PIP_CONFIG_FILE" && fs::is_regular_file(value)) mount(value);
   }
   for (const char* conf : {"/etc/pip.conf", "/etc/xdg/pip/pip.conf"}) mount(conf);
   a.push_back(image);

@@ -69,8 +69,9 @@ struct BuiltEnvironment {
 };
 
 struct EnvironmentBuildOptions {
-  // Called about every half second while something is built (seconds since the build started)
-  // and once when waiting for another process's build of the same hash.
+  // Called when a build starts and then every 10 s while it runs (seconds since it started),
+  // and once (0 s) when waiting for another process's build of the same hash: each call is a
+  // line worth showing.
   std::function<void(const std::string& what, double elapsed_s)> progress;
 };
 

@@ -22,6 +22,12 @@ bool IsCurated(const EnvironmentRef& ref) {
   return StartsWith(ref.name, "AzureML-") || ref.registry == "azureml";
 }
 
+// "preparing environment sklearn-env:3 — building, 12 s" (a wait for another build: no time).
+std::string PreparingLine(const std::string& label, const std::string& what, double elapsed) {
+  return "preparing environment " + label + " — " + what +
+         (elapsed > 0 ? ", " + FormatDuration(elapsed) : std::string());
+}
+
 }  // namespace
 
 Result<void> ResolveEnvironment(Workspace* ws, const CommandSpec& command, LaunchConfig& cfg) {
@@ -89,13 +95,9 @@ Result<RunPlacement> PrepareEnvironment(Workspace& ws, const RunRecord& job,
     }
   };
   EnvironmentCache cache(ws.root() / "environments");
-  double last_said = -100;
   EnvironmentBuildOptions build;
   build.progress = [&](const std::string& what, double elapsed) {
-    if (elapsed - last_said < 10 && elapsed > 0) return;  // a line every 10 s
-    last_said = elapsed;
-    say("preparing environment " + label + " — " + what +
-        (elapsed > 0 ? ", " + FormatDuration(elapsed) : std::string()));
+    say(PreparingLine(label, what, elapsed));
   };
   const double start = MonotonicSeconds();
   // The build log stays with the job that built it (or failed to).
@@ -135,12 +137,8 @@ Result<std::optional<RunEnvironment>> EnvironmentOfRun(
   if (!cfg || !cfg->environment) return std::optional<RunEnvironment>{};  // a sweep, or none
   EnvironmentCache cache(ws.root() / "environments");
   EnvironmentBuildOptions build;
-  double last_said = -100;
   build.progress = [&](const std::string& what, double elapsed) {
-    if (!progress || (elapsed - last_said < 10 && elapsed > 0)) return;
-    last_said = elapsed;
-    progress("preparing environment " + cfg->environment_label + " — " + what +
-             (elapsed > 0 ? ", " + FormatDuration(elapsed) : std::string()));
+    if (progress) progress(PreparingLine(cfg->environment_label, what, elapsed));
   };
   auto built = cache.Ensure(*cfg->environment, build);
   if (!built) {

@@ -33,6 +33,19 @@ class EnvironmentJobTest : public CliTest {
     WriteFile(dir_ / "conda.yml",
               "name: test\ndependencies:\n  - python=3\n  - pip\n  - pip:\n    - odtestpkg==0.1\n");
   }
+  // Submits sweep.yml, whose environment cannot be built: the submit fails, and the one job it
+  // made is failed with no trial. Its `job show --json`.
+  nlohmann::json SubmitSweepThatFailsPreparing(double timeout_s) {
+    CommandResult r = Run({"job", "submit", "sweep.yml"}, timeout_s);
+    EXPECT_NE(r.exit_code, 0);
+    nlohmann::json runs = Json({"job", "list", "--json"});
+    EXPECT_EQ(runs.size(), 1u);
+    if (runs.empty()) return {{"status_reason", ""}, {"trials", nlohmann::json::array()}};
+    nlohmann::json sweep = Json({"job", "show", runs[0]["id"], "--json"});
+    EXPECT_EQ(sweep["status"], "failed");
+    EXPECT_TRUE(sweep["trials"].empty()) << "no trial ran";
+    return sweep;
+  }
   void TearDown() override {
     unsetenv("PIP_CONFIG_FILE");
     unsetenv("PIP_NO_INDEX");
@@ -172,16 +185,10 @@ TEST_F(EnvironmentJobTest, AFailedBuildFailsTheJobBeforeAnyTrialWithTheFailingRe
             "trial:\n"
             "  command: echo acc=1\n"
             "  environment: {conda_file: bad-conda.yml}\n");
-  CommandResult r = Run({"job", "submit", "sweep.yml"}, 120);
-  EXPECT_NE(r.exit_code, 0);
-  nlohmann::json runs = Json({"job", "list", "--json"});
-  ASSERT_EQ(runs.size(), 1u);
-  nlohmann::json sweep = Json({"job", "show", runs[0]["id"], "--json"});
-  EXPECT_EQ(sweep["status"], "failed");
+  nlohmann::json sweep = SubmitSweepThatFailsPreparing(120);
   std::string reason = sweep["status_reason"];
   EXPECT_NE(reason.find("preparing environment inline failed"), std::string::npos) << reason;
   EXPECT_NE(reason.find("not-a-package-here"), std::string::npos) << reason;
-  EXPECT_TRUE(sweep["trials"].empty()) << "no trial ran";
 }
 
 // examples/container-sweep: an `image:` environment runs each trial in a Podman container of the
@@ -261,16 +268,10 @@ TEST_F(EnvironmentJobTest, AFailingContainerfileFailsTheJobBeforeAnyTrial) {
             "objective: {goal: maximize, primary_metric: acc}\n"
             "limits: {max_total_trials: 4}\n"
             "trial:\n  command: echo acc=1\n  environment:\n    build:\n      path: context\n");
-  CommandResult r = Run({"job", "submit", "sweep.yml"}, 180);
-  EXPECT_NE(r.exit_code, 0);
-  nlohmann::json runs = Json({"job", "list", "--json"});
-  ASSERT_EQ(runs.size(), 1u);
-  nlohmann::json sweep = Json({"job", "show", runs[0]["id"], "--json"});
-  EXPECT_EQ(sweep["status"], "failed");
+  nlohmann::json sweep = SubmitSweepThatFailsPreparing(180);
   std::string reason = sweep["status_reason"];
   EXPECT_NE(reason.find("sweep.yml:10:7: building the image of"), std::string::npos) << reason;
   EXPECT_NE(reason.find("exit 3"), std::string::npos) << reason;
-  EXPECT_TRUE(sweep["trials"].empty()) << "no trial ran";
   EXPECT_NE(sweep.dump().find("logs/environment-build.log"), std::string::npos) << sweep.dump();
 }
 
