@@ -88,7 +88,7 @@ Result<ComputeTarget> ReadComputeTarget(std::string name, std::string_view type,
   return ComputeTarget{std::move(name), *t, std::move(config_json)};
 }
 
-std::string NextEnvironmentVersion(const std::vector<std::string>& versions) {
+std::string NextIntegerVersion(const std::vector<std::string>& versions) {
   std::int64_t highest = 0;
   for (const auto& v : versions) {
     if (v.empty() || v.size() > 18 ||
@@ -105,6 +105,13 @@ Error EnvironmentVersionTaken(const std::string& name, const std::string& versio
                "environment '" + name + "' version '" + version +
                    "' already exists with a different spec; versions are immutable: create a "
                    "new version (leave out --version for the next number)"};
+}
+
+Error DataAssetVersionTaken(const std::string& name, const std::string& version) {
+  return Error{ErrorCode::kAlreadyExists,
+               "data asset '" + name + "' version '" + version +
+                   "' already exists with a different path or content; versions are immutable: "
+                   "create a new version"};
 }
 
 const char* RunStatusName(RunStatus s) { return NameOf(kStatusNames, s); }

@@ -207,11 +207,53 @@ struct SecretRecord {
   double updated_at = 0;
 };
 
-// The version CreateEnvironment gives when none is asked for: 1 + the highest of `versions`
-// that is all digits (at most 18), "1" when there is none.
-std::string NextEnvironmentVersion(const std::vector<std::string>& versions);
+// A datastore (issue 14): where data lives. `spec_json` is the datastore's spec without any
+// credential in clear (credentials are secrets, referenced by name inside spec_json).
+struct DatastoreRecord {
+  std::string name;
+  std::string type;            // "azure_blob", "s3", "local"
+  std::string spec_json = "{}";
+  std::string description;
+  double created_at = 0;
+  double updated_at = 0;
+};
+
+// A data asset version (Azure's data YAML): `path` is where its bytes are, as a URI
+// (azureml://datastores/NAME/paths/P, https://..., s3://..., wasbs://...). Versions are
+// immutable, as environments' are: type, path and spec_json never change once stored.
+struct DataAssetRecord {
+  std::string name;
+  std::string version;              // "1", "2", ... or any text the user chose
+  std::string type = "uri_folder";  // uri_file | uri_folder | mltable
+  std::string path;
+  std::string description;
+  std::string tags_json = "{}";
+  std::string spec_json = "{}";     // digest, size, files, the original local path, ...
+  double created_at = 0;
+};
+
+// One data input a run read (lineage): the asset version when it came from one ("" otherwise).
+struct RunInputRecord {
+  std::string run_id;
+  std::string input_name;
+  std::string asset_name;      // "" when the input was a plain URI
+  std::string asset_version;
+  std::string uri;             // the resolved location
+  double created_at = 0;
+};
+
+// The version CreateEnvironment and CreateDataAsset give when none is asked for: 1 + the
+// highest of `versions` that is all digits (at most 18), "1" when there is none.
+std::string NextIntegerVersion(const std::vector<std::string>& versions);
+// NextIntegerVersion by the name environments first gave it.
+inline std::string NextEnvironmentVersion(const std::vector<std::string>& versions) {
+  return NextIntegerVersion(versions);
+}
 // "environment 'n' version 'v' already exists with a different spec; ..." (kAlreadyExists).
 Error EnvironmentVersionTaken(const std::string& name, const std::string& version);
+// "data asset 'n' version 'v' already exists with a different path or content; ..."
+// (kAlreadyExists).
+Error DataAssetVersionTaken(const std::string& name, const std::string& version);
 
 // An API token of a server (`overdrive token create`). Only the SHA-256 of its secret is kept;
 // the secret is shown once, when the token is created.
