@@ -1,5 +1,6 @@
 // MetadataStore: experiments, runs, params, metrics, artifacts records, events, compute
-// targets, registered models, environment assets and API tokens of one workspace.
+// targets, registered models, environment assets, secrets, datastores, data assets and the
+// data inputs of runs, and API tokens of one workspace.
 //
 // Contract (every backend passes tests/store/metadata_store_conformance.cpp):
 // - Thread-compatible: one instance per thread. Several processes may open the same workspace
@@ -15,8 +16,9 @@
 //   database failures (message says what failed and the database path).
 // - Metric values: NaN is stored as SQL NULL and read back as NaN; summaries' min/max skip NaN
 //   (count includes it). +/-inf are stored as they are.
-// - Lists are ordered: runs newest first (created_at), experiments/params/artifacts/computes
-//   by name, events and metric points in the order they were written (points by step).
+// - Lists are ordered: runs newest first (created_at), experiments/params/artifacts/computes/
+//   datastores/run inputs by name, events and metric points in the order they were written
+//   (points by step).
 #pragma once
 
 #include <map>
@@ -199,6 +201,46 @@ class MetadataStore {
   virtual Result<SecretRecord> GetSecret(const std::string& name) = 0;  // kNotFound
   virtual Result<std::vector<SecretRecord>> ListSecrets() = 0;
   virtual Result<bool> DeleteSecret(const std::string& name) = 0;
+
+  // Datastores (issue 14): where data lives, by name. PutDatastore stores or replaces one
+  // (created_at kept on replace, 0 = now on create; updated_at = now when 0); kInvalidInput for
+  // an empty name. ListDatastores: by name. DeleteDatastore: whether there was one.
+  virtual Result<void> PutDatastore(const DatastoreRecord& d) = 0;
+  virtual Result<DatastoreRecord> GetDatastore(const std::string& name) = 0;  // kNotFound
+  virtual Result<std::vector<DatastoreRecord>> ListDatastores() = 0;
+  virtual Result<bool> DeleteDatastore(const std::string& name) = 0;
+
+  // Data assets (name + version), kept as environments are. Names, types and paths are not
+  // validated here (the data part does that).
+  // CreateDataAsset stores `a` and returns it as stored. An empty `a.version` is the next
+  // integer version of the name (NextIntegerVersion), assigned in the same transaction as the
+  // insert. Versions are immutable: storing an existing name + version again with the same type,
+  // path and spec_json returns the stored record (idempotent); with any of them different it is
+  // kAlreadyExists ("data asset 'n' version 'v' already exists with a different path or content;
+  // versions are immutable: create a new version"). kInvalidInput for an empty name or path.
+  // created_at 0 = now.
+  virtual Result<DataAssetRecord> CreateDataAsset(const DataAssetRecord& a) = 0;
+  // kNotFound when the name or that version does not exist.
+  virtual Result<DataAssetRecord> GetDataAsset(const std::string& name,
+                                               const std::string& version) = 0;
+  // The most recently created version of `name` (by creation, not by number; ties by insertion
+  // order). kNotFound when the name has no version.
+  virtual Result<DataAssetRecord> GetLatestDataAsset(const std::string& name) = 0;
+  // Every version of every data asset, by name, then oldest first.
+  virtual Result<std::vector<DataAssetRecord>> ListDataAssets() = 0;
+
+  // The data inputs runs read (lineage). AddRunInputs stores `inputs` in one transaction, all
+  // or none: a (run_id, input_name) stored again is replaced (its first created_at kept), so
+  // recording a run's inputs twice is harmless. created_at 0 = now. kNotFound when a run does
+  // not exist, kInvalidInput for an empty input_name. An empty list is a no-op.
+  virtual Result<void> AddRunInputs(const std::vector<RunInputRecord>& inputs) = 0;
+  // The inputs of one run, by input_name. kNotFound for an unknown run.
+  virtual Result<std::vector<RunInputRecord>> ListRunInputs(const std::string& run_id) = 0;
+  // The run inputs that read `version` of data asset `name` (every version of it when `version`
+  // is ""), oldest first (ties by insertion order); empty when none did. kInvalidInput for an
+  // empty name (plain-URI inputs are no asset's readers).
+  virtual Result<std::vector<RunInputRecord>> ListDataAssetReaders(const std::string& name,
+                                                                   const std::string& version) = 0;
 
   // API tokens of a server. CreateToken: kAlreadyExists for a taken id or secret hash.
   virtual Result<void> CreateToken(const ApiToken& token) = 0;

@@ -255,6 +255,42 @@ CREATE TABLE secrets (
   updated_at DOUBLE PRECISION NOT NULL
 );
 )sql",
+      // 6: data (issue 14): datastores (no credential in clear: those are secrets named in
+      // spec_json), immutable data asset versions (seq orders "latest"), and the inputs each
+      // run read, found by asset for lineage (seq orders readers of equal times).
+      R"sql(
+CREATE TABLE datastores (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  type TEXT NOT NULL,
+  spec_json TEXT NOT NULL DEFAULT '{}',
+  description TEXT NOT NULL DEFAULT '',
+  created_at DOUBLE PRECISION NOT NULL,
+  updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE data_assets (
+  name TEXT COLLATE "C" NOT NULL,
+  version TEXT COLLATE "C" NOT NULL,
+  seq BIGSERIAL NOT NULL,
+  type TEXT NOT NULL,
+  path TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  tags_json TEXT NOT NULL DEFAULT '{}',
+  spec_json TEXT NOT NULL DEFAULT '{}',
+  created_at DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (name, version)
+);
+CREATE TABLE run_inputs (
+  run_id TEXT COLLATE "C" NOT NULL REFERENCES runs(id),
+  input_name TEXT COLLATE "C" NOT NULL,
+  seq BIGSERIAL NOT NULL,
+  asset_name TEXT COLLATE "C" NOT NULL DEFAULT '',
+  asset_version TEXT COLLATE "C" NOT NULL DEFAULT '',
+  uri TEXT NOT NULL,
+  created_at DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (run_id, input_name)
+);
+CREATE INDEX run_inputs_by_asset ON run_inputs(asset_name, asset_version);
+)sql",
   };
   return kMigrations;
 }
@@ -1521,6 +1557,213 @@ class PostgresMetadataStore final : public MetadataStore {
   Result<bool> DeleteSecret(const std::string& name) override {
     OD_ASSIGN_OR_RETURN(auto rows, Exec("DELETE FROM secrets WHERE name = $1", Params().Add(name)));
     return rows.Affected() > 0;
+  }
+
+  // ---- Datastores ----
+  static constexpr const char* kDatastoreColumns =
+      "name, type, spec_json, description, created_at, updated_at";
+
+  static DatastoreRecord ReadDatastore(const Rows& q, int i) {
+    return DatastoreRecord{q.Text(i, 0), q.Text(i, 1),   q.Text(i, 2),
+                           q.Text(i, 3), q.Double(i, 4), q.Double(i, 5)};
+  }
+
+  Result<void> PutDatastore(const DatastoreRecord& in) override {
+    if (in.name.empty()) return MakeError(ErrorCode::kInvalidInput, "a datastore needs a name");
+    const double now = in.updated_at > 0 ? in.updated_at : WallSeconds();
+    OD_TRY(Exec("INSERT INTO datastores(name, type, spec_json, description, created_at, "
+                "updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET "
+                "type = EXCLUDED.type, spec_json = EXCLUDED.spec_json, description = "
+                "EXCLUDED.description, updated_at = EXCLUDED.updated_at",
+                Params()
+                    .Add(in.name)
+                    .Add(in.type)
+                    .Add(in.spec_json)
+                    .Add(in.description)
+                    .Add(in.created_at > 0 ? in.created_at : now)
+                    .Add(now)));
+    return {};
+  }
+
+  Result<DatastoreRecord> GetDatastore(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kDatastoreColumns +
+                                            " FROM datastores WHERE name = $1",
+                                        Params().Add(name)));
+    if (rows.empty()) {
+      return MakeError(ErrorCode::kNotFound, "datastore '" + name + "' does not exist");
+    }
+    return ReadDatastore(rows, 0);
+  }
+
+  Result<std::vector<DatastoreRecord>> ListDatastores() override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kDatastoreColumns +
+                                        " FROM datastores ORDER BY name"));
+    std::vector<DatastoreRecord> out;
+    for (int i = 0; i < rows.size(); ++i) out.push_back(ReadDatastore(rows, i));
+    return out;
+  }
+
+  Result<bool> DeleteDatastore(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto rows,
+                        Exec("DELETE FROM datastores WHERE name = $1", Params().Add(name)));
+    return rows.Affected() > 0;
+  }
+
+  // ---- Data assets ----
+  static constexpr const char* kDataAssetColumns =
+      "name, version, type, path, description, tags_json, spec_json, created_at";
+
+  static DataAssetRecord ReadDataAsset(const Rows& q, int i) {
+    return DataAssetRecord{q.Text(i, 0), q.Text(i, 1), q.Text(i, 2), q.Text(i, 3),
+                           q.Text(i, 4), q.Text(i, 5), q.Text(i, 6), q.Double(i, 7)};
+  }
+
+  Result<DataAssetRecord> CreateDataAsset(const DataAssetRecord& input) override {
+    if (input.name.empty()) {
+      return MakeError(ErrorCode::kInvalidInput, "data asset name must not be empty");
+    }
+    if (input.path.empty()) {
+      return MakeError(ErrorCode::kInvalidInput, "data asset '" + input.name + "' needs a path");
+    }
+    DataAssetRecord a = input;
+    if (a.created_at == 0) a.created_at = WallSeconds();
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    // Held until commit: a concurrent creator of the same name waits here, then sees this
+    // version (READ COMMITTED alone would let two read the same highest number).
+    OD_TRY(Exec("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/data_asset/' || $1))",
+                Params().Add(a.name)));
+    if (a.version.empty()) {
+      OD_ASSIGN_OR_RETURN(auto rows, Exec("SELECT version FROM data_assets WHERE name = $1",
+                                          Params().Add(a.name)));
+      std::vector<std::string> versions;
+      for (int i = 0; i < rows.size(); ++i) versions.push_back(rows.Text(i, 0));
+      a.version = NextIntegerVersion(versions);
+    } else {
+      OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kDataAssetColumns +
+                                              " FROM data_assets WHERE name = $1 AND "
+                                              "version = $2",
+                                          Params().Add(a.name).Add(a.version)));
+      if (!rows.empty()) {
+        DataAssetRecord existing = ReadDataAsset(rows, 0);
+        if (existing.type != a.type || existing.path != a.path ||
+            existing.spec_json != a.spec_json) {
+          return std::unexpected(DataAssetVersionTaken(a.name, a.version));
+        }
+        return existing;
+      }
+    }
+    OD_TRY(Exec("INSERT INTO data_assets(name, version, type, path, description, tags_json, "
+                "spec_json, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                Params()
+                    .Add(a.name)
+                    .Add(a.version)
+                    .Add(a.type)
+                    .Add(a.path)
+                    .Add(a.description)
+                    .Add(a.tags_json)
+                    .Add(a.spec_json)
+                    .Add(a.created_at)));
+    OD_TRY(tx.Commit());
+    return a;
+  }
+
+  Result<DataAssetRecord> GetDataAsset(const std::string& name,
+                                       const std::string& version) override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kDataAssetColumns +
+                                            " FROM data_assets WHERE name = $1 AND version = $2",
+                                        Params().Add(name).Add(version)));
+    if (rows.empty()) {
+      return MakeError(ErrorCode::kNotFound,
+                       "data asset '" + name + "' has no version '" + version + "'");
+    }
+    return ReadDataAsset(rows, 0);
+  }
+
+  Result<DataAssetRecord> GetLatestDataAsset(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kDataAssetColumns +
+                                            " FROM data_assets WHERE name = $1 "
+                                            "ORDER BY created_at DESC, seq DESC LIMIT 1",
+                                        Params().Add(name)));
+    if (rows.empty()) {
+      return MakeError(ErrorCode::kNotFound, "data asset '" + name + "' does not exist");
+    }
+    return ReadDataAsset(rows, 0);
+  }
+
+  Result<std::vector<DataAssetRecord>> ListDataAssets() override {
+    OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kDataAssetColumns +
+                                        " FROM data_assets ORDER BY name, created_at, seq"));
+    std::vector<DataAssetRecord> out;
+    for (int i = 0; i < rows.size(); ++i) out.push_back(ReadDataAsset(rows, i));
+    return out;
+  }
+
+  // ---- Run inputs ----
+  static constexpr const char* kRunInputColumns =
+      "run_id, input_name, asset_name, asset_version, uri, created_at";
+
+  static RunInputRecord ReadRunInput(const Rows& q, int i) {
+    return RunInputRecord{q.Text(i, 0), q.Text(i, 1), q.Text(i, 2),
+                          q.Text(i, 3), q.Text(i, 4), q.Double(i, 5)};
+  }
+
+  Result<void> AddRunInputs(const std::vector<RunInputRecord>& inputs) override {
+    if (inputs.empty()) return {};
+    const double now = WallSeconds();
+    // One upsert per input (a run has a handful): an input given twice keeps its last record,
+    // which one INSERT ... ON CONFLICT of both would refuse.
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    for (const auto& in : inputs) {
+      OD_TRY(RequireRun(in.run_id));
+      if (in.input_name.empty()) {
+        return MakeError(ErrorCode::kInvalidInput,
+                         "an input of run '" + in.run_id + "' has an empty name");
+      }
+      // The first created_at is kept: recording the same inputs again changes nothing.
+      OD_TRY(Exec("INSERT INTO run_inputs(run_id, input_name, asset_name, asset_version, uri, "
+                  "created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, input_name) "
+                  "DO UPDATE SET asset_name = EXCLUDED.asset_name, asset_version = "
+                  "EXCLUDED.asset_version, uri = EXCLUDED.uri",
+                  Params()
+                      .Add(in.run_id)
+                      .Add(in.input_name)
+                      .Add(in.asset_name)
+                      .Add(in.asset_version)
+                      .Add(in.uri)
+                      .Add(in.created_at != 0 ? in.created_at : now)));
+    }
+    return tx.Commit();
+  }
+
+  Result<std::vector<RunInputRecord>> ListRunInputs(const std::string& run_id) override {
+    OD_TRY(RequireRun(run_id));
+    OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kRunInputColumns +
+                                            " FROM run_inputs WHERE run_id = $1 "
+                                            "ORDER BY input_name",
+                                        Params().Add(run_id)));
+    std::vector<RunInputRecord> out;
+    for (int i = 0; i < rows.size(); ++i) out.push_back(ReadRunInput(rows, i));
+    return out;
+  }
+
+  Result<std::vector<RunInputRecord>> ListDataAssetReaders(const std::string& name,
+                                                           const std::string& version) override {
+    if (name.empty()) {
+      return MakeError(ErrorCode::kInvalidInput, "data asset name must not be empty");
+    }
+    Params p;
+    p.Add(name);
+    if (!version.empty()) p.Add(version);
+    OD_ASSIGN_OR_RETURN(auto rows, Exec(std::string("SELECT ") + kRunInputColumns +
+                                            " FROM run_inputs WHERE asset_name = $1" +
+                                            (version.empty() ? "" : " AND asset_version = $2") +
+                                            " ORDER BY created_at, seq",
+                                        p));
+    std::vector<RunInputRecord> out;
+    for (int i = 0; i < rows.size(); ++i) out.push_back(ReadRunInput(rows, i));
+    return out;
   }
 
   // ---- Model registry ----

@@ -230,6 +230,40 @@ CREATE TABLE secrets (
   updated_at REAL NOT NULL
 );
 )sql",
+      // 8: data (issue 14): datastores (no credential in clear: those are secrets named in
+      // spec_json), immutable data asset versions (rowid orders "latest"), and the inputs each
+      // run read, found by asset for lineage.
+      R"sql(
+CREATE TABLE datastores (
+  name TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  spec_json TEXT NOT NULL DEFAULT '{}',
+  description TEXT NOT NULL DEFAULT '',
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL
+);
+CREATE TABLE data_assets (
+  name TEXT NOT NULL,
+  version TEXT NOT NULL,
+  type TEXT NOT NULL,
+  path TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  tags_json TEXT NOT NULL DEFAULT '{}',
+  spec_json TEXT NOT NULL DEFAULT '{}',
+  created_at REAL NOT NULL,
+  PRIMARY KEY (name, version)
+);
+CREATE TABLE run_inputs (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  input_name TEXT NOT NULL,
+  asset_name TEXT NOT NULL DEFAULT '',
+  asset_version TEXT NOT NULL DEFAULT '',
+  uri TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  PRIMARY KEY (run_id, input_name)
+);
+CREATE INDEX run_inputs_by_asset ON run_inputs(asset_name, asset_version);
+)sql",
   };
   return kMigrations;
 }
@@ -1312,6 +1346,223 @@ class SqliteMetadataStore final : public MetadataStore {
     auto q = MakeQuery(stmt);
     OD_TRY(q.Bind(1, name).Run());
     return sqlite3_changes(db_) > 0;
+  }
+
+  // ---- Datastores ----
+  static constexpr const char* kDatastoreColumns =
+      "name, type, spec_json, description, created_at, updated_at";
+
+  static DatastoreRecord ReadDatastore(const Query& q) {
+    return DatastoreRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Double(4), q.Double(5)};
+  }
+
+  Result<void> PutDatastore(const DatastoreRecord& in) override {
+    if (in.name.empty()) return MakeError(ErrorCode::kInvalidInput, "a datastore needs a name");
+    const double now = in.updated_at > 0 ? in.updated_at : WallSeconds();
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("INSERT INTO datastores(name, type, spec_json, description, "
+                                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+                                "ON CONFLICT(name) DO UPDATE SET type = excluded.type, "
+                                "spec_json = excluded.spec_json, description = "
+                                "excluded.description, updated_at = excluded.updated_at"));
+    auto q = MakeQuery(stmt);
+    return q.Bind(1, in.name)
+        .Bind(2, in.type)
+        .Bind(3, in.spec_json)
+        .Bind(4, in.description)
+        .Bind(5, in.created_at > 0 ? in.created_at : now)
+        .Bind(6, now)
+        .Run();
+  }
+
+  Result<DatastoreRecord> GetDatastore(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kDatastoreColumns +
+                                           " FROM datastores WHERE name = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, name);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return MakeError(ErrorCode::kNotFound, "datastore '" + name + "' does not exist");
+    return ReadDatastore(q);
+  }
+
+  Result<std::vector<DatastoreRecord>> ListDatastores() override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kDatastoreColumns +
+                                           " FROM datastores ORDER BY name"));
+    auto q = MakeQuery(stmt);
+    std::vector<DatastoreRecord> out;
+    OD_TRY(q.ForEachRow([&] { out.push_back(ReadDatastore(q)); }));
+    return out;
+  }
+
+  Result<bool> DeleteDatastore(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare("DELETE FROM datastores WHERE name = ?"));
+    auto q = MakeQuery(stmt);
+    OD_TRY(q.Bind(1, name).Run());
+    return sqlite3_changes(db_) > 0;
+  }
+
+  // ---- Data assets ----
+  static constexpr const char* kDataAssetColumns =
+      "name, version, type, path, description, tags_json, spec_json, created_at";
+
+  static DataAssetRecord ReadDataAsset(const Query& q) {
+    return DataAssetRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3),
+                           q.Text(4), q.Text(5), q.Text(6), q.Double(7)};
+  }
+
+  Result<std::optional<DataAssetRecord>> FindDataAsset(const std::string& name,
+                                                       const std::string& version) {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kDataAssetColumns +
+                                           " FROM data_assets WHERE name = ? AND version = ?"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, name).Bind(2, version);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return std::optional<DataAssetRecord>();
+    return std::optional<DataAssetRecord>(ReadDataAsset(q));
+  }
+
+  Result<DataAssetRecord> CreateDataAsset(const DataAssetRecord& input) override {
+    if (input.name.empty()) {
+      return MakeError(ErrorCode::kInvalidInput, "data asset name must not be empty");
+    }
+    if (input.path.empty()) {
+      return MakeError(ErrorCode::kInvalidInput, "data asset '" + input.name + "' needs a path");
+    }
+    DataAssetRecord a = input;
+    if (a.created_at == 0) a.created_at = WallSeconds();
+    // BEGIN IMMEDIATE: a concurrent creator waits, then sees this version.
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    if (a.version.empty()) {
+      OD_ASSIGN_OR_RETURN(auto stmt, Prepare("SELECT version FROM data_assets WHERE name = ?"));
+      auto q = MakeQuery(stmt);
+      q.Bind(1, a.name);
+      std::vector<std::string> versions;
+      OD_TRY(q.ForEachRow([&] { versions.push_back(q.Text(0)); }));
+      a.version = NextIntegerVersion(versions);
+    } else {
+      OD_ASSIGN_OR_RETURN(auto existing, FindDataAsset(a.name, a.version));
+      if (existing) {
+        if (existing->type != a.type || existing->path != a.path ||
+            existing->spec_json != a.spec_json) {
+          return std::unexpected(DataAssetVersionTaken(a.name, a.version));
+        }
+        return *existing;
+      }
+    }
+    OD_ASSIGN_OR_RETURN(auto stmt,
+                        Prepare("INSERT INTO data_assets(name, version, type, path, description, "
+                                "tags_json, spec_json, created_at) VALUES (?,?,?,?,?,?,?,?)"));
+    auto q = MakeQuery(stmt);
+    OD_TRY(q.Bind(1, a.name)
+               .Bind(2, a.version)
+               .Bind(3, a.type)
+               .Bind(4, a.path)
+               .Bind(5, a.description)
+               .Bind(6, a.tags_json)
+               .Bind(7, a.spec_json)
+               .Bind(8, a.created_at)
+               .Run());
+    OD_TRY(tx.Commit());
+    return a;
+  }
+
+  Result<DataAssetRecord> GetDataAsset(const std::string& name,
+                                       const std::string& version) override {
+    OD_ASSIGN_OR_RETURN(auto found, FindDataAsset(name, version));
+    if (!found) {
+      return MakeError(ErrorCode::kNotFound,
+                       "data asset '" + name + "' has no version '" + version + "'");
+    }
+    return *found;
+  }
+
+  Result<DataAssetRecord> GetLatestDataAsset(const std::string& name) override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kDataAssetColumns +
+                                           " FROM data_assets WHERE name = ? "
+                                           "ORDER BY created_at DESC, rowid DESC LIMIT 1"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, name);
+    OD_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return MakeError(ErrorCode::kNotFound, "data asset '" + name + "' does not exist");
+    return ReadDataAsset(q);
+  }
+
+  Result<std::vector<DataAssetRecord>> ListDataAssets() override {
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kDataAssetColumns +
+                                           " FROM data_assets ORDER BY name, created_at, rowid"));
+    auto q = MakeQuery(stmt);
+    std::vector<DataAssetRecord> out;
+    OD_TRY(q.ForEachRow([&] { out.push_back(ReadDataAsset(q)); }));
+    return out;
+  }
+
+  // ---- Run inputs ----
+  static constexpr const char* kRunInputColumns =
+      "run_id, input_name, asset_name, asset_version, uri, created_at";
+
+  static RunInputRecord ReadRunInput(const Query& q) {
+    return RunInputRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4), q.Double(5)};
+  }
+
+  Result<void> AddRunInputs(const std::vector<RunInputRecord>& inputs) override {
+    if (inputs.empty()) return {};
+    const double now = WallSeconds();
+    Transaction tx(this);
+    OD_TRY(tx.Begin());
+    for (const auto& in : inputs) {
+      OD_TRY(RequireRun(in.run_id));  // one index lookup; a run has a handful of inputs
+      if (in.input_name.empty()) {
+        return MakeError(ErrorCode::kInvalidInput,
+                         "an input of run '" + in.run_id + "' has an empty name");
+      }
+      // The first created_at is kept: recording the same inputs again changes nothing.
+      OD_ASSIGN_OR_RETURN(auto stmt,
+                          Prepare("INSERT INTO run_inputs(run_id, input_name, asset_name, "
+                                  "asset_version, uri, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+                                  "ON CONFLICT(run_id, input_name) DO UPDATE SET asset_name = "
+                                  "excluded.asset_name, asset_version = excluded.asset_version, "
+                                  "uri = excluded.uri"));
+      auto q = MakeQuery(stmt);
+      OD_TRY(q.Bind(1, in.run_id)
+                 .Bind(2, in.input_name)
+                 .Bind(3, in.asset_name)
+                 .Bind(4, in.asset_version)
+                 .Bind(5, in.uri)
+                 .Bind(6, in.created_at != 0 ? in.created_at : now)
+                 .Run());
+    }
+    return tx.Commit();
+  }
+
+  Result<std::vector<RunInputRecord>> ListRunInputs(const std::string& run_id) override {
+    OD_TRY(RequireRun(run_id));
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(std::string("SELECT ") + kRunInputColumns +
+                                           " FROM run_inputs WHERE run_id = ? "
+                                           "ORDER BY input_name"));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, run_id);
+    std::vector<RunInputRecord> out;
+    OD_TRY(q.ForEachRow([&] { out.push_back(ReadRunInput(q)); }));
+    return out;
+  }
+
+  Result<std::vector<RunInputRecord>> ListDataAssetReaders(const std::string& name,
+                                                           const std::string& version) override {
+    if (name.empty()) {
+      return MakeError(ErrorCode::kInvalidInput, "data asset name must not be empty");
+    }
+    // Two statements rather than "? = '' OR ...": each uses run_inputs_by_asset.
+    const std::string sql =
+        std::string("SELECT ") + kRunInputColumns + " FROM run_inputs WHERE asset_name = ?1" +
+        (version.empty() ? "" : " AND asset_version = ?2") + " ORDER BY created_at, rowid";
+    OD_ASSIGN_OR_RETURN(auto stmt, Prepare(sql));
+    auto q = MakeQuery(stmt);
+    q.Bind(1, name);
+    if (!version.empty()) q.Bind(2, version);
+    std::vector<RunInputRecord> out;
+    OD_TRY(q.ForEachRow([&] { out.push_back(ReadRunInput(q)); }));
+    return out;
   }
 
   // ---- Model registry ----

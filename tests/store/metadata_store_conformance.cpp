@@ -1064,6 +1064,195 @@ TEST_P(MetadataStoreConformance, EnvironmentContentHashIsSetOnAVersion) {
   EXPECT_EQ(store_->SetEnvironmentContentHash("e", "9", "x").error().code, ErrorCode::kNotFound);
 }
 
+TEST_P(MetadataStoreConformance, DatastoresAreReplacedListedAndDeleted) {
+  DatastoreRecord blob{"blob", "azure_blob",
+                       R"({"account":"acct","container":"c","credential":"blob-key"})",
+                       "training data", 0, 100};
+  ASSERT_TRUE(store_->PutDatastore(blob));
+  ASSERT_TRUE(store_->PutDatastore({"a-local", "local", R"({"root":"/data"})", "", 50, 150}));
+  auto got = store_->GetDatastore("blob");
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  EXPECT_EQ(got->type, "azure_blob");
+  EXPECT_EQ(got->spec_json, blob.spec_json);
+  EXPECT_EQ(got->description, "training data");
+  EXPECT_EQ(got->created_at, 100) << "created_at 0 is the time of the put";
+  EXPECT_EQ(got->updated_at, 100);
+  EXPECT_EQ(store_->GetDatastore("a-local")->created_at, 50);
+  // Replaced: the new spec, the first creation time kept.
+  ASSERT_TRUE(store_->PutDatastore({"blob", "s3", R"({"bucket":"b"})", "moved", 999, 200}));
+  got = store_->GetDatastore("blob");
+  EXPECT_EQ(got->type, "s3");
+  EXPECT_EQ(got->spec_json, R"({"bucket":"b"})");
+  EXPECT_EQ(got->description, "moved");
+  EXPECT_EQ(got->created_at, 100);
+  EXPECT_EQ(got->updated_at, 200);
+  ASSERT_TRUE(store_->PutDatastore({"blob", "s3", "{}", "", 0, 0}));
+  EXPECT_GT(store_->GetDatastore("blob")->updated_at, 200) << "updated_at 0 is now";
+  auto list = store_->ListDatastores();
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "a-local");
+  EXPECT_EQ((*list)[0].spec_json, R"({"root":"/data"})");
+  EXPECT_EQ((*list)[1].name, "blob");
+  EXPECT_EQ(*store_->DeleteDatastore("a-local"), true);
+  EXPECT_EQ(*store_->DeleteDatastore("a-local"), false);
+  EXPECT_EQ(store_->GetDatastore("a-local").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListDatastores()->size(), 1u);
+  EXPECT_EQ(store_->PutDatastore({"", "local", "{}", "", 0, 0}).error().code,
+            ErrorCode::kInvalidInput);
+}
+
+DataAssetRecord Asset(const std::string& name, const std::string& version, const std::string& path,
+                      double created_at = 0) {
+  DataAssetRecord a;
+  a.name = name;
+  a.version = version;
+  a.path = path;
+  a.created_at = created_at;
+  return a;
+}
+
+TEST_P(MetadataStoreConformance, DataAssetVersionsAreNumberedAndRoundTrip) {
+  DataAssetRecord a = Asset("iris", "", "azureml://datastores/blob/paths/iris/", 100);
+  a.type = "uri_file";
+  a.description = "the iris table";
+  a.tags_json = R"({"team":"ml"})";
+  a.spec_json = R"({"digest":"sha256:ab","size":4551})";
+  auto first = store_->CreateDataAsset(a);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_EQ(first->version, "1");
+  auto second = store_->CreateDataAsset(Asset("iris", "", "s3://bucket/iris-2/", 200));
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_EQ(second->version, "2");
+  EXPECT_EQ(second->type, "uri_folder") << "the default type";
+  // Versions the user names may be any text; only all-digit ones count for the next number.
+  ASSERT_TRUE(store_->CreateDataAsset(Asset("iris", "10", "https://x/iris", 300)));
+  ASSERT_TRUE(store_->CreateDataAsset(Asset("iris", "v2-clean", "https://x/clean", 400)));
+  EXPECT_EQ(store_->CreateDataAsset(Asset("iris", "", "https://x/11", 500))->version, "11");
+  EXPECT_EQ(store_->CreateDataAsset(Asset("other", "", "/data/other", 50))->version, "1");
+
+  auto got = store_->GetDataAsset("iris", "1");
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  EXPECT_EQ(got->type, "uri_file");
+  EXPECT_EQ(got->path, "azureml://datastores/blob/paths/iris/");
+  EXPECT_EQ(got->description, "the iris table");
+  EXPECT_EQ(got->tags_json, R"({"team":"ml"})");
+  EXPECT_EQ(got->spec_json, R"({"digest":"sha256:ab","size":4551})");
+  EXPECT_EQ(got->created_at, 100);
+  EXPECT_EQ(store_->GetDataAsset("iris", "3").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetDataAsset("nope", "1").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->CreateDataAsset(Asset("", "1", "/x")).error().code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(store_->CreateDataAsset(Asset("iris", "12", "")).error().code,
+            ErrorCode::kInvalidInput);
+  EXPECT_GT(store_->CreateDataAsset(Asset("fresh", "", "/x"))->created_at, 0)
+      << "created_at 0 is now";
+
+  auto list = store_->ListDataAssets();
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  std::vector<std::string> refs;
+  for (const auto& r : *list) refs.push_back(r.name + ":" + r.version);
+  EXPECT_THAT(refs, ElementsAre("fresh:1", "iris:1", "iris:2", "iris:10", "iris:v2-clean",
+                                "iris:11", "other:1"));
+}
+
+TEST_P(MetadataStoreConformance, DataAssetVersionsAreImmutable) {
+  DataAssetRecord a = Asset("d", "1", "s3://b/d/", 100);
+  a.spec_json = R"({"size":1})";
+  ASSERT_TRUE(store_->CreateDataAsset(a));
+  DataAssetRecord same = a;
+  same.created_at = 999;
+  same.description = "a description is no part of the content";
+  auto again = store_->CreateDataAsset(same);
+  ASSERT_TRUE(again.has_value()) << "the same content again is idempotent: "
+                                 << again.error().message;
+  EXPECT_EQ(again->created_at, 100) << "and returns the stored version";
+  EXPECT_EQ(again->description, "");
+  DataAssetRecord moved = a;
+  moved.path = "s3://b/elsewhere/";
+  DataAssetRecord retyped = a;
+  retyped.type = "uri_file";
+  DataAssetRecord changed = a;
+  changed.spec_json = R"({"size":2})";
+  for (const auto& other : {moved, retyped, changed}) {
+    auto refused = store_->CreateDataAsset(other);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, ErrorCode::kAlreadyExists);
+    EXPECT_EQ(refused.error().message,
+              "data asset 'd' version '1' already exists with a different path or content; "
+              "versions are immutable: create a new version");
+  }
+  EXPECT_EQ(store_->GetDataAsset("d", "1")->path, "s3://b/d/");
+  EXPECT_EQ(store_->GetDataAsset("d", "1")->spec_json, R"({"size":1})");
+  ASSERT_EQ(store_->ListDataAssets()->size(), 1u);
+}
+
+TEST_P(MetadataStoreConformance, LatestDataAssetIsTheMostRecentlyCreated) {
+  EXPECT_EQ(store_->GetLatestDataAsset("d").error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(store_->CreateDataAsset(Asset("d", "5", "/d5", 100)));
+  ASSERT_TRUE(store_->CreateDataAsset(Asset("d", "2", "/d2", 200)));
+  EXPECT_EQ(store_->GetLatestDataAsset("d")->version, "2") << "by creation, not by number";
+  ASSERT_TRUE(store_->CreateDataAsset(Asset("d", "3", "/d3", 200)));
+  EXPECT_EQ(store_->GetLatestDataAsset("d")->version, "3") << "a tie goes to the later insert";
+  EXPECT_EQ(store_->GetLatestDataAsset("d")->path, "/d3");
+}
+
+TEST_P(MetadataStoreConformance, RunInputsAreReplacedAndFoundByTheAssetsTheyRead) {
+  Create(MakeRun("r1", 100));
+  Create(MakeRun("r2", 200));
+  ASSERT_TRUE(store_->AddRunInputs({}));
+  auto added = store_->AddRunInputs({
+      {"r1", "train", "iris", "1", "s3://b/iris/1/", 300},
+      {"r1", "config", "", "", "https://x/config.json", 300},
+      {"r2", "train", "iris", "2", "s3://b/iris/2/", 250},
+  });
+  ASSERT_TRUE(added.has_value()) << added.error().message;
+  ASSERT_TRUE(store_->AddRunInputs({{"r2", "eval", "iris", "1", "s3://b/iris/1/", 400}}));
+
+  auto inputs = store_->ListRunInputs("r1");
+  ASSERT_TRUE(inputs.has_value()) << inputs.error().message;
+  ASSERT_EQ(inputs->size(), 2u);
+  EXPECT_EQ((*inputs)[0].input_name, "config") << "by input name";
+  EXPECT_EQ((*inputs)[0].asset_name, "");
+  EXPECT_EQ((*inputs)[0].uri, "https://x/config.json");
+  EXPECT_EQ((*inputs)[1].input_name, "train");
+  EXPECT_EQ((*inputs)[1].asset_version, "1");
+  EXPECT_EQ((*inputs)[1].created_at, 300);
+
+  // Stored again: replaced, not duplicated.
+  ASSERT_TRUE(store_->AddRunInputs({{"r1", "train", "iris", "2", "s3://b/iris/2/", 0}}));
+  inputs = store_->ListRunInputs("r1");
+  ASSERT_EQ(inputs->size(), 2u);
+  EXPECT_EQ((*inputs)[1].asset_version, "2");
+  EXPECT_EQ((*inputs)[1].uri, "s3://b/iris/2/");
+  EXPECT_EQ((*inputs)[1].created_at, 300) << "the first record's time is kept";
+
+  // An unknown run: nothing of the batch is stored.
+  auto unknown = store_->AddRunInputs({{"r2", "extra", "iris", "1", "s3://b/iris/1/", 500},
+                                       {"nope", "train", "iris", "1", "s3://b/iris/1/", 500}});
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListRunInputs("r2")->size(), 2u) << "one transaction: r2's input undone";
+  EXPECT_EQ(store_->ListRunInputs("nope").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->AddRunInputs({{"r1", "", "", "", "/x", 0}}).error().code,
+            ErrorCode::kInvalidInput);
+
+  auto readers = [&](const std::string& name, const std::string& version) {
+    std::vector<std::string> out;
+    auto got = store_->ListDataAssetReaders(name, version);
+    EXPECT_TRUE(got.has_value()) << got.error().message;
+    if (got) {
+      for (const auto& r : *got) out.push_back(r.run_id + "/" + r.input_name);
+    }
+    return out;
+  };
+  EXPECT_THAT(readers("iris", "1"), ElementsAre("r2/eval"));
+  EXPECT_THAT(readers("iris", "2"), ElementsAre("r2/train", "r1/train")) << "oldest first";
+  EXPECT_THAT(readers("iris", ""), ElementsAre("r2/train", "r1/train", "r2/eval"))
+      << "every version";
+  EXPECT_THAT(readers("other", ""), ElementsAre());
+  EXPECT_EQ(store_->ListDataAssetReaders("", "").error().code, ErrorCode::kInvalidInput);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreConformance, ::testing::ValuesIn(kBackends),
                          [](const auto& info) { return info.param.name; });
 

@@ -111,6 +111,9 @@ TEST_F(PostgresStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   Query("ALTER TABLE runs DROP COLUMN lost");
   Query("DROP TABLE environments");  // later steps, applied again on open
   Query("DROP TABLE secrets");
+  Query("DROP TABLE run_inputs");
+  Query("DROP TABLE data_assets");
+  Query("DROP TABLE datastores");
   const std::string latest = Query("SELECT MAX(version) FROM schema_migrations");
   Query("DELETE FROM schema_migrations WHERE version >= 2");
   auto store = Open();
@@ -152,6 +155,9 @@ TEST_F(PostgresStoreTest, UpgradeFlagsRunsLostBeforeTheFlagExisted) {
   Query("ALTER TABLE runs DROP COLUMN lost");
   Query("DROP TABLE environments");  // later steps, applied again on open
   Query("DROP TABLE secrets");
+  Query("DROP TABLE run_inputs");
+  Query("DROP TABLE data_assets");
+  Query("DROP TABLE datastores");
   Query("DELETE FROM schema_migrations WHERE version > 2");
   auto store = Open();
   ASSERT_NE(store, nullptr);

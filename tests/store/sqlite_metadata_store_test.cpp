@@ -153,6 +153,9 @@ TEST(SqliteMetadataStoreTest, UpgradeAddsSummariesOfExistingPoints) {
   RawQuery(path, "ALTER TABLE runs DROP COLUMN lost");
   RawQuery(path, "DROP TABLE environments");  // later steps, applied again on open
   RawQuery(path, "DROP TABLE secrets");
+  RawQuery(path, "DROP TABLE run_inputs");
+  RawQuery(path, "DROP TABLE data_assets");
+  RawQuery(path, "DROP TABLE datastores");
   RawQuery(path, "DELETE FROM schema_migrations WHERE version > " + before);
   RawQuery(path, "PRAGMA user_version = " + before);
   ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), before);
@@ -201,6 +204,9 @@ TEST(SqliteMetadataStoreTest, UpgradeFlagsRunsLostBeforeTheFlagExisted) {
   RawQuery(path, "ALTER TABLE runs DROP COLUMN lost");
   RawQuery(path, "DROP TABLE environments");  // later steps, applied again on open
   RawQuery(path, "DROP TABLE secrets");
+  RawQuery(path, "DROP TABLE run_inputs");
+  RawQuery(path, "DROP TABLE data_assets");
+  RawQuery(path, "DROP TABLE datastores");
   RawQuery(path, "DELETE FROM schema_migrations WHERE version > 4");
   RawQuery(path, "PRAGMA user_version = 4");
   auto opened = OpenSqliteMetadataStore(path);
