@@ -19,7 +19,8 @@ build_pkgs=(cmake ninja-build g++ make pkg-config git
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsqlite3-dev libssl-dev
   libfmt-dev libarchive-dev libeigen3-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev
   libxgboost-dev libpq-dev python3 python3-xgboost
-  chromium)  # Debian's Chromium: the dashboard's browser tests (tests/web)
+  chromium  # Debian's Chromium: the dashboard's browser tests (tests/web)
+  rclone)  # moves a job's data to and from blob, S3 and local datastores (src/data)
 demo_pkgs=(python3-sklearn python3-numpy
   python3-torch dataset-fashion-mnist)  # examples/fashion-mnist-cnn (PyTorch on CPU, the data)
 bench_pkgs=(python3-optuna python3-scipy wrk time)

@@ -51,6 +51,21 @@ if [[ -z ${OVERDRIVE_TEST_SLURM+set} ]]; then
   [[ $slurm_was_up -eq 0 ]] && cleanup+=("scripts/slurm.sh stop")
 fi
 export OVERDRIVE_TEST_SLURM
+# Datastores are tested against real storage emulators from npm (scripts/storage.sh: Azurite for
+# Azure Blob Storage, s3rver for S3). OVERDRIVE_TEST_STORAGE=0 skips those tests on purpose;
+# OVERDRIVE_TEST_AZURITE / OVERDRIVE_TEST_S3 already set use those emulators as they are.
+if [[ ${OVERDRIVE_TEST_STORAGE:-1} != 0 && -z ${OVERDRIVE_TEST_AZURITE:-} ]]; then
+  storage_was_up=0
+  scripts/storage.sh env >/dev/null 2>&1 && storage_was_up=1
+  if ! storage_env=$(scripts/storage.sh start); then
+    echo "test.sh: the storage emulators did not start (see above). Check them with" \
+      "scripts/storage.sh start; OVERDRIVE_TEST_STORAGE=0 make test skips their tests" >&2
+    exit 1
+  fi
+  eval "$storage_env"
+  [[ $storage_was_up -eq 0 ]] && cleanup+=("scripts/storage.sh stop")
+fi
+export OVERDRIVE_TEST_STORAGE=${OVERDRIVE_TEST_STORAGE:-1}
 if [[ ${OVERDRIVE_TEST_KEEP:-0} != 1 && ${pg_started:-0} -eq 1 ]]; then
   cleanup+=("scripts/postgres.sh stop")
 fi

@@ -21,6 +21,7 @@
 #include "cli/live_view.hpp"
 #include "cli/model_commands.hpp"
 #include "cli/remote_commands.hpp"
+#include "cli/data_commands.hpp"
 #include "cli/secret_commands.hpp"
 #include "cli/serve_command.hpp"
 #include "sweep/environment_prep.hpp"
@@ -854,6 +855,7 @@ int RunCli(int argc, char** argv) {
 
   AddEnvironmentCommands(app, g, code);
   AddSecretCommands(app, g, code);
+  AddDataCommands(app, g, code);
   AddModelCommands(app, g, code);
   AddServerCommand(app, g, code);
   AddTokenCommands(app, g, code);

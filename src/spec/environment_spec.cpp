@@ -18,17 +18,20 @@
 #include "common/strings.hpp"
 #include "spec/environment_yaml.hpp"
 #include "spec/yaml_fields.hpp"
+#include "spec/yaml_walker.hpp"
 
 namespace overdrive {
 namespace {
 
 namespace fs = std::filesystem;
-using Keys = std::vector<std::string>;
+using spec_yaml::CheckName;
+using spec_yaml::Fail;
+using spec_yaml::Keys;
+using spec_yaml::LoadYaml;
+using spec_yaml::MarkPos;
+using spec_yaml::ReadSmallFile;
+using spec_yaml::Walker;
 
-// Environment and conda files are a few hundred bytes; this bounds a wrong path (a data file).
-constexpr std::int64_t kMaxFileBytes = 1 << 20;
-constexpr size_t kMaxNodes = 20000;
-constexpr int kMaxDepth = 50;
 
 const Keys kEnvironmentKeys = {"$schema",    "name",    "version",          "description",
                                "tags",       "image",   "conda_file",       "build",
@@ -39,156 +42,10 @@ bool IsRemote(const std::string& path) {
   return StartsWith(path, "azureml:") || path.find("://") != std::string::npos;
 }
 
-std::unexpected<Error> Fail(const SourcePos& pos, const std::string& message) {
-  return std::unexpected(InputError(pos, message));
-}
 
 
 
-// The typed accessors, with positions from the caller's position function.
-class Walker {
- public:
-  explicit Walker(const YamlPosFn& pos) : pos_(pos) {}
 
-  SourcePos Pos(const YAML::Node& n) const { return pos_(n); }
-  SourcePos ValuePos(const Field& f) const {
-    SourcePos p = f.present() ? Pos(f.value) : SourcePos{};
-    return p.line > 0 ? p : Pos(f.key);
-  }
-
-  Result<void> CheckText(const YAML::Node& n) const {
-    if (n.IsScalar()) {
-      const std::string& text = n.Scalar();
-      if (text.find('\0') != std::string::npos) {
-        return Fail(Pos(n), "'" + Printable(text) + "' holds a NUL character (\\0); remove it");
-      }
-      if (!IsValidUtf8(text)) return Fail(Pos(n), "'" + Printable(text) + "' is not valid UTF-8");
-    } else if (n.IsMap()) {
-      for (auto it = n.begin(); it != n.end(); ++it) {
-        OD_TRY(CheckText(it->first));
-        OD_TRY(CheckText(it->second));
-      }
-    } else if (n.IsSequence()) {
-      for (auto it = n.begin(); it != n.end(); ++it) OD_TRY(CheckText(*it));
-    }
-    return {};
-  }
-
-  Result<Fields> Map(const YAML::Node& node, const SourcePos& where, const std::string& context,
-                     const Keys& allowed) const {
-    Fields out;
-    if (!node.IsDefined() || node.IsNull()) return out;
-    if (!node.IsMap()) return Fail(where, context + " must be a mapping of keys");
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      YAML::Node key = it->first;
-      if (!key.IsScalar()) return Fail(Pos(key), "keys in " + context + " must be plain names");
-      std::string name = key.Scalar();
-      for (const auto& prev : out.list) {
-        if (prev.name == name) {
-          return Fail(Pos(key), "duplicate key '" + name + "' in " + context + " (first at " +
-                                    Pos(prev.key).ToString() + ")");
-        }
-      }
-      if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-        return Fail(Pos(key),
-                    "unknown key '" + name + "' in " + context + DidYouMeanSuffix(name, allowed));
-      }
-      out.list.push_back(Field{name, key, it->second});
-    }
-    return out;
-  }
-
-  Result<std::string> String(const Field& f) const {
-    if (!f.present()) return std::string();
-    if (!f.value.IsScalar()) return Fail(ValuePos(f), "'" + f.name + "' must be a string");
-    return f.value.Scalar();
-  }
-
-  Result<std::string> NonEmptyString(const Field& f) const {
-    OD_ASSIGN_OR_RETURN(std::string s, String(f));
-    if (Trim(s).empty()) return Fail(ValuePos(f), "'" + f.name + "' must not be empty");
-    return s;
-  }
-
-  Result<bool> Bool(const Field& f) const {
-    std::string s = f.present() && f.value.IsScalar() ? f.value.Scalar() : "";
-    std::string l;
-    for (char c : s) l.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    if (l == "true" || l == "yes" || l == "on") return true;
-    if (l == "false" || l == "no" || l == "off") return false;
-    return Fail(ValuePos(f), "'" + f.name + "' must be true or false" +
-                                 (s.empty() ? std::string() : ", got '" + s + "'"));
-  }
-
-  Result<std::vector<std::string>> StringList(const Field& f, const std::string& what) const {
-    std::vector<std::string> out;
-    if (!f.present()) return out;
-    if (!f.value.IsSequence()) return Fail(ValuePos(f), "'" + what + "' must be a list");
-    for (auto it = f.value.begin(); it != f.value.end(); ++it) {
-      if (!it->IsScalar() || Trim(it->Scalar()).empty()) {
-        return Fail(Pos(*it), "items of '" + what + "' must be non-empty strings");
-      }
-      out.push_back(Trim(it->Scalar()));
-    }
-    return out;
-  }
-
- private:
-  const YamlPosFn& pos_;
-};
-
-// Reads a small text file; messages name `what` and the path as the user wrote it.
-Result<std::string> ReadSmallFile(const fs::path& path, const SourcePos& pos,
-                                  const std::string& what, const std::string& written) {
-  std::string where = " (resolved to " + path.string() + ")";
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return Fail(pos, what + " '" + written + "' does not exist" + where);
-    return Fail(pos, "cannot read " + what + " '" + written + "'" + where + ": " +
-                         std::strerror(errno));
-  }
-  if (S_ISDIR(st.st_mode)) return Fail(pos, what + " '" + written + "' is a folder" + where);
-  if (!S_ISREG(st.st_mode)) {
-    return Fail(pos, what + " '" + written + "' is not a regular file" + where);
-  }
-  if (st.st_size > kMaxFileBytes) {
-    return Fail(pos, what + " '" + written + "' is larger than 1 MiB" + where +
-                         "; is this the right file?");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail(pos, "cannot read " + what + " '" + written + "'" + where);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (static_cast<std::int64_t>(text.size()) > kMaxFileBytes) {
-    return Fail(pos, what + " '" + written + "' is larger than 1 MiB" + where);
-  }
-  return text;
-}
-
-// Loads one YAML document; syntax errors and oversized trees are errors in `file`.
-Result<YAML::Node> LoadYaml(const std::string& text, const std::string& file,
-                            const std::string& what) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    SourcePos p{file, e.mark.is_null() ? 0 : e.mark.line + 1,
-                e.mark.is_null() ? 0 : e.mark.column + 1};
-    return Fail(p, e.msg);
-  }
-  if (!root.IsDefined() || root.IsNull()) return Fail(SourcePos{file, 1, 1}, what + " is empty");
-  size_t budget = kMaxNodes;
-  if (!YamlWithinLimits(root, kMaxDepth, budget)) {
-    return Fail(SourcePos{file, 1, 1}, what + " is too large or too deeply nested");
-  }
-  return root;
-}
-
-YamlPosFn MarkPos(const std::string& file) {
-  return [file](const YAML::Node& n) {
-    if (!n.IsDefined() || n.Mark().is_null()) return SourcePos{file, 0, 0};
-    return SourcePos{file, n.Mark().line + 1, n.Mark().column + 1};
-  };
-}
 
 // `python`, `python=3.11`, `python==3.11.4`, `python>=3.8`, `conda-forge::python 3.11`: the
 // version text, or nullopt when the entry is not python.
@@ -261,26 +118,6 @@ Result<CondaSpec> ParseCondaNode(const YAML::Node& root, const SourcePos& where,
   return conda;
 }
 
-Result<void> CheckName(const std::string& s, size_t max, bool letter_first,
-                       const std::string& what) {
-  if (s.empty()) return MakeError(ErrorCode::kInvalidInput, what + " must not be empty");
-  if (s.size() > max) {
-    return MakeError(ErrorCode::kInvalidInput,
-                     what + " '" + Printable(s) + "' is longer than " + std::to_string(max) +
-                         " characters");
-  }
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    bool ok = std::isalnum(c) || ((c == '-' || c == '_' || c == '.') && !(i == 0 && letter_first));
-    if (!ok) {
-      return MakeError(ErrorCode::kInvalidInput,
-                       what + " '" + Printable(s) + "' may contain only letters, digits, '-', "
-                                                    "'_' and '.'" +
-                           (letter_first ? ", starting with a letter or digit" : ""));
-    }
-  }
-  return {};
-}
 
 }  // namespace
 

@@ -581,8 +581,11 @@ Result<void> JobParser::ParseInputs(const Field& f, CommandSpec& out) {
                                                 "custom_model", "mltable", "triton_model"}));
     }
     if (auto* x = m.Get("mode")) {
-      OD_ASSIGN_OR_RETURN(spec.mode, String(*x));
-      Ignore(x->key, "inputs." + in.name + ".mode");
+      OD_ASSIGN_OR_RETURN(spec.mode, OneOf(*x, {"ro_mount", "download", "direct", "eval_mount",
+                                                "eval_download"}));
+      // Azure's eval_* modes read MLTable data the way ro_mount and download do.
+      if (spec.mode == "eval_mount") spec.mode = "ro_mount";
+      if (spec.mode == "eval_download") spec.mode = "download";
     }
     if (auto* x = m.Get("datastore")) Ignore(x->key, "inputs." + in.name + ".datastore");
     const Field* path = m.Get("path");
@@ -592,10 +595,15 @@ Result<void> JobParser::ParseInputs(const Field& f, CommandSpec& out) {
                 : spec.type == "uri_folder" ? InputSpec::Kind::kUriFolder
                                             : InputSpec::Kind::kOther;
     spec.pos = ValuePos(*path);
-    if (IsRemotePath(spec.path)) {
-      Ignore(path->key, "inputs." + in.name + ".path");
+    OD_ASSIGN_OR_RETURN(spec.location, ParseDataLocation(spec.path, spec.pos, base_dir_));
+    if (spec.location.remote()) {
+      if (spec.type != "uri_file" && spec.type != "uri_folder" && spec.type != "mltable") {
+        return FailAt(*path, "input '" + in.name + "' of type " + spec.type +
+                                 " cannot be read from '" + spec.path +
+                                 "' here: data inputs are uri_file, uri_folder or mltable");
+      }
     } else {
-      fs::path p = (base_dir_ / fs::path(spec.path)).lexically_normal();
+      fs::path p = spec.location.local_path;
       std::error_code ec;
       auto st = fs::status(p, ec);
       std::string where = " (resolved to " + p.string() + ")";
@@ -630,10 +638,33 @@ Result<void> JobParser::ParseOutputs(const Field& f, CommandSpec& out) {
       OD_ASSIGN_OR_RETURN(spec.type, OneOf(*t, {"uri_folder", "uri_file", "mlflow_model",
                                                 "custom_model", "mltable", "triton_model"}));
     }
-    for (const char* azure : {"mode", "path", "name", "version"}) {
-      if (auto* x = m.Get(azure)) Ignore(x->key, "outputs." + o.name + "." + azure);
+    if (auto* x = m.Get("mode")) {
+      OD_ASSIGN_OR_RETURN(spec.mode, OneOf(*x, {"upload", "rw_mount"}));
     }
-    if (auto* x = m.Get("mode")) { OD_ASSIGN_OR_RETURN(spec.mode, String(*x)); }
+    if (auto* x = m.Get("path")) {
+      OD_ASSIGN_OR_RETURN(std::string text, NonEmptyString(*x));
+      OD_ASSIGN_OR_RETURN(DataLocation loc, ParseDataLocation(text, ValuePos(*x), base_dir_));
+      if (loc.kind == DataLocation::Kind::kLocal || loc.kind == DataLocation::Kind::kAsset ||
+          loc.kind == DataLocation::Kind::kWeb) {
+        return FailAt(*x, "output '" + o.name + "' path '" + text +
+                              "' must be a datastore location (azureml://datastores/NAME/paths/PATH, "
+                              "or a wasbs/abfss/s3 URL of a registered datastore)");
+      }
+      spec.path = loc;
+    }
+    if (auto* x = m.Get("name")) {
+      OD_ASSIGN_OR_RETURN(spec.asset_name, NonEmptyString(*x));
+      if (auto ok = ValidateDataAssetName(spec.asset_name); !ok) return FailAt(*x, ok.error().message);
+    }
+    if (auto* x = m.Get("version")) {
+      if (spec.asset_name.empty()) {
+        return FailAt(*x, "output '" + o.name + "' has a version but no name to register it as");
+      }
+      OD_ASSIGN_OR_RETURN(spec.asset_version, NonEmptyString(*x));
+      if (auto ok = ValidateDataAssetVersion(spec.asset_version); !ok) {
+        return FailAt(*x, ok.error().message);
+      }
+    }
     out.outputs[o.name] = std::move(spec);
   }
   return {};

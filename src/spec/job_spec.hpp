@@ -14,6 +14,7 @@
 #include "common/result.hpp"
 #include "common/value.hpp"
 #include "space/search_space.hpp"
+#include "spec/data_spec.hpp"
 #include "spec/environment_spec.hpp"
 #include "spec/source_pos.hpp"
 
@@ -26,13 +27,24 @@ struct InputSpec {
   std::string type;                  // "uri_file", "mlflow_model", ...
   std::string path;                  // as written (local path relative to the YAML's folder)
   std::filesystem::path local_path;  // resolved absolute local path ("" when remote/azureml:)
-  std::string mode;
+  // Where the data is (data_spec.hpp): local, an asset, a datastore path, a URL. Resolved
+  // against the workspace at submit; fetched onto the node before the run starts.
+  DataLocation location;
+  // ro_mount (default) | download | direct (the run gets the storage URL, not a local path).
+  // Both others give a local path; remote data is read from the node-local cache.
+  std::string mode = "ro_mount";
   SourcePos pos;
+  bool remote() const { return kind != Kind::kLiteral && location.remote(); }
 };
 
 struct OutputSpec {
   std::string type = "uri_folder";
-  std::string mode;
+  // upload (default) | rw_mount: the run writes wd/outputs/<name>; when it completes, that is
+  // copied to `path` when one is given (a datastore location), and registered as data asset
+  // `asset_name` (version `asset_version`, "" = next) when `name` is given.
+  std::string mode = "upload";
+  std::optional<DataLocation> path;
+  std::string asset_name, asset_version;
   SourcePos pos;
 };
 

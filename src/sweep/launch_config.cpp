@@ -37,6 +37,16 @@ std::string LaunchConfig::ToJson() const {
   j["stdout_metrics"] = stdout_metrics;
   j["metrics_pattern"] = metrics_pattern;
   j["outputs"] = outputs;
+  for (const auto& in : data_inputs) {
+    j["data_inputs"].push_back({{"name", in.name}, {"mode", in.mode}, {"source", in.source.ToJson()}});
+  }
+  for (const auto& out : data_outputs) {
+    nlohmann::json o = {{"name", out.name}, {"type", out.type}, {"mode", out.mode}};
+    if (out.dest) o["dest"] = out.dest->ToJson();
+    if (!out.asset_name.empty()) o["asset_name"] = out.asset_name;
+    if (!out.asset_version.empty()) o["asset_version"] = out.asset_version;
+    j["data_outputs"].push_back(o);
+  }
   if (environment) {
     j["environment"] = {{"label", environment_label},
                         {"spec", nlohmann::json::parse(environment->ToJson())}};
@@ -69,6 +79,24 @@ Result<LaunchConfig> LaunchConfig::FromJson(const std::string& text) {
     c.stdout_metrics = j.value("stdout_metrics", true);
     c.metrics_pattern = j.value("metrics_pattern", ExtensionSpec{}.metrics_pattern);
     c.outputs = j.value("outputs", std::vector<std::string>{});
+    if (j.contains("data_inputs")) {
+      for (const auto& in : j.at("data_inputs")) {
+        c.data_inputs.push_back({in.at("name").get<std::string>(), in.value("mode", "ro_mount"),
+                                 DataSource::FromJson(in.at("source"))});
+      }
+    }
+    if (j.contains("data_outputs")) {
+      for (const auto& o : j.at("data_outputs")) {
+        DataOutputConfig out;
+        out.name = o.at("name").get<std::string>();
+        out.type = o.value("type", "uri_folder");
+        out.mode = o.value("mode", "upload");
+        if (o.contains("dest")) out.dest = DataSource::FromJson(o.at("dest"));
+        out.asset_name = o.value("asset_name", "");
+        out.asset_version = o.value("asset_version", "");
+        c.data_outputs.push_back(std::move(out));
+      }
+    }
     if (j.contains("environment")) {
       const auto& e = j.at("environment");
       c.environment_label = e.value("label", std::string());

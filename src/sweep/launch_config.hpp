@@ -9,9 +9,28 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "data/data_catalog.hpp"
 #include "spec/job_spec.hpp"
 
 namespace overdrive {
+
+// A data input a run fetches before it starts (issue 14): resolved at submit, staged on the node
+// as <run dir>/inputs/<name> (a link into the node's data cache, or to local data read in place).
+struct DataInputConfig {
+  std::string name;
+  std::string mode = "ro_mount";  // ro_mount | download | direct (nothing staged)
+  DataSource source;
+};
+
+// An output that leaves the run folder when the run completes: copied to `dest` and/or
+// registered as data asset `asset_name`.
+struct DataOutputConfig {
+  std::string name;
+  std::string type = "uri_folder";
+  std::string mode = "upload";
+  std::optional<DataSource> dest;  // none: the default datastore, azureml/<run id>/<name>
+  std::string asset_name, asset_version;
+};
 
 struct LaunchConfig {
   std::map<std::string, std::string> env;  // environment_variables (+ AZUREML_SWEEP_* for trials)
@@ -31,6 +50,9 @@ struct LaunchConfig {
   // says which it was ("sklearn-env:3", "inline") for lineage and messages.
   std::optional<EnvironmentSpec> environment;
   std::string environment_label;
+
+  std::vector<DataInputConfig> data_inputs;
+  std::vector<DataOutputConfig> data_outputs;
 
   std::string ToJson() const;
   static Result<LaunchConfig> FromJson(const std::string& text);

@@ -13,6 +13,7 @@
 #include "common/strings.hpp"
 #include "environment/environment_cache.hpp"
 #include "executor/handle_info.hpp"
+#include "sweep/job_data.hpp"
 #include "sweep/run_retention.hpp"
 
 namespace overdrive {
@@ -217,6 +218,15 @@ Result<void> RunTracker::Prepare(const RunRecord& run,
   }
   fs::create_directories(wd / "outputs", ec);
   for (const auto& name : t.cfg.outputs) fs::create_directories(wd / "outputs" / name, ec);
+  // Data inputs are on the node before the command starts (one transfer per content, shared
+  // by every run of the machine through the data cache); a failure fails the run, naming the
+  // input and the datastore.
+  std::vector<ContainerMount> data_mounts;
+  OD_TRY(StageInputs(ws_, t.cfg, t.dir,
+                     [&](const std::string& line) {
+                       (void)ws_.store().AddEvent(run.id, {WallSeconds(), "info", line});
+                     },
+                     placement.container ? &data_mounts : nullptr));
 
   auto moved = ws_.store().TransitionRun(run.id, RunStatus::kStarting, {});
   if (!moved) return std::unexpected(moved.error());
@@ -242,6 +252,9 @@ Result<void> RunTracker::Prepare(const RunRecord& run,
   spec.processes_per_node = t.cfg.process_count_per_instance;
   // An image environment: the command runs in a container of that image (executor.hpp).
   spec.container = placement.container;
+  if (spec.container) {
+    for (auto& m : data_mounts) spec.container->mounts.push_back(std::move(m));
+  }
   auto submitted = executor_.Submit(spec);
   if (!submitted) {
     // The executor's own words are the reason (no "could not start: " before them).
@@ -420,6 +433,14 @@ Result<FinishedRun> RunTracker::Finalize(Tracked& t, const ExecUpdate& u) {
       f.reason = "unexpected executor state " + std::string(ExecStateName(u.state));
   }
   if (!u.detail.empty()) f.reason += f.reason.empty() ? u.detail : " (" + u.detail + ")";
+  // Outputs bound for a datastore (or to be registered as data assets) leave only from a run
+  // that completed: a failed run's half-written folder must not become a data asset version.
+  if (f.status == RunStatus::kCompleted && failures.empty() && !t.cfg.data_outputs.empty()) {
+    auto delivered = DeliverOutputs(ws_, t.cfg, t.run.id, t.dir, [&](const std::string& line) {
+      (void)ws_.store().AddEvent(t.run.id, {WallSeconds(), "info", line});
+    });
+    if (!delivered) failures.push_back("delivering its outputs failed: " + delivered.error().message);
+  }
   if (!failures.empty()) {
     // Not "lost: " even when the process was: a sweep must not run again, into the same full
     // disk, what failed here.

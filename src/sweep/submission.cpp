@@ -13,6 +13,7 @@
 #include "common/input_limits.hpp"
 #include "common/strings.hpp"
 #include "sweep/environment_prep.hpp"
+#include "sweep/job_data.hpp"
 #include "sweep/launch_config.hpp"
 #include "sweep/sweep_plan.hpp"
 
@@ -193,22 +194,27 @@ Result<SubmittedJob> SubmitJob(Workspace& ws, const JobSpec& spec) {
   run.compute = spec.compute;
   run.run_dir = ws.RunDir(run.id).string();
   run.created_at = WallSeconds();
+  std::vector<RunInputRecord> data_inputs;  // lineage: the data the job reads
   if (spec.type == JobType::kSweep) {
     SweepPlan plan = SweepPlan::FromSpec(spec);
     OD_TRY(ResolveEnvironment(&ws, spec.command, plan.trial));
+    OD_TRY(ResolveJobData(&ws, spec.command, plan.trial));
+    data_inputs = RunInputsOf(run.id, plan.trial);
+    // Each trial links its data inputs in its own folder (sweep_controller); direct ones are
+    // the same URL for all.
+    for (const auto& [name, value] : DataInputValues(plan.trial, "")) plan.inputs[name] = value;
     run.launch_json = plan.ToJson();
+    run.command = spec.command.command;  // the trial template; trials substitute their own
   } else {
     LaunchConfig cfg = LaunchConfig::FromSpec(spec.command, spec.extensions);
     OD_TRY(ResolveEnvironment(&ws, spec.command, cfg));
+    OD_TRY(ResolveJobData(&ws, spec.command, cfg));
     run.launch_json = cfg.ToJson();
-  }
-  if (spec.type == JobType::kCommand) {
+    data_inputs = RunInputsOf(run.id, cfg);
+    SubstitutionContext ctx = MakeSubstitutionContext(spec.command, run.run_dir);
+    for (const auto& [name, value] : DataInputValues(cfg, run.run_dir)) ctx.inputs[name] = value;
     OD_ASSIGN_OR_RETURN(run.command,
-                        SubstituteCommand(spec.command.command,
-                                          MakeSubstitutionContext(spec.command, run.run_dir),
-                                          spec.command.command_pos));
-  } else {
-    run.command = spec.command.command;  // the trial template; trials substitute their own
+                        SubstituteCommand(spec.command.command, ctx, spec.command.command_pos));
   }
 
   if (spec.command.code) {
@@ -253,6 +259,7 @@ Result<SubmittedJob> SubmitJob(Workspace& ws, const JobSpec& spec) {
     out.warnings.push_back(w);
   }
   OD_TRY(ws.store().CreateRun(run, params, events));
+  OD_TRY(ws.store().AddRunInputs(data_inputs));
   return out;
 }
 

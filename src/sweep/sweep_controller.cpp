@@ -13,6 +13,7 @@
 #include "space/space_ops.hpp"
 #include "sweep/controller.hpp"
 #include "sweep/environment_prep.hpp"
+#include "sweep/job_data.hpp"
 #include "sweep/job_shell.hpp"
 #include "sweep/submission.hpp"
 #include "sweep/sweep_core.hpp"
@@ -80,6 +81,7 @@ class SweepKind : public JobKind {
     LaunchConfig cfg = plan_.trial;
     SubstitutionContext ctx;
     ctx.inputs = plan_.inputs;
+    for (const auto& [n, v] : DataInputValues(cfg, tr.run_dir)) ctx.inputs[n] = v;
     for (const auto& output : cfg.outputs) {
       ctx.outputs[output] = (std::filesystem::path(tr.run_dir) / "wd" / "outputs" / output).string();
     }
