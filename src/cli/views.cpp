@@ -65,6 +65,16 @@ Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
     for (const auto& p : params) t.Add({p.name, p.value_json});
     t.Print(out, "  ");
   }
+  OD_ASSIGN_OR_RETURN(auto inputs, DataInputsRead(ws, run));
+  if (!inputs.empty()) {
+    out << "\ndata read\n";
+    Table t({"input", "asset", "location"});
+    for (const auto& in : inputs) {
+      t.Add({in.input_name, in.asset_name.empty() ? "-" : in.asset_name + ":" + in.asset_version,
+             in.uri});
+    }
+    t.Print(out, "  ");
+  }
   OD_ASSIGN_OR_RETURN(auto summaries, ws.store().GetMetricSummaries(run.id));
   if (!summaries.empty()) {
     out << "\nmetrics\n";
@@ -87,6 +97,14 @@ Result<void> PrintRun(Workspace& ws, const RunRecord& run, std::ostream& out) {
   for (const auto& e : events) {
     if (e.kind != "warning") continue;
     if (!header) out << "\nwarnings\n";
+    header = true;
+    out << "  " << e.message << "\n";
+  }
+  header = false;
+  for (const auto& e : events) {
+    // What moving its data did (staging inputs, delivering outputs).
+    if (e.kind != "info" || (e.message.rfind("input '", 0) != 0 && e.message.rfind("output '", 0) != 0)) continue;
+    if (!header) out << "\ndata\n";
     header = true;
     out << "  " << e.message << "\n";
   }

@@ -435,6 +435,15 @@ Result<DataAssetRecord> DataCatalog::CreateAsset(const DataAssetSpec& spec,
     }
   }
   rec.spec_json = meta.dump();
+  if (rec.version.empty()) {
+    // The same bytes registered again without a version are the latest version, not a new one
+    // (a script or `make demo` run twice registers once).
+    auto latest = store_.GetLatestDataAsset(rec.name);
+    if (latest && latest->path == rec.path && latest->type == rec.type &&
+        latest->spec_json == rec.spec_json) {
+      return *latest;
+    }
+  }
   return store_.CreateDataAsset(rec);
 }
 

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.hpp"
 #include "common/strings.hpp"
 
 extern char** environ;
@@ -135,6 +136,7 @@ Result<ToolRun> RunRclone(std::vector<std::string> args, const std::vector<std::
   }
   ToolRun run;
   std::string err_line;
+  const double started = MonotonicSeconds();
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   int open_fds = 2;
   char buf[65536];
@@ -162,7 +164,11 @@ Result<ToolRun> RunRclone(std::vector<std::string> args, const std::vector<std::
             std::string line = err_line.substr(0, nl);
             err_line.erase(0, nl + 1);
             // "2026/12/03 21:23:30 ERROR : 12.3 MiB / 500 MiB, 2%, 12 MiB/s, ETA 40s"
-            if (size_t p = line.find(" : "); p != std::string::npos && line.find('%') != std::string::npos) {
+            // Only for long transfers: the first stats line comes after 10 s anyway, but a
+            // short one still prints its final line.
+            if (size_t p = line.find(" : ");
+                p != std::string::npos && line.find('%') != std::string::npos &&
+                MonotonicSeconds() - started >= 9.5) {
               opt.progress(line.substr(p + 3));
             }
           }
@@ -376,6 +382,11 @@ Result<std::vector<RemoteObject>> ListRemote(const StorageRemote& r, const std::
         }
       }
       out.push_back(std::move(ob));
+    }
+    // Blob containers and buckets have no empty folders: nothing listed is nothing there.
+    if (out.empty()) {
+      return MakeError(ErrorCode::kNotFound,
+                       "datastore '" + r.datastore + "': nothing at '" + r.Url(rel) + "'");
     }
   } catch (const std::exception& e) {
     return MakeError(ErrorCode::kIo, "datastore '" + r.datastore + "': rclone's listing of '" +

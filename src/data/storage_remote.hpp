@@ -54,8 +54,9 @@ Result<StorageRemote> MakeStorageRemote(const DatastoreSpec& ds, const std::stri
 Result<std::string> MakeContainerSas(const std::string& account, const std::string& container,
                                      const std::string& account_key_b64, std::int64_t expiry_unix);
 
-// What is at `rel`: one object for a file, every file below it for a folder (recursive). An
-// empty result for a folder with nothing in it; kNotFound when nothing is there at all.
+// What is at `rel`: one object for a file, every file below it for a folder (recursive).
+// kNotFound when nothing is there (blob and S3 have no empty folders; an empty local folder
+// lists as empty).
 Result<std::vector<RemoteObject>> ListRemote(const StorageRemote& r, const std::string& rel,
                                              const TransferOptions& opt);
 // Copies `rel` (a file when `is_file`, else a folder) to the local path `dest` (the file itself,

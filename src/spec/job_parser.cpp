@@ -661,6 +661,7 @@ Result<void> JobParser::ParseOutputs(const Field& f, CommandSpec& out) {
         return FailAt(*x, "output '" + o.name + "' has a version but no name to register it as");
       }
       OD_ASSIGN_OR_RETURN(spec.asset_version, NonEmptyString(*x));
+      spec.version_pos = ValuePos(*x);
       if (auto ok = ValidateDataAssetVersion(spec.asset_version); !ok) {
         return FailAt(*x, ok.error().message);
       }

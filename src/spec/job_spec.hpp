@@ -46,6 +46,7 @@ struct OutputSpec {
   std::optional<DataLocation> path;
   std::string asset_name, asset_version;
   SourcePos pos;
+  SourcePos version_pos;  // the `version` value, for "that version exists"
 };
 
 // Resources: Azure's keys plus Overdrive's extensions cpus / gpus / memory_mb. With a

@@ -59,7 +59,7 @@ Result<void> ResolveJobData(Workspace* ws, const CommandSpec& command, LaunchCon
       auto taken = ws->store().GetDataAsset(o.asset_name, o.asset_version);
       if (taken) {
         return std::unexpected(InputError(
-            out.pos, "output '" + name + "' would register data asset '" + o.asset_name +
+            out.version_pos, "output '" + name + "' would register data asset '" + o.asset_name +
                          "' version '" + o.asset_version +
                          "', which exists already; versions are immutable: leave out `version` "
                          "(the next one is taken) or give a new one"));

@@ -158,6 +158,15 @@ nlohmann::json RunSummaryJson(const RunRecord& run) {
   return j;
 }
 
+Result<std::vector<RunInputRecord>> DataInputsRead(Workspace& ws, const RunRecord& run) {
+  OD_ASSIGN_OR_RETURN(auto own, ws.store().ListRunInputs(run.id));
+  if (!own.empty() || run.parent_id.empty()) return own;
+  // A trial reads what its sweep was given.
+  auto parent = ws.store().ListRunInputs(run.parent_id);
+  if (!parent) return own;
+  return *parent;
+}
+
 Result<nlohmann::json> RunToJson(Workspace& ws, const RunRecord& run, bool details) {
   nlohmann::json j = RunSummaryJson(run);
   j["executor"] = DescribeRunExecutor(run);
@@ -166,6 +175,16 @@ Result<nlohmann::json> RunToJson(Workspace& ws, const RunRecord& run, bool detai
   j["environment"] = lineage.empty() ? nlohmann::json() : nlohmann::json::parse(lineage, nullptr, false);
   OD_ASSIGN_OR_RETURN(auto params, ws.store().GetParams(run.id));
   j["params"] = ParamsJson(params);
+  OD_ASSIGN_OR_RETURN(auto inputs, DataInputsRead(ws, run));
+  j["data_inputs"] = nlohmann::json::array();
+  for (const auto& in : inputs) {
+    nlohmann::json e = {{"input", in.input_name}, {"uri", in.uri}};
+    if (!in.asset_name.empty()) {
+      e["asset"] = in.asset_name;
+      e["version"] = in.asset_version;
+    }
+    j["data_inputs"].push_back(e);
+  }
   OD_ASSIGN_OR_RETURN(auto summaries, ws.store().GetMetricSummaries(run.id));
   nlohmann::json metrics = nlohmann::json::object();
   for (const auto& s : summaries) {

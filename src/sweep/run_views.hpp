@@ -29,6 +29,8 @@ Result<nlohmann::json> SweepToJson(Workspace& ws, const RunRecord& sweep);
 // {"id", "type", "status", "experiment", "executor": DescribeHandle (null before the executor
 //  has the run), "params": {...}, "metrics": {name: {last, min, max, count, last_step}},
 //  "artifacts": [...], "created_at", ...}; a sweep's trials each carry "executor" too.
+// The data a run read (lineage): its own inputs, or for a trial its sweep's.
+Result<std::vector<RunInputRecord>> DataInputsRead(Workspace& ws, const RunRecord& run);
 Result<nlohmann::json> RunToJson(Workspace& ws, const RunRecord& run, bool details);
 // Where the run executes or executed: DescribeHandle (executor/handle_info.hpp), and for an
 // ended local run whose folder was emptied, the process group its final transition kept in the

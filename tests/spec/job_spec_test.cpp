@@ -196,14 +196,11 @@ outputs:
   out:
     mode: rw_mount
 )");
+  // Data inputs and outputs are honoured now (issue 14): nothing about them is ignored.
   std::vector<std::string> expected = {
       "job.yml:3:1: 'identity' is Azure-only; ignored when running here",
       "job.yml:7:1: 'queue_settings' is Azure-only; ignored when running here",
       "job.yml:5:1: 'services' is Azure-only; ignored when running here",
-      "job.yml:17:5: 'inputs.remote.path' is Azure-only; ignored when running here",
-      "job.yml:21:5: 'inputs.blob.mode' is Azure-only; ignored when running here",
-      "job.yml:20:5: 'inputs.blob.path' is Azure-only; ignored when running here",
-      "job.yml:24:5: 'outputs.out.mode' is Azure-only; ignored when running here",
       "job.yml:10:3: 'resources.instance_type' is Azure-only; ignored when running here",
       "job.yml:11:3: 'resources.properties' is Azure-only; ignored when running here",
       "job.yml:12:3: 'resources.docker_args' is Azure-only; ignored when running here",
