@@ -6,6 +6,8 @@
 #                              `export OVERDRIVE_TEST_AZURITE=... OVERDRIVE_TEST_S3=...`
 #   scripts/storage.sh stop    stop both (their data stays under build/storage-emulators)
 #   scripts/storage.sh env     print the exports of running emulators (exit 1 when not running)
+#   scripts/storage.sh container NAME   make a blob container in Azurite (idempotent)
+#   scripts/storage.sh bucket NAME      make a bucket in s3rver (idempotent)
 # Azurite's account is devstoreaccount1 with its published well-known key; s3rver takes the
 # key pair S3RVER / S3RVER. Both listen on 127.0.0.1 only, on the first free ports from 10000
 # (blob) and 4568 (S3), remembered so `env` and later starts agree.
@@ -87,5 +89,21 @@ case "${1:-start}" in
     done
     ;;
   env) print_env ;;
-  *) echo "usage: scripts/storage.sh [start|stop|env]" >&2; exit 2 ;;
+  container | bucket)
+    [[ -n ${2:-} ]] || { echo "usage: scripts/storage.sh $1 NAME" >&2; exit 2; }
+    alive azurite && alive s3rver || { echo "storage.sh: start the emulators first (scripts/storage.sh start)" >&2; exit 1; }
+    # The emulators' own administrator credentials (Azurite's published key, s3rver's pair).
+    if [[ $1 == container ]]; then
+      env RCLONE_CONFIG=/dev/null RCLONE_CONFIG_E_TYPE=azureblob RCLONE_CONFIG_E_USE_EMULATOR=true \
+        RCLONE_CONFIG_E_ENDPOINT="http://127.0.0.1:$(cat "$root/azurite.port")/devstoreaccount1" \
+        rclone -q mkdir "e:$2"
+    else
+      env -u AWS_CA_BUNDLE RCLONE_CONFIG=/dev/null RCLONE_CONFIG_S_TYPE=s3 RCLONE_CONFIG_S_PROVIDER=Other \
+        RCLONE_CONFIG_S_ENDPOINT="http://127.0.0.1:$(cat "$root/s3rver.port")" \
+        RCLONE_CONFIG_S_FORCE_PATH_STYLE=true RCLONE_CONFIG_S_ACCESS_KEY_ID=S3RVER \
+        RCLONE_CONFIG_S_SECRET_ACCESS_KEY=S3RVER rclone -q mkdir "s:$2"
+    fi
+    echo "storage.sh: $1 $2 ready"
+    ;;
+  *) echo "usage: scripts/storage.sh [start|stop|env|container NAME|bucket NAME]" >&2; exit 2 ;;
 esac

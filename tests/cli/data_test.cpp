@@ -265,5 +265,49 @@ TEST_F(DataCliTest, AnS3UrlReadsThroughItsDatastoreWithANamedSecret) {
   EXPECT_NE(r.out.find("3,4"), std::string::npos) << r.out;
 }
 
+// examples/data-asset, as the README runs it: a sweep reading a versioned data asset from a blob
+// datastore whose key is a secret. Copied first, so the data it exports stays out of the tree;
+// its endpoint and container are this test's.
+TEST_F(DataCliTest, TheDataAssetExampleRunsAsTheReadmeSays) {
+  OD_REQUIRE_STORAGE();
+  fs::path example = dir_ / "example";
+  fs::copy(fs::path(OVERDRIVE_SOURCE_DIR) / "examples" / "data-asset", example,
+           fs::copy_options::recursive);
+  fs::remove_all(example / "data");
+  std::string container = UniqueStorageName("example");
+  ASSERT_EQ(MakeContainer(container), 0);
+  std::string yml = ReadFile(example / "blobstore.yml");
+  for (auto [from, to] : {std::pair<std::string, std::string>{"http://127.0.0.1:10000/devstoreaccount1", AzuriteUrl()},
+                          {"container_name: training", "container_name: " + container}}) {
+    size_t at = yml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yml.replace(at, from.size(), to);
+  }
+  WriteFile(example / "blobstore.yml", yml);
+  ASSERT_EQ(std::system(("/usr/bin/python3 " + (example / "export_data.py").string() + " " +
+                         (example / "data").string() + " >/dev/null")
+                            .c_str()),
+            0);
+  setenv("AZURITE_KEY", kAzuriteKey, 1);
+  CommandResult secret = Run({"secret", "set", "azurite-key", "--from-env", "AZURITE_KEY"});
+  unsetenv("AZURITE_KEY");
+  ASSERT_EQ(secret.exit_code, 0) << secret.err;
+  CommandResult ds = Run({"datastore", "create", "-f", "example/blobstore.yml"});
+  ASSERT_EQ(ds.exit_code, 0) << ds.err;
+  CommandResult data = Run({"data", "create", "-f", "example/data.yml", "--datastore", "trainingblob"});
+  ASSERT_EQ(data.exit_code, 0) << data.err;
+  CommandResult r = Run({"job", "submit", "example/sweep.yml", "--set", "limits.max_total_trials=4"}, 240);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json runs = Json({"job", "list", "--json"});
+  nlohmann::json sweep = Json({"job", "show", runs[0]["id"], "--json"});
+  ASSERT_EQ(sweep["trials"].size(), 4u);
+  for (const auto& t : sweep["trials"]) EXPECT_EQ(t["status"], "completed") << t.dump();
+  EXPECT_GT(sweep["trials"][0]["metrics"]["accuracy"]["best"].get<double>(), 0.9);
+  nlohmann::json asset = Json({"data", "show", "breast-cancer:1", "--json"});
+  ASSERT_EQ(asset["read_by"].size(), 1u);
+  EXPECT_EQ(asset["read_by"][0]["run_id"], runs[0]["id"]);
+  EXPECT_EQ(CacheEntries(), 1);
+}
+
 }  // namespace
 }  // namespace overdrive::testing
