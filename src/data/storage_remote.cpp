@@ -224,7 +224,11 @@ std::string Explain(const std::string& tail) {
       tail.find("no such host") != std::string::npos) {
     return "the storage cannot be reached";
   }
-  if (tail.find("no space left") != std::string::npos) return "the disk is full";
+  if (tail.find("no space left") != std::string::npos ||
+      tail.find("remaining disk space") != std::string::npos ||
+      tail.find("disk quota exceeded") != std::string::npos) {
+    return "the disk is full";
+  }
   return "";
 }
 

@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -289,6 +293,47 @@ TEST_F(DataCatalogTest, AWebFileIsFetchedOnceAndACutTransferLeavesNoEntry) {
   EXPECT_EQ(CacheEntries(), 1) << "only the whole file is in the cache";
   for (const auto& e : fs::directory_iterator(catalog_->CacheRoot())) {
     EXPECT_EQ(e.path().filename().string().rfind("tmp-", 0), std::string::npos) << e.path();
+  }
+}
+
+// A cache on a disk too small for the data: the transfer fails saying so, and nothing of it is
+// left (the disk is real: a 20 MB tmpfs holds the cache).
+TEST_F(DataCatalogTest, AFullDiskFailsTheFetchAndLeavesNoEntry) {
+  OD_REQUIRE_STORAGE();
+  fs::path small = dir_ / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=20m") != 0) {
+    GTEST_SKIP() << "cannot mount a small tmpfs (" << std::strerror(errno)
+                 << "): this test needs root (CAP_SYS_ADMIN) for a real full disk";
+  }
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{small};
+  // Both catalogs open the one sealed credential with the same key.
+  ::setenv("OVERDRIVE_SECRET_KEY", std::string(64, 'e').c_str(), 1);
+  ASSERT_TRUE(catalog_->CreateDatastore(BlobStore("blob")).has_value());
+  fs::create_directories(dir_ / "big");
+  {
+    std::ofstream out(dir_ / "big" / "blob.bin", std::ios::binary);
+    std::string chunk(1 << 20, 'z');
+    for (int i = 0; i < 30; ++i) out << chunk;
+  }
+  auto asset = catalog_->CreateAsset(LocalAsset("big", dir_ / "big", "uri_folder"), "blob", opt_);
+  ASSERT_TRUE(asset.has_value()) << asset.error().message;
+  DataCatalog on_small(*store_, small);
+  auto loc = ParseDataLocation(asset->path, SourcePos{}, dir_);
+  ASSERT_TRUE(loc.has_value());
+  auto src = on_small.Resolve(*loc, "uri_folder", SourcePos{});
+  ASSERT_TRUE(src.has_value());
+  DataCache cache(on_small.CacheRoot(), 0);
+  auto got = on_small.Materialize(*src, cache, opt_);
+  ::unsetenv("OVERDRIVE_SECRET_KEY");
+  ASSERT_FALSE(got.has_value()) << "30 MB fit on a 20 MB disk?";
+  EXPECT_NE(got.error().message.find("datastore 'blob'"), std::string::npos) << got.error().message;
+  EXPECT_NE(got.error().message.find("the disk is full"), std::string::npos) << got.error().message;
+  for (const auto& e : fs::directory_iterator(on_small.CacheRoot())) {
+    EXPECT_EQ(e.path().extension(), ".lock") << "left behind: " << e.path();
   }
 }
 
